@@ -195,7 +195,9 @@ fn nav_bar(member: Option<&str>) -> String {
 }
 
 fn member_url(knvb_id: &str, tab: &str) -> String {
-    format!("/member/member-details/{}/{tab}", percent_encode(knvb_id))
+    // The id is one path segment; `percent_encode` keeps '/' for whole paths.
+    let segment = percent_encode(knvb_id).replace('/', "%2F");
+    format!("/member/member-details/{segment}/{tab}")
 }
 
 fn path_and_query(uri: &Uri) -> String {

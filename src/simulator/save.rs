@@ -158,8 +158,8 @@ fn posted_value(target: SaveTarget, key: &str, value: &Value) -> Result<Posted, 
     }
 }
 
-/// Applies a parsed save to `member`, consuming one-shot faults. On success returns what was
-/// stored; on error the member is untouched.
+/// Applies a parsed save to `member`, consuming the save faults. On error the member is
+/// untouched (a refused save changes nothing, as in Sportlink).
 pub(crate) fn apply_save(
     member: &mut SimMember,
     posted: Vec<(String, Posted)>,

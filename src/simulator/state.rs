@@ -279,6 +279,9 @@ impl SimState {
             return None;
         }
         data.used_totp_steps.insert(step);
+        // Steps more than one behind can never match again (±1 step), so forget them.
+        data.used_totp_steps
+            .retain(|&used| used.saturating_add(2) >= step);
         data.pending_logins.remove(session_code);
         let session_id = random_token();
         data.sessions.insert(
