@@ -292,7 +292,8 @@ async fn browser_sees_rendering_faults_and_failed_saves() {
     }
     let result = with_browser(|page, base, state| async move {
         state.set_faults(Faults {
-            render_delay_ms: 400,
+            // Long enough that "no sections right after load" cannot be a timing accident.
+            render_delay_ms: 2000,
             old_input_names: true,
             extra_header_button: true,
             date_display: DateDisplay::DutchDot,
@@ -301,6 +302,10 @@ async fn browser_sees_rendering_faults_and_failed_saves() {
         let other = format!("/member/member-details/{MEMBER}/other");
         log_in(&page, &base, &other, &current_code()).await?;
         let free = section_js("Vrije invoervelden");
+        let early_sections = eval(&page, "document.querySelectorAll('section').length").await?;
+        if early_sections != 0 {
+            bail!("{early_sections} sections present before the render delay passed");
+        }
         let header_buttons = eval(&page, "document.querySelectorAll('.page-header button').length").await?;
         if header_buttons != 2 {
             bail!("expected 2 header buttons, got {header_buttons}");
