@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::auth::{check_session, json_unauthorized};
 use super::http::{query_param, session_cookie, with_logged_fields};
-use super::member::{Section, SimMember};
-use super::save::{apply_save, parse_body, SaveError, SaveTarget, SERVER_ERROR_TEXT};
+use super::member::{MemberStatus, Section, SimMember};
+use super::save::{apply_save, parse_body, Posted, SaveError, SaveTarget, SERVER_ERROR_TEXT};
 use super::state::SimState;
 
 /// One JSON endpoint of the web app.
@@ -122,7 +122,7 @@ fn save_section(
     headers: &HeaderMap,
     query: Option<&str>,
     endpoint: Endpoint,
-    posted: Result<Vec<(String, super::save::Posted)>, SaveError>,
+    posted: Result<Vec<(String, Posted)>, SaveError>,
 ) -> Response {
     if check_session(state, headers).is_err() {
         return json_unauthorized(headers);
@@ -139,7 +139,7 @@ fn save_section(
     let Some(member) = data.members.get_mut(&person_id) else {
         return message(StatusCode::NOT_FOUND, "Lid niet gevonden");
     };
-    if member.status == super::member::MemberStatus::FormerMember {
+    if member.status == MemberStatus::FormerMember {
         return message(
             StatusCode::FORBIDDEN,
             "Een oud bondslid kan niet worden gewijzigd",
