@@ -4,25 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::signature::VerifiedBody;
-
-/// Who made the write that the event reports, as the snippet saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    /// A person (a volunteer) saved it: a candidate for Sportlink.
-    UserEdit,
-    /// The forward sync (Sportlink → Rondo Club) wrote it: never pushed back.
-    SyncSportlinkToRondoClub,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UserEdit => "user_edit",
-            Self::SyncSportlinkToRondoClub => "sync_sportlink_to_rondo_club",
-        }
-    }
-}
+use crate::domain::Origin;
 
 /// A person as the event carries it: the same shape as `/wp/v2/people/{id}` with
 /// `_fields=id,modified_gmt,acf`, plus who wrote it.
@@ -34,6 +16,7 @@ pub struct PersonData {
     pub modified_gmt: Option<String>,
     #[serde(default)]
     pub acf: Map<String, Value>,
+    /// `user_edit` or `sync_sportlink_to_rondo_club` (checked by [`Event::parse`]).
     pub origin: Origin,
     #[serde(default)]
     pub user: Option<String>,
@@ -106,7 +89,14 @@ impl Event {
             serde_json::from_value(value).map_err(|e| EventError::WrongShape(e.to_string()))?;
         let person = |data: Option<Value>| -> Result<PersonData, EventError> {
             let data = data.ok_or_else(|| EventError::WrongShape("missing field `data`".into()))?;
-            serde_json::from_value(data).map_err(|e| EventError::WrongShape(format!("data: {e}")))
+            let person: PersonData = serde_json::from_value(data)
+                .map_err(|e| EventError::WrongShape(format!("data: {e}")))?;
+            if person.origin == Origin::SyncRondoClubToSportlink {
+                return Err(EventError::WrongShape(
+                    "data.origin: Rondo Club cannot report a write of this service".into(),
+                ));
+            }
+            Ok(person)
         };
         Ok(match envelope.event_type.as_str() {
             "person.created" => Self::PersonCreated(person(envelope.data)?),
