@@ -10,6 +10,7 @@ pub mod conflict;
 pub mod detect;
 pub mod domain;
 pub mod http;
+pub mod loadgen;
 pub mod normalise;
 pub mod simulator;
 pub mod startup;

@@ -2,6 +2,8 @@
 //! over exactly those bytes, then hand the verified body to [`crate::webhook::ingest`], and answer
 //! only after the delivery and its changes are committed.
 
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,13 +14,30 @@ use futures::StreamExt as _;
 use super::{ApiError, AppState};
 use crate::webhook::{ingest, Ingested};
 
+/// How long the whole body may take to arrive. A client that trickles bytes gets 408 instead of
+/// holding a connection and a task for ever; the snippet sends a few kB at once.
+const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
 #[tracing::instrument(name = "webhook", skip_all, fields(webhook_id, knvb_id))]
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Ingested>, ApiError> {
-    let bytes = read_capped(&headers, body, state.max_body_bytes).await?;
+    let bytes = tokio::time::timeout(
+        BODY_DEADLINE,
+        read_capped(&headers, body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} seconds",
+                BODY_DEADLINE.as_secs()
+            ),
+        )
+    })??;
     let now = Utc::now();
     let verified = state
         .verifier
