@@ -1,1 +1,2 @@
+pub mod simulator;
 pub mod sportlink;

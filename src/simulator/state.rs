@@ -1,0 +1,331 @@
+//! The simulator's shared state: member store, fault switches, sessions and the request log.
+//!
+//! Tests hold a [`SimState`] (a cheap clone) to seed members, flip faults at runtime and read back
+//! what was stored and requested. One std `Mutex` guards everything: no lock is held across an
+//! `.await`, and the critical sections are tiny.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+
+use super::member::SimMember;
+use super::totp::TotpVerifier;
+
+/// How dates are displayed in read-only mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateDisplay {
+    /// `30 okt 2023`
+    #[default]
+    Dutch,
+    /// `30 okt. 2023` (Dutch locale abbreviations; "mei" has no dot)
+    DutchDot,
+    /// `30-10-2023`
+    Numeric,
+}
+
+/// Runtime fault switches. `Faults::default()` is the realistic, well-behaved site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Faults {
+    /// The page JS renders sections this long after their data arrived (also after a save).
+    pub render_delay_ms: u64,
+    /// Every HTTP response is delayed by this much.
+    pub slow_response_ms: u64,
+    /// A session is refused on its (N+1)-th request (pages and JSON calls both count).
+    pub session_expire_after_requests: Option<u32>,
+    /// A session is refused once it is this old.
+    pub session_expire_after: Option<Duration>,
+    /// One-shot: the next save expires the session and answers 401.
+    pub expire_session_on_next_save: bool,
+    /// A TOTP code already accepted in its 30 s window is refused (Keycloak's replay protection).
+    pub refuse_reused_totp: bool,
+    /// One more `Wijzig` button in every page header, before the sections.
+    pub extra_header_button: bool,
+    /// Inputs named `Email`, `Mobile`, `Phone`, `inputRemarksN` instead of the new names.
+    pub old_input_names: bool,
+    /// One-shot: the next save is refused with this validation message.
+    pub validation_error_on_save: Option<String>,
+    /// The next N saves answer 500.
+    pub server_error_on_saves: u32,
+    /// One-shot: the next save containing this JSON key (or its old input name) stores a value
+    /// different from what was typed.
+    pub store_differs: Option<String>,
+    pub date_display: DateDisplay,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            render_delay_ms: 0,
+            slow_response_ms: 0,
+            session_expire_after_requests: None,
+            session_expire_after: None,
+            expire_session_on_next_save: false,
+            refuse_reused_totp: true,
+            extra_header_button: false,
+            old_input_names: false,
+            validation_error_on_save: None,
+            server_error_on_saves: 0,
+            store_differs: None,
+            date_display: DateDisplay::Dutch,
+        }
+    }
+}
+
+/// One request as the simulator received it. Login form secrets are never recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub time: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    /// The raw query string (`""` when none).
+    pub query: String,
+    /// The session cookie the request carried, valid or not.
+    pub session_id: Option<String>,
+    pub status: u16,
+    /// For saves: the JSON body flattened to `(key, value)` pairs (`Email1`, `Remarks8`, ...).
+    /// For login forms: the field names, with password and code as `[redacted]`.
+    pub fields: Vec<(String, String)>,
+}
+
+impl LoggedRequest {
+    /// The value of `name` in the query string, if present.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        super::http::query_param(&self.query, name)
+    }
+
+    /// A POST to one of the member JSON endpoints.
+    pub fn is_save(&self) -> bool {
+        self.method == "POST" && super::api::is_json_endpoint(&self.path)
+    }
+
+    /// The value logged for field `key`, if the request carried it.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    created: Instant,
+    requests: u32,
+}
+
+/// A login that passed the password step and waits for its TOTP code.
+#[derive(Debug)]
+struct PendingLogin {
+    created: Instant,
+}
+
+/// Why an authenticated request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionError {
+    Missing,
+    Expired,
+}
+
+/// An unconfirmed login is forgotten after this long, as Keycloak's auth session is.
+const PENDING_LOGIN_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Debug)]
+pub(crate) struct Data {
+    pub(crate) members: BTreeMap<String, SimMember>,
+    pub(crate) faults: Faults,
+    log: Vec<LoggedRequest>,
+    sessions: HashMap<String, Session>,
+    pending_logins: HashMap<String, PendingLogin>,
+    used_totp_steps: HashSet<u64>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    username: String,
+    password: String,
+    totp: TotpVerifier,
+    data: Mutex<Data>,
+}
+
+/// Handle on the simulator's state. Cloning is cheap; all clones see the same store.
+#[derive(Debug, Clone)]
+pub struct SimState {
+    inner: Arc<Inner>,
+}
+
+impl SimState {
+    pub(crate) fn new(username: String, password: String, totp: TotpVerifier) -> SimState {
+        let data = Data {
+            members: BTreeMap::new(),
+            faults: Faults::default(),
+            log: Vec::new(),
+            sessions: HashMap::new(),
+            pending_logins: HashMap::new(),
+            used_totp_steps: HashSet::new(),
+        };
+        SimState {
+            inner: Arc::new(Inner {
+                username,
+                password,
+                totp,
+                data: Mutex::new(data),
+            }),
+        }
+    }
+
+    /// The data lock. A panic while holding it cannot leave the store half-written in a way that
+    /// matters for a test double, so a poisoned lock is simply taken over.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Data> {
+        self.inner
+            .data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds or replaces a member (keyed by `knvb_id`).
+    pub fn seed_member(&self, member: SimMember) {
+        self.lock().members.insert(member.knvb_id.clone(), member);
+    }
+
+    pub fn member(&self, knvb_id: &str) -> Option<SimMember> {
+        self.lock().members.get(knvb_id).cloned()
+    }
+
+    pub fn members(&self) -> Vec<SimMember> {
+        self.lock().members.values().cloned().collect()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.lock().faults = faults;
+    }
+
+    /// Changes some fault switches in place, keeping the others.
+    pub fn update_faults(&self, change: impl FnOnce(&mut Faults)) {
+        change(&mut self.lock().faults);
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.lock().faults.clone()
+    }
+
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.lock().log.clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.lock().log.clear();
+    }
+
+    /// Every save (successful or not) addressed to this member, oldest first.
+    pub fn saves_for(&self, knvb_id: &str) -> Vec<LoggedRequest> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| r.is_save() && r.query_param("PersonId").as_deref() == Some(knvb_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Ends every session: the next navigation goes to the login page, the next save gets 401.
+    pub fn expire_all_sessions(&self) {
+        self.lock().sessions.clear();
+    }
+
+    pub(crate) fn record(&self, request: LoggedRequest) {
+        self.lock().log.push(request);
+    }
+
+    pub(crate) fn credentials_match(&self, username: &str, password: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let user_ok = username.as_bytes().ct_eq(self.inner.username.as_bytes());
+        let pass_ok = password.as_bytes().ct_eq(self.inner.password.as_bytes());
+        (user_ok & pass_ok).into()
+    }
+
+    pub(crate) fn start_pending_login(&self) -> String {
+        let code = random_token();
+        let mut data = self.lock();
+        data.pending_logins
+            .retain(|_, p| p.created.elapsed() < PENDING_LOGIN_TTL);
+        data.pending_logins.insert(
+            code.clone(),
+            PendingLogin {
+                created: Instant::now(),
+            },
+        );
+        code
+    }
+
+    pub(crate) fn pending_login_exists(&self, session_code: &str) -> bool {
+        self.lock()
+            .pending_logins
+            .get(session_code)
+            .is_some_and(|p| p.created.elapsed() < PENDING_LOGIN_TTL)
+    }
+
+    /// Checks a TOTP code for a pending login. On success the pending login becomes a session
+    /// and its id is returned.
+    pub(crate) fn complete_login(&self, session_code: &str, otp: &str) -> Option<String> {
+        let step = self.inner.totp.matching_step(otp, unix_now())?;
+        let mut data = self.lock();
+        if !data.pending_logins.contains_key(session_code) {
+            return None;
+        }
+        let reused = data.used_totp_steps.contains(&step);
+        if reused && data.faults.refuse_reused_totp {
+            return None;
+        }
+        data.used_totp_steps.insert(step);
+        // Steps more than one behind can never match again (±1 step), so forget them.
+        data.used_totp_steps
+            .retain(|&used| used.saturating_add(2) >= step);
+        data.pending_logins.remove(session_code);
+        let session_id = random_token();
+        data.sessions.insert(
+            session_id.clone(),
+            Session {
+                created: Instant::now(),
+                requests: 0,
+            },
+        );
+        Some(session_id)
+    }
+
+    /// Counts one request against the session and applies the expiry faults.
+    pub(crate) fn touch_session(&self, session_id: Option<&str>) -> Result<(), SessionError> {
+        let id = session_id.ok_or(SessionError::Missing)?;
+        let mut data = self.lock();
+        let faults = data.faults.clone();
+        let session = data.sessions.get_mut(id).ok_or(SessionError::Missing)?;
+        session.requests = session.requests.saturating_add(1);
+        let too_many = faults
+            .session_expire_after_requests
+            .is_some_and(|limit| session.requests > limit);
+        let too_old = faults
+            .session_expire_after
+            .is_some_and(|ttl| session.created.elapsed() >= ttl);
+        if too_many || too_old {
+            data.sessions.remove(id);
+            return Err(SessionError::Expired);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn end_session(&self, session_id: &str) {
+        self.lock().sessions.remove(session_id);
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unix_now() -> u64 {
+    // A clock before 1970 is not a case worth failing a login over; it yields step 0.
+    u64::try_from(Utc::now().timestamp()).unwrap_or(0)
+}
