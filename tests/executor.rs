@@ -1,0 +1,7 @@
+//! The Sportlink executor against the simulator, in real Chromium (issue #4). Skipped, with a
+//! printed reason, only when Chromium is not installed.
+
+mod support;
+
+#[path = "executor/browser.rs"]
+mod browser;

@@ -1,0 +1,4 @@
+//! Helpers shared by integration tests. Each test binary uses a subset.
+#![allow(dead_code)]
+
+pub mod chromium;
