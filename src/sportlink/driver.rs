@@ -182,6 +182,11 @@ pub trait SportlinkDriver: Send {
 
     /// Close the browser if it has been idle this long.
     fn close_if_idle(&mut self, idle: std::time::Duration) -> impl Future<Output = ()> + Send;
+
+    /// The last TOTP time step used to log in (kept with the account lock across processes).
+    fn last_otp_step(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The real driver: Chromium through the session and the page model.
@@ -296,19 +301,12 @@ impl SportlinkDriver for ChromiumDriver {
                 value: value.clone(),
             });
         }
+        // On failure the section stays as it is, so the executor's screenshot shows it; the
+        // executor then cancels it (`cancel_form`).
         let model = self.session.page().await?;
-        let result = async {
-            model.fill(&form.section, &inputs).await?;
-            model.save(&form.section, &form.locators()).await
-        }
-        .await;
-        if let Err(e) = &result {
-            if !matches!(e, PageError::SessionExpired | PageError::Browser(_)) {
-                // Never leave a refused or half-filled form open.
-                model.cancel_quietly(&form.section).await;
-            }
-        }
-        Ok(result?)
+        model.fill(&form.section, &inputs).await?;
+        model.save(&form.section, &form.locators()).await?;
+        Ok(())
     }
 
     async fn cancel_form(&mut self, form: &FormSpec) -> Result<(), DriverError> {
@@ -370,6 +368,10 @@ impl SportlinkDriver for ChromiumDriver {
     async fn close(&mut self) {
         self.fresh_path = None;
         self.session.close().await;
+    }
+
+    fn last_otp_step(&self) -> Option<u64> {
+        self.session.last_used_otp_step()
     }
 
     async fn close_if_idle(&mut self, idle: std::time::Duration) {

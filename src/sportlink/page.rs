@@ -492,22 +492,9 @@ impl<'a> PageModel<'a> {
     }
 
     /// Click the section's own "Wijzig", wait for edit mode with all the inputs, return their
-    /// live values (checkboxes as "true"/"false"). Cancels the section if anything is off.
+    /// live values (checkboxes as "true"/"false"). On an error the section is left as it is
+    /// (for the failure screenshot); the caller cancels it with [`Self::cancel`].
     pub async fn open_edit(
-        &self,
-        heading: &str,
-        inputs: &[InputLocator],
-    ) -> Result<BTreeMap<String, String>, PageError> {
-        let result = self.open_edit_inner(heading, inputs).await;
-        if let Err(e) = &result {
-            if !matches!(e, PageError::SessionExpired | PageError::Browser(_)) {
-                self.cancel_quietly(heading).await;
-            }
-        }
-        result
-    }
-
-    async fn open_edit_inner(
         &self,
         heading: &str,
         inputs: &[InputLocator],
