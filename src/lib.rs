@@ -1,2 +1,41 @@
+//! rondo-reverse-sync: corrections made in Rondo Club (WordPress) pushed back into Sportlink Club.
+//!
+//! The flow, one module each: `webhook`/`poll` learn about a person → `detect` finds what changed
+//! (pure) → `store` records it (the only SQL) → `sportlink` pushes it through a browser, guarded by
+//! `conflict`. `catalogue` says where every tracked field lives on both sides.
+
+pub mod catalogue;
+pub mod config;
+pub mod conflict;
+pub mod detect;
+pub mod domain;
+pub mod normalise;
 pub mod simulator;
 pub mod sportlink;
+pub mod store;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use catalogue::{Catalogue, CatalogueError};
+use config::Settings;
+use store::{Store, StoreError, StoreOptions};
+
+/// The field catalogue the settings name, or the built-in one.
+pub fn load_catalogue(settings: &Settings) -> Result<Catalogue, CatalogueError> {
+    match &settings.fields.catalogue_file {
+        Some(path) => Catalogue::load(path),
+        None => Ok(Catalogue::builtin()),
+    }
+}
+
+/// Opens the configured database, migrating it. Blocking.
+pub fn open_store(settings: &Settings, catalogue: Arc<Catalogue>) -> Result<Store, StoreError> {
+    Store::open(
+        &settings.database.path,
+        catalogue,
+        StoreOptions {
+            busy_timeout: std::time::Duration::from_millis(settings.database.busy_timeout_ms),
+        },
+    )
+}

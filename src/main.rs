@@ -1,1 +1,147 @@
-fn main() {}
+//! The command line: one verb per job. Exit codes: 0 ok, 1 failed, 2 bad usage or configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use rondo_reverse_sync::config::{Needs, Settings};
+use rondo_reverse_sync::{load_catalogue, open_store, telemetry};
+
+#[derive(Parser)]
+#[command(name = "rondo-reverse-sync", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (TOML); settings can also come from RRS_<SECTION>__<KEY> variables.
+    #[arg(long, short, global = true, env = "RRS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or upgrade the database schema, then report its version.
+    Migrate,
+    /// Show change counts by status, the last detection time and the schema version.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Command {
+    fn needs(&self) -> Needs {
+        match self {
+            Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
+        }
+    }
+}
+
+/// A failure with the exit code it deserves.
+enum Failure {
+    Usage(String),
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Failed(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("rondo-reverse-sync: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(error)) => {
+            eprintln!("rondo-reverse-sync: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let settings =
+        Settings::load(cli.config.as_deref()).map_err(|e| Failure::Usage(e.to_string()))?;
+    settings
+        .validate(cli.command.needs())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    telemetry::init(&settings.log);
+    let catalogue = Arc::new(load_catalogue(&settings).map_err(|e| Failure::Usage(e.to_string()))?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Migrate => {
+                let store = open_store(&settings, catalogue)?;
+                let info = store.read(|db| db.schema_info()).await?;
+                println!(
+                    "database {} is at schema version {}",
+                    settings.database.path.display(),
+                    info.version
+                );
+                Ok(())
+            }
+            Command::Status { json } => status(&settings, catalogue, json).await,
+        }
+    })
+}
+
+async fn status(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    json: bool,
+) -> Result<(), Failure> {
+    let store = open_store(settings, catalogue)?;
+    let (counts, last, schema, watermark) = store
+        .read(|db| {
+            Ok((
+                db.change_counts()?,
+                db.last_detection_time()?,
+                db.schema_info()?,
+                db.watermark()?,
+            ))
+        })
+        .await?;
+    if json {
+        let value = serde_json::json!({
+            "changes": counts,
+            "last_detection_at": last,
+            "poll_watermark": watermark,
+            "schema_version": schema.version,
+        });
+        println!("{value:#}");
+    } else {
+        println!("schema version      {}", schema.version);
+        println!(
+            "last detection      {}",
+            last.map_or("never".into(), |t| t.to_rfc3339())
+        );
+        println!(
+            "poll watermark      {}",
+            watermark.map_or("none".into(), |t| t.to_rfc3339())
+        );
+        println!("changes pending     {}", counts.pending);
+        println!("changes failed      {}", counts.failed);
+        println!("changes conflict    {}", counts.conflict_lost);
+        println!("changes skipped     {}", counts.skipped);
+        println!("changes superseded  {}", counts.superseded);
+        println!("changes synced      {}", counts.synced);
+    }
+    Ok(())
+}
+
+impl From<rondo_reverse_sync::store::StoreError> for Failure {
+    fn from(e: rondo_reverse_sync::store::StoreError) -> Self {
+        Failure::Failed(e.into())
+    }
+}

@@ -1,0 +1,595 @@
+//! Settings: one TOML file with documented defaults (see `config.example.toml`), environment
+//! variables `RRS_<SECTION>__<KEY>` for secrets and overrides, validated at start-up so a bad
+//! setting stops the program with one line naming it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Prefix of the environment overrides: `RRS_SPORTLINK__PASSWORD` sets `sportlink.password`.
+pub const ENV_PREFIX: &str = "RRS_";
+
+/// A secret setting. Prints as `[redacted]` in `Debug` and `Display`, and serialises as that too,
+/// so it cannot leak through logs, errors or API answers.
+#[derive(Clone, Default)]
+pub struct Secret(Option<SecretString>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Some(SecretString::from(value.into())))
+    }
+
+    /// The value, for the one place that needs it (signing, logging in).
+    pub fn expose(&self) -> &str {
+        self.0.as_ref().map(|s| s.expose_secret()).unwrap_or("")
+    }
+
+    pub fn is_set(&self) -> bool {
+        !self.expose().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Environment variables may arrive as numbers (a numeric password); accept any scalar.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Scalar {
+            Text(String),
+            Integer(i64),
+            Float(f64),
+            Bool(bool),
+        }
+        Ok(match Option::<Scalar>::deserialize(deserializer)? {
+            None => Self::default(),
+            Some(Scalar::Text(s)) => Self::new(s),
+            Some(Scalar::Integer(i)) => Self::new(i.to_string()),
+            Some(Scalar::Float(f)) => Self::new(f.to_string()),
+            Some(Scalar::Bool(b)) => Self::new(b.to_string()),
+        })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Only defaults are ever serialised (into figment); a set secret never is.
+        if self.is_set() {
+            serializer.serialize_str("[redacted]")
+        } else {
+            serializer.serialize_none()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub webhook: WebhookSettings,
+    pub rondo_club: RondoClubSettings,
+    pub poll: PollSettings,
+    pub sportlink: SportlinkSettings,
+    pub admin: AdminSettings,
+    pub alerts: AlertSettings,
+    pub fields: FieldSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address the HTTP server listens on. Keep it on loopback behind a TLS reverse proxy.
+    pub listen: SocketAddr,
+    /// Largest webhook body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub path: PathBuf,
+    /// How long a writer waits for a lock held by another process (the CLI), in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("rondo-reverse-sync.sqlite3"),
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// `whsec_<base64>`, the same value as `RONDO_REVERSE_SYNC_SECRET` in wp-config.php.
+    pub secret: Secret,
+    /// The previous secret, accepted as well while a rotation is under way.
+    pub previous_secret: Secret,
+    /// Accepted distance between `webhook-timestamp` and now, in seconds.
+    pub tolerance_secs: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            secret: Secret::default(),
+            previous_secret: Secret::default(),
+            tolerance_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RondoClubSettings {
+    /// The WordPress site, e.g. `https://club.example.nl`.
+    pub base_url: String,
+    /// WordPress user that owns the application password.
+    pub username: String,
+    pub application_password: Secret,
+    pub timeout_secs: u64,
+}
+
+impl Default for RondoClubSettings {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            username: String::new(),
+            application_password: Secret::default(),
+            timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollSettings {
+    /// Run the reconciliation poll inside `serve`.
+    pub enabled: bool,
+    pub interval_secs: u64,
+    /// How far before the watermark the next poll starts (clock skew, per-second comparison).
+    pub overlap_secs: u64,
+    pub per_page: u32,
+    /// Attempts per request for 429/5xx/timeouts.
+    pub max_retries: u32,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: 3_600,
+            overlap_secs: 120,
+            per_page: 100,
+            max_retries: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SportlinkSettings {
+    pub base_url: String,
+    pub username: String,
+    pub password: Secret,
+    /// Base32 TOTP secret of the account (`SPORTLINK_OTP_SECRET` in the old setup).
+    pub otp_secret: Secret,
+    pub chromium_path: PathBuf,
+    pub headless: bool,
+    /// Minimum pause between two members, in milliseconds.
+    pub min_member_interval_ms: u64,
+    /// Random extra pause on top of the minimum, up to this many milliseconds.
+    pub member_jitter_ms: u64,
+    /// Deadline for one browser action (navigation, waiting for a section), in seconds.
+    pub action_timeout_secs: u64,
+    /// Close the browser after this long without work.
+    pub idle_close_secs: u64,
+    /// Backoff between attempts at one member within a run, in milliseconds.
+    pub retry_backoff_ms: Vec<u64>,
+    /// After this many failed runs a change becomes `failed`.
+    pub max_attempts: u32,
+    /// Consecutive UI-drift failures that pause the executor.
+    pub circuit_breaker_threshold: u32,
+    /// How long the circuit breaker keeps the executor paused unless an operator resumes it.
+    pub circuit_breaker_cooldown_secs: u64,
+    /// Where screenshots and page HTML of failures are kept.
+    pub artefact_dir: PathBuf,
+    /// Open forms and read values, but cancel instead of saving.
+    pub dry_run: bool,
+}
+
+impl Default for SportlinkSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://club.sportlink.com".into(),
+            username: String::new(),
+            password: Secret::default(),
+            otp_secret: Secret::default(),
+            chromium_path: PathBuf::from("/usr/bin/chromium"),
+            headless: true,
+            min_member_interval_ms: 1_000,
+            member_jitter_ms: 1_000,
+            action_timeout_secs: 20,
+            idle_close_secs: 300,
+            retry_backoff_ms: vec![1_000, 3_000, 7_000],
+            max_attempts: 5,
+            circuit_breaker_threshold: 5,
+            circuit_breaker_cooldown_secs: 1_800,
+            artefact_dir: PathBuf::from("artefacts"),
+            dry_run: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Bearer token for `/api/` and the operator page.
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// SMTP server `host:port`; empty disables e-mail alerts.
+    pub smtp_server: String,
+    pub smtp_username: String,
+    pub smtp_password: Secret,
+    /// `starttls`, `tls` or `none` (only for a local relay).
+    pub smtp_security: String,
+    pub from: String,
+    pub to: Vec<String>,
+    /// A URL that receives alerts as a JSON POST; empty disables it.
+    pub webhook_url: String,
+    /// Alerts about the same subject are combined into one digest per this many seconds.
+    pub cooldown_secs: u64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            smtp_server: String::new(),
+            smtp_username: String::new(),
+            smtp_password: Secret::default(),
+            smtp_security: "starttls".into(),
+            from: String::new(),
+            to: Vec::new(),
+            webhook_url: String::new(),
+            cooldown_secs: 3_600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldSettings {
+    /// A field catalogue file replacing the built-in one (see `src/catalogue/default.toml`).
+    pub catalogue_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `human` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `rondo_reverse_sync=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "human".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+
+/// A setting that is missing or wrong. Displays as one line: `config: <setting>: <problem>`.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// What a CLI verb needs to be configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub webhook: bool,
+    pub rondo_club: bool,
+    pub sportlink: bool,
+    pub admin: bool,
+}
+
+impl Needs {
+    pub const DATABASE_ONLY: Needs = Needs {
+        webhook: false,
+        rondo_club: false,
+        sportlink: false,
+        admin: false,
+    };
+}
+
+impl Settings {
+    /// Defaults, then the file (when given), then `RRS_…` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("file {} does not exist", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::extract(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+    }
+
+    /// Settings from a TOML string, then the environment (tests, the demo).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::extract(
+            Figment::from(Serialized::defaults(Settings::default()))
+                .merge(Toml::string(text))
+                .merge(Env::prefixed(ENV_PREFIX).split("__")),
+        )
+    }
+
+    fn extract(figment: Figment) -> Result<Self, ConfigError> {
+        figment.extract().map_err(|e| {
+            let setting = if e.path.is_empty() {
+                "file".to_string()
+            } else {
+                e.path.join(".")
+            };
+            // The kind's text never contains the value of a secret: figment describes the
+            // type found, and for strings that is the string — so keep secrets out by path.
+            let problem = if setting.contains("secret")
+                || setting.contains("password")
+                || setting.contains("token")
+            {
+                "invalid value".to_string()
+            } else {
+                e.kind.to_string()
+            };
+            ConfigError::new(setting, problem)
+        })
+    }
+
+    /// Checks what every verb relies on, plus what `needs` asks for.
+    pub fn validate(&self, needs: Needs) -> Result<(), ConfigError> {
+        if self.database.path.as_os_str().is_empty() {
+            return Err(ConfigError::new("database.path", "must not be empty"));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                "server.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "human" | "json") {
+            return Err(ConfigError::new(
+                "log.format",
+                format!("{:?} is not one of human, json", self.log.format),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::new(
+                "log.level",
+                format!("{:?} is not a valid filter", self.log.level),
+            ));
+        }
+        if let Some(path) = &self.fields.catalogue_file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "fields.catalogue_file",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+        }
+        if needs.webhook {
+            validate_webhook_secret("webhook.secret", &self.webhook.secret, true)?;
+            validate_webhook_secret(
+                "webhook.previous_secret",
+                &self.webhook.previous_secret,
+                false,
+            )?;
+            if self.webhook.tolerance_secs == 0 || self.webhook.tolerance_secs > 3_600 {
+                return Err(ConfigError::new(
+                    "webhook.tolerance_secs",
+                    "must be between 1 and 3600",
+                ));
+            }
+        }
+        if needs.admin && self.admin.token.expose().len() < 16 {
+            return Err(ConfigError::new(
+                "admin.token",
+                "must be set (RRS_ADMIN__TOKEN) and at least 16 characters",
+            ));
+        }
+        if needs.admin
+            && self.admin.token.is_set()
+            && (self.admin.token.expose() == self.webhook.secret.expose())
+        {
+            return Err(ConfigError::new(
+                "admin.token",
+                "must differ from the webhook secret",
+            ));
+        }
+        if needs.rondo_club {
+            validate_url("rondo_club.base_url", &self.rondo_club.base_url)?;
+            require("rondo_club.username", &self.rondo_club.username)?;
+            if !self.rondo_club.application_password.is_set() {
+                return Err(ConfigError::new(
+                    "rondo_club.application_password",
+                    "must be set (RRS_RONDO_CLUB__APPLICATION_PASSWORD)",
+                ));
+            }
+            if self.poll.per_page == 0 || self.poll.per_page > 100 {
+                return Err(ConfigError::new(
+                    "poll.per_page",
+                    "must be between 1 and 100",
+                ));
+            }
+            if self.poll.interval_secs < 60 {
+                return Err(ConfigError::new(
+                    "poll.interval_secs",
+                    "must be at least 60",
+                ));
+            }
+        }
+        if needs.sportlink {
+            self.validate_sportlink()?;
+        }
+        Ok(())
+    }
+
+    fn validate_sportlink(&self) -> Result<(), ConfigError> {
+        let s = &self.sportlink;
+        validate_url("sportlink.base_url", &s.base_url)?;
+        require("sportlink.username", &s.username)?;
+        if !s.password.is_set() {
+            return Err(ConfigError::new(
+                "sportlink.password",
+                "must be set (RRS_SPORTLINK__PASSWORD)",
+            ));
+        }
+        let otp = s.otp_secret.expose().replace(' ', "").to_uppercase();
+        let otp_ok = otp.len() >= 16 && base32_decodes(otp.trim_end_matches('='));
+        if !otp_ok {
+            return Err(ConfigError::new(
+                "sportlink.otp_secret",
+                "must be set (RRS_SPORTLINK__OTP_SECRET) to a base32 secret of at least 16 characters",
+            ));
+        }
+        if s.action_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "sportlink.action_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if s.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "sportlink.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if s.circuit_breaker_threshold == 0 {
+            return Err(ConfigError::new(
+                "sportlink.circuit_breaker_threshold",
+                "must be at least 1",
+            ));
+        }
+        if s.retry_backoff_ms.is_empty() {
+            return Err(ConfigError::new(
+                "sportlink.retry_backoff_ms",
+                "must list at least one delay",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn require(setting: &str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        Err(ConfigError::new(setting, "must be set"))
+    } else {
+        Ok(())
+    }
+}
+
+fn validate_url(setting: &str, value: &str) -> Result<(), ConfigError> {
+    match reqwest::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        Ok(_) => Err(ConfigError::new(
+            setting,
+            "must be an http(s) URL with a host",
+        )),
+        Err(e) if value.is_empty() => Err(ConfigError::new(setting, format!("must be set ({e})"))),
+        Err(e) => Err(ConfigError::new(
+            setting,
+            format!("{value:?} is not a URL: {e}"),
+        )),
+    }
+}
+
+fn base32_decodes(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+}
+
+/// Standard Webhooks secrets: `whsec_` followed by base64 of the key.
+pub fn decode_webhook_secret(secret: &Secret) -> Option<Vec<u8>> {
+    let b64 = secret.expose().strip_prefix("whsec_")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|k| !k.is_empty())
+}
+
+fn validate_webhook_secret(
+    setting: &str,
+    secret: &Secret,
+    required: bool,
+) -> Result<(), ConfigError> {
+    if !secret.is_set() {
+        return if required {
+            Err(ConfigError::new(
+                setting,
+                "must be set (RRS_WEBHOOK__SECRET), as whsec_<base64>",
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    match decode_webhook_secret(secret) {
+        Some(key) if key.len() >= 16 => Ok(()),
+        Some(_) => Err(ConfigError::new(setting, "key is shorter than 16 bytes")),
+        None => Err(ConfigError::new(setting, "must look like whsec_<base64>")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

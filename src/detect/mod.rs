@@ -1,0 +1,236 @@
+//! Detection (product.md §4), the pure part: a person as Rondo Club returns it, plus what we saw of
+//! that member last time, gives the tracked values, their hash and what changed. No I/O here; the
+//! store applies an [`Evaluation`] in one transaction (`store::Conn::apply_sighting`), and that one
+//! path is used by the webhook, the poll, replay and the baseline import.
+
+mod person;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::Catalogue;
+use crate::domain::{KnvbId, Origin, Source};
+use crate::normalise;
+
+pub use person::{Person, PersonError};
+
+/// Canonical values of the tracked fields, by field name.
+pub type TrackedValues = BTreeMap<String, String>;
+
+/// One time detection learns about a person.
+#[derive(Debug, Clone)]
+pub struct Sighting {
+    pub person: Person,
+    pub source: Source,
+    /// Who made the write, when the sender knows it (the webhook snippet does; the poll does not).
+    pub origin: Option<Origin>,
+}
+
+/// What the store knows of a member from the previous sighting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prior {
+    pub baseline: TrackedValues,
+    pub hash: String,
+    pub sync_origin: Option<Origin>,
+    /// When the write that `sync_origin` describes happened.
+    pub sync_origin_at: Option<DateTime<Utc>>,
+    /// `modified_gmt` of the sighting the baseline came from.
+    pub modified_gmt: Option<DateTime<Utc>>,
+}
+
+/// Why a sighting emitted no changes, or that it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// No `knvb-id`: not a Sportlink member; nothing stored.
+    NotAMember,
+    /// Older than what we already saw (`modified_gmt` before the baseline's): a late poll page
+    /// or an old delivery replayed. Applying it would look like a revert nobody made; ignored.
+    Stale,
+    /// Date of death on or before today: baseline moved, nothing pushed.
+    Deceased,
+    /// The write came from the forward sync: baseline moved, nothing pushed (loop prevention).
+    ForwardSync,
+    /// The baseline import: the values become the starting state.
+    BaselineImport,
+    /// No baseline yet: this sighting becomes it.
+    FirstSighting,
+    /// Same hash as last time.
+    Unchanged,
+    /// One or more tracked fields changed.
+    Changed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::NotAMember => "not_a_member",
+            Verdict::Stale => "stale",
+            Verdict::Deceased => "deceased",
+            Verdict::ForwardSync => "forward_sync",
+            Verdict::BaselineImport => "baseline_import",
+            Verdict::FirstSighting => "first_sighting",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Changed => "changed",
+        }
+    }
+}
+
+/// A changed field: the last seen value and the new one, both canonical.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old_value: String,
+    pub new_value: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub knvb_id: Option<KnvbId>,
+    pub values: TrackedValues,
+    pub hash: String,
+    pub verdict: Verdict,
+    /// Fields whose value differs from the baseline, whatever the verdict: the store moves their
+    /// `{field}_rondo_club_modified`.
+    pub differing: Vec<String>,
+    /// The changes to record (only when the verdict is [`Verdict::Changed`]).
+    pub changes: Vec<FieldChange>,
+}
+
+/// All tracked values of a person.
+pub fn extract(catalogue: &Catalogue, person: &Person) -> TrackedValues {
+    catalogue
+        .fields()
+        .iter()
+        .map(|f| (f.name.clone(), f.extract(&person.acf)))
+        .collect()
+}
+
+/// SHA-256 over the canonical JSON of `{fields, knvb_id}` (keys sorted), hex-encoded.
+pub fn tracked_hash(knvb_id: &KnvbId, values: &TrackedValues) -> String {
+    #[derive(Serialize)]
+    struct Canonical<'a> {
+        fields: &'a TrackedValues,
+        knvb_id: &'a str,
+    }
+    let json = serde_json::to_vec(&Canonical {
+        fields: values,
+        knvb_id: knvb_id.as_str(),
+    })
+    .unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_deceased(person: &Person, today: NaiveDate) -> bool {
+    person
+        .acf
+        .get("datum-overlijden")
+        .map(normalise::json_scalar)
+        .and_then(|raw| normalise::parse_date(&raw))
+        .is_some_and(|died| died <= today)
+}
+
+/// Whether the last write came from the forward sync: the event says so, or the member row says
+/// so and this sighting is not newer than that forward-sync write.
+fn from_forward_sync(sighting: &Sighting, prior: Option<&Prior>) -> bool {
+    match sighting.origin {
+        Some(origin) => origin == Origin::SyncSportlinkToRondoClub,
+        None => prior.is_some_and(|p| {
+            p.sync_origin == Some(Origin::SyncSportlinkToRondoClub)
+                && match (sighting.person.modified_gmt, p.sync_origin_at) {
+                    (Some(modified), Some(at)) => modified <= at,
+                    _ => true,
+                }
+        }),
+    }
+}
+
+/// The seven steps of product.md §4, without side effects.
+pub fn evaluate(
+    catalogue: &Catalogue,
+    sighting: &Sighting,
+    prior: Option<&Prior>,
+    now: DateTime<Utc>,
+) -> Evaluation {
+    let values = extract(catalogue, &sighting.person);
+    let Some(knvb_id) = sighting.person.knvb_id() else {
+        return Evaluation {
+            knvb_id: None,
+            values,
+            hash: String::new(),
+            verdict: Verdict::NotAMember,
+            differing: Vec::new(),
+            changes: Vec::new(),
+        };
+    };
+    let hash = tracked_hash(&knvb_id, &values);
+    let stale = match (
+        prior.and_then(|p| p.modified_gmt),
+        sighting.person.modified_gmt,
+    ) {
+        (Some(seen), Some(this)) => this < seen,
+        _ => false,
+    };
+    if stale {
+        return Evaluation {
+            knvb_id: Some(knvb_id),
+            values,
+            hash,
+            verdict: Verdict::Stale,
+            differing: Vec::new(),
+            changes: Vec::new(),
+        };
+    }
+
+    // A field missing from the baseline was added to the catalogue since: adopt its value rather
+    // than push every member's value as if someone had typed it.
+    let differing: Vec<FieldChange> = match prior {
+        Some(p) => values
+            .iter()
+            .filter_map(|(field, new)| {
+                let old = p.baseline.get(field)?;
+                (old != new).then(|| FieldChange {
+                    field: field.clone(),
+                    old_value: old.clone(),
+                    new_value: new.clone(),
+                })
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let differing_names = differing.iter().map(|c| c.field.clone()).collect();
+
+    let verdict = if is_deceased(&sighting.person, now.date_naive()) {
+        Verdict::Deceased
+    } else if from_forward_sync(sighting, prior) {
+        Verdict::ForwardSync
+    } else if sighting.source == Source::Baseline {
+        Verdict::BaselineImport
+    } else if prior.is_none() {
+        Verdict::FirstSighting
+    } else if prior.is_some_and(|p| p.hash == hash) || differing.is_empty() {
+        Verdict::Unchanged
+    } else {
+        Verdict::Changed
+    };
+    let changes = if verdict == Verdict::Changed {
+        differing
+    } else {
+        Vec::new()
+    };
+    Evaluation {
+        knvb_id: Some(knvb_id),
+        values,
+        hash,
+        verdict,
+        differing: differing_names,
+        changes,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,346 @@
+//! The only place with SQL. SQLite through rusqlite, never on the async runtime's threads:
+//!
+//! - one writer thread owns the write connection and commits in groups: jobs that arrive while a
+//!   commit is in progress share the next transaction, each in its own savepoint, so one failing
+//!   job never takes the others down and a burst of webhooks costs one fsync, not one each;
+//! - reads run on blocking threads with their own (read-only) connections, which WAL lets proceed
+//!   while the writer works.
+//!
+//! Callers pass closures over [`Conn`], whose methods (in the submodules) hold all the SQL.
+
+mod changes;
+mod conflicts;
+mod members;
+mod migrate;
+mod runs;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::catalogue::Catalogue;
+
+pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
+pub use conflicts::ConflictRecord;
+pub use members::{FieldTimestamps, MemberSummary, SightingContext, SightingResult};
+pub use migrate::{SchemaInfo, MIGRATIONS};
+pub use runs::{RunKind, RunRecord, RunStatus};
+
+/// Jobs committed together at most; bounds the latency one job can add to the others.
+const MAX_BATCH: usize = 512;
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database {path}: cannot open: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this binary knows ({known}); \
+         upgrade rondo-reverse-sync or restore a backup"
+    )]
+    SchemaTooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("database migration {version} ({name}): {message}")]
+    Migration {
+        version: i64,
+        name: String,
+        message: String,
+    },
+    #[error("database: stored {what} is corrupt: {message}")]
+    Corrupt { what: String, message: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("database: commit failed: {0}")]
+    Commit(String),
+    #[error("database: the writer thread has stopped")]
+    WriterGone,
+    #[error("database: a job panicked; it was rolled back")]
+    JobPanicked,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A connection inside a write savepoint or a read. All SQL lives in methods of this type.
+pub struct Conn<'a> {
+    conn: &'a Connection,
+    catalogue: &'a Catalogue,
+}
+
+type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn FnOnce(Option<&Conn<'_>>) -> (bool, Completion) + Send>;
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    options: StoreOptions,
+    catalogue: Arc<Catalogue>,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut sender) = self.writer.lock() {
+            sender.take();
+        }
+        if let Ok(mut handle) = self.writer_thread.lock() {
+            if let Some(handle) = handle.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+fn open_connection(path: &Path, options: &StoreOptions, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let open_err = |source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a 2xx for a webhook means the change survives a power cut too. Group commit
+        // keeps this affordable.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies pending migrations, and makes sure every
+    /// catalogue field has its timestamp columns. Refuses a database newer than this binary.
+    /// Blocking: call before the runtime serves requests, or from `spawn_blocking`.
+    pub fn open(path: &Path, catalogue: Arc<Catalogue>, options: StoreOptions) -> Result<Self> {
+        let mut conn = open_connection(path, &options, false)?;
+        migrate::apply(&mut conn, path)?;
+        migrate::ensure_field_columns(&conn, &catalogue)?;
+
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread_catalogue = catalogue.clone();
+        let handle = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, thread_catalogue))
+            .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                options,
+                catalogue,
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(handle)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.inner.catalogue
+    }
+
+    /// Runs `f` in a write transaction (its own savepoint within a group commit) and returns once
+    /// the transaction is durably committed. An `Err` from `f` rolls back only its own work.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&Conn<'c>) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |conn| match conn {
+            None => {
+                let _ = tx.send(Err(StoreError::WriterGone));
+                (false, Box::new(|_| {}))
+            }
+            Some(conn) => {
+                let result = f(conn);
+                let ok = result.is_ok();
+                let completion: Completion = Box::new(move |commit| {
+                    let _ = tx.send(match commit {
+                        Ok(()) => result,
+                        Err(e) => Err(e),
+                    });
+                });
+                (ok, completion)
+            }
+        });
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .map_err(|_| StoreError::WriterGone)?
+            .clone()
+            .ok_or(StoreError::WriterGone)?;
+        sender.send(job).map_err(|_| StoreError::WriterGone)?;
+        // A dropped sender without an answer means the job panicked (and was rolled back).
+        rx.await.unwrap_or(Err(StoreError::JobPanicked))
+    }
+
+    /// Runs `f` on a read-only connection on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&Conn<'c>) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&inner.path, &inner.options, true)?,
+            };
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                f(&Conn {
+                    conn: &conn,
+                    catalogue: &inner.catalogue,
+                })
+            }))
+            .unwrap_or(Err(StoreError::JobPanicked));
+            if let Ok(mut readers) = inner.readers.lock() {
+                if readers.len() < MAX_IDLE_READERS {
+                    readers.push(conn);
+                }
+            }
+            result
+        })
+        .await
+        .unwrap_or(Err(StoreError::JobPanicked))
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, catalogue: Arc<Catalogue>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, batch, &catalogue);
+    }
+}
+
+fn run_batch(conn: &mut Connection, batch: Vec<Job>, catalogue: &Catalogue) {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            for job in batch {
+                let (_, completion) = job(None);
+                completion(Err(StoreError::Commit(e.to_string())));
+            }
+            return;
+        }
+    };
+    let mut completions = Vec::with_capacity(batch.len());
+    for job in batch {
+        let savepoint = match tx.savepoint() {
+            Ok(sp) => sp,
+            Err(e) => {
+                let (_, completion) = job(None);
+                completion(Err(StoreError::Commit(e.to_string())));
+                continue;
+            }
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            job(Some(&Conn {
+                conn: &savepoint,
+                catalogue,
+            }))
+        }));
+        match outcome {
+            Ok((true, completion)) => match savepoint.commit() {
+                Ok(()) => completions.push(completion),
+                Err(e) => completion(Err(StoreError::Commit(e.to_string()))),
+            },
+            // Dropping the savepoint rolls it back; the job's own error goes to its caller.
+            Ok((false, completion)) => {
+                drop(savepoint);
+                completion(Ok(()));
+            }
+            Err(_) => {
+                tracing::error!("a database job panicked; rolled back");
+                drop(savepoint);
+            }
+        }
+    }
+    let committed = tx.commit().map_err(|e| StoreError::Commit(e.to_string()));
+    if let Err(e) = &committed {
+        tracing::error!(error = %e, "group commit failed");
+    }
+    for completion in completions {
+        completion(match &committed {
+            Ok(()) => Ok(()),
+            Err(e) => Err(StoreError::Commit(e.to_string())),
+        });
+    }
+}
+
+/// Timestamps are stored as RFC 3339 UTC with milliseconds (`2026-11-26T11:30:20.000Z`), so text
+/// order is time order.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn parse_ts(raw: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt {
+            what: "timestamp".into(),
+            message: format!("{raw:?}: {e}"),
+        })
+}
+
+fn parse_opt_ts(raw: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    raw.as_deref().map(parse_ts).transpose()
+}
+
+#[cfg(test)]
+mod tests;
