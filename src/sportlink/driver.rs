@@ -10,29 +10,7 @@ use super::artefacts::{self, Artefacts};
 use super::browser::{member_path, SessionError, SportlinkSession};
 use super::page::{InputLocator, InputValue, PageError};
 
-/// The member pages, in the order the executor visits them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum MemberPage {
-    General,
-    Other,
-    Financial,
-}
-
-impl MemberPage {
-    pub fn path_segment(self) -> &'static str {
-        match self {
-            Self::General => "general",
-            Self::Other => "other",
-            Self::Financial => "financial",
-        }
-    }
-}
-
-impl std::fmt::Display for MemberPage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.path_segment())
-    }
-}
+pub use crate::catalogue::SportlinkPage as MemberPage;
 
 /// Where one field lives in a section, and where Sportlink's stored value can be read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +110,7 @@ impl DriverError {
 
 /// What the executor needs from Sportlink. Every method acts on one member's pages through the
 /// one browser tab; the implementation logs in when a navigation lands on the login page.
-pub trait SportlinkDriver: Send {
+pub trait SportlinkDriver: Send + Sync {
     /// The member's status (opens the member's `page`, which the next `open_form` can reuse).
     fn member_status(
         &mut self,
@@ -222,7 +200,7 @@ impl ChromiumDriver {
     }
 
     async fn open_page(&mut self, knvb_id: &str, page: MemberPage) -> Result<(), DriverError> {
-        let path = member_path(knvb_id, page.path_segment())?;
+        let path = member_path(knvb_id, page.path())?;
         if self.fresh_path.as_deref() == Some(path.as_str()) {
             return Ok(());
         }

@@ -17,6 +17,7 @@ use governor::{Jitter, Quota, RateLimiter};
 use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::artefacts::Artefacts;
 use super::driver::{DriverError, FormField, FormSpec, MemberStatus, SportlinkDriver};
@@ -108,10 +109,15 @@ pub struct FieldReport {
 pub enum MemberResult {
     NothingPending,
     /// Every pending change was verified in Sportlink or lost its conflict.
-    Done { synced: usize, conflicts_lost: usize },
+    Done {
+        synced: usize,
+        conflicts_lost: usize,
+    },
     /// Dry run: forms opened and cancelled; nothing changed.
     DryRun,
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
     /// The member's changes stay pending (or became `failed`: `gave_up`).
     Failed {
         error: String,
@@ -150,9 +156,13 @@ impl MemberOutcome {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum StopReason {
     Cancelled,
-    CircuitBreakerOpen { detail: String },
+    CircuitBreakerOpen {
+        detail: String,
+    },
     /// Sportlink refused the login: nothing was marked; fix the configuration.
-    LoginRefused { message: String },
+    LoginRefused {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -523,13 +533,7 @@ impl<D: SportlinkDriver> Executor<D> {
         let finish = self
             .store
             .write(move |c| {
-                c.finish_run(
-                    run_id,
-                    status,
-                    Some(&detail),
-                    error.as_deref(),
-                    Utc::now(),
-                )
+                c.finish_run(run_id, status, Some(&detail), error.as_deref(), Utc::now())
             })
             .await;
         result?;
@@ -659,7 +663,9 @@ impl<D: SportlinkDriver> Executor<D> {
                             continue;
                         }
                     }
-                    return self.record_member_failure(knvb_id, failed, attempt, dry_run).await;
+                    return self
+                        .record_member_failure(knvb_id, failed, attempt, dry_run)
+                        .await;
                 }
             }
         }
@@ -679,7 +685,8 @@ impl<D: SportlinkDriver> Executor<D> {
             artefacts,
             page_times,
         } = failed;
-        let login_refused = (error.kind == FailureKind::LoginRefused).then(|| error.message.clone());
+        let login_refused =
+            (error.kind == FailureKind::LoginRefused).then(|| error.message.clone());
         let mut gave_up = Vec::new();
         // A refused login says nothing about the changes: leave them untouched.
         if !dry_run && login_refused.is_none() && !change_ids.is_empty() {
@@ -759,13 +766,24 @@ impl<D: SportlinkDriver> Executor<D> {
         capture_on_failure: bool,
     ) -> Result<MemberOutcome, FailedAttempt> {
         let span = tracing::info_span!("member", knvb_id = %knvb_id, dry_run);
-        let _entered = span.enter();
+        self.attempt_member_inner(knvb_id, dry_run, capture_on_failure)
+            .instrument(span)
+            .await
+    }
+
+    async fn attempt_member_inner(
+        &mut self,
+        knvb_id: &KnvbId,
+        dry_run: bool,
+        capture_on_failure: bool,
+    ) -> Result<MemberOutcome, FailedAttempt> {
         let knvb = knvb_id.clone();
         let loaded = self
             .store
             .read(move |c| Ok((c.pending_changes(&knvb)?, c.member_is_deceased(&knvb)?)))
             .await;
-        let (changes, deceased) = loaded.map_err(|e| FailedAttempt::plain(AttemptError::store(e)))?;
+        let (changes, deceased) =
+            loaded.map_err(|e| FailedAttempt::plain(AttemptError::store(e)))?;
         if changes.is_empty() {
             return Ok(MemberOutcome::new(
                 knvb_id.clone(),
@@ -775,7 +793,12 @@ impl<D: SportlinkDriver> Executor<D> {
         let all_ids: Vec<ChangeId> = changes.iter().map(|c| c.id).collect();
         if deceased {
             return self
-                .skip(knvb_id, all_ids, "deceased member: not pushed to Sportlink", dry_run)
+                .skip(
+                    knvb_id,
+                    all_ids,
+                    "deceased member: not pushed to Sportlink",
+                    dry_run,
+                )
                 .await;
         }
         let (forms, unknown) = plan(&self.catalogue, changes);
@@ -794,11 +817,13 @@ impl<D: SportlinkDriver> Executor<D> {
             });
         }
         let mut state = AttemptState::default();
-        let first_page = forms.first().map_or(SportlinkPage::General, |f| f.form.page);
+        let first_page = forms
+            .first()
+            .map_or(SportlinkPage::General, |f| f.form.page);
         let started = Instant::now();
         match self
             .driver
-            .member_status(knvb_id.as_str(), to_driver_page(first_page))
+            .member_status(knvb_id.as_str(), first_page)
             .await
         {
             Ok(MemberStatus::Active) => {}
@@ -834,7 +859,14 @@ impl<D: SportlinkDriver> Executor<D> {
                 // Fail fast: the member's changes stay pending; already-saved pages are found in
                 // sync by the conflict guard next time and not written again.
                 return Err(self
-                    .fail(error, all_ids, state, capture_on_failure, knvb_id, Some(&planned.form))
+                    .fail(
+                        error,
+                        all_ids,
+                        state,
+                        capture_on_failure,
+                        knvb_id,
+                        Some(&planned.form),
+                    )
                     .await);
             }
         }
@@ -1163,7 +1195,14 @@ impl<D: SportlinkDriver> Executor<D> {
                         sportlink_modified: a.sportlink_modified,
                         rondo_club_modified: a.rondo_club_modified,
                     };
-                    c.record_conflict(&knvb, &a.field, &input, &a.resolution, Some(a.change_id), now)?;
+                    c.record_conflict(
+                        &knvb,
+                        &a.field,
+                        &input,
+                        &a.resolution,
+                        Some(a.change_id),
+                        now,
+                    )?;
                 }
                 let mut n_lost = 0;
                 for a in audits.iter().filter(|a| lost.contains(&a.change_id)) {
@@ -1246,7 +1285,9 @@ impl FormError {
     fn into_attempt(self, form: &FormSpec) -> AttemptError {
         let place = format!("{} page, section \"{}\"", form.page, form.section);
         match self {
-            FormError::Driver(e, what) => AttemptError::from_driver(&e, &format!("{place}: {what}")),
+            FormError::Driver(e, what) => {
+                AttemptError::from_driver(&e, &format!("{place}: {what}"))
+            }
             FormError::Store(e) => AttemptError::store(e),
             FormError::VerifyMissing {
                 field,
@@ -1276,7 +1317,10 @@ impl FormError {
 /// Group a member's changes by page and section, pages in a fixed order (general, other,
 /// financial; on general the communication section before the address), sections in catalogue
 /// order. Changes whose field the catalogue does not know are returned apart.
-fn plan(catalogue: &Catalogue, changes: Vec<PendingChange>) -> (Vec<PlannedForm>, Vec<PendingChange>) {
+fn plan(
+    catalogue: &Catalogue,
+    changes: Vec<PendingChange>,
+) -> (Vec<PlannedForm>, Vec<PendingChange>) {
     let order: BTreeMap<(SportlinkPage, String), usize> = catalogue
         .fields()
         .iter()
@@ -1298,7 +1342,7 @@ fn plan(catalogue: &Catalogue, changes: Vec<PendingChange>) -> (Vec<PlannedForm>
             verify_path: spec.verify.endpoint.clone(),
             verify_pointer: spec.verify.pointer.clone(),
         };
-        let page = to_driver_page(spec.page);
+        let page = spec.page;
         match forms
             .iter_mut()
             .find(|f| f.form.page == page && f.form.section == spec.section)
@@ -1318,7 +1362,7 @@ fn plan(catalogue: &Catalogue, changes: Vec<PendingChange>) -> (Vec<PlannedForm>
         }
     }
     forms.sort_by_key(|f| {
-        let page = from_driver_page(f.form.page);
+        let page = f.form.page;
         (
             page,
             order
@@ -1330,27 +1374,11 @@ fn plan(catalogue: &Catalogue, changes: Vec<PendingChange>) -> (Vec<PlannedForm>
     (forms, unknown)
 }
 
-fn to_driver_page(p: SportlinkPage) -> super::driver::MemberPage {
-    use super::driver::MemberPage;
-    match p {
-        SportlinkPage::General => MemberPage::General,
-        SportlinkPage::Other => MemberPage::Other,
-        SportlinkPage::Financial => MemberPage::Financial,
-    }
-}
-
-fn from_driver_page(p: super::driver::MemberPage) -> SportlinkPage {
-    use super::driver::MemberPage;
-    match p {
-        MemberPage::General => SportlinkPage::General,
-        MemberPage::Other => SportlinkPage::Other,
-        MemberPage::Financial => SportlinkPage::Financial,
-    }
-}
-
 /// Delay before a failed member is due again: base × 2^(failed runs so far), capped.
 fn next_attempt_delay(base: Duration, attempts_so_far: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempts_so_far.min(16)).unwrap_or(u32::MAX);
+    let factor = 1u32
+        .checked_shl(attempts_so_far.min(16))
+        .unwrap_or(u32::MAX);
     base.checked_mul(factor)
         .unwrap_or(MAX_NEXT_ATTEMPT_DELAY)
         .min(MAX_NEXT_ATTEMPT_DELAY)

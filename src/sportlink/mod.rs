@@ -9,7 +9,10 @@
 pub mod artefacts;
 pub mod browser;
 pub mod driver;
+pub mod executor;
 pub mod lock;
 pub mod page;
 pub mod scrub;
+pub mod service;
+pub mod setup;
 pub mod totp;

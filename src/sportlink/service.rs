@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::driver::SportlinkDriver;
 use super::executor::{Executor, ExecutorStatus, StatusBoard};
+use crate::store::Store;
 
 /// Shortest pause between two runs started by the timer, so a row that is due "now" but cannot
 /// be processed never makes the loop spin.
@@ -88,7 +89,7 @@ async fn serve_loop<D: SportlinkDriver>(
     let mut earliest_next_run = Instant::now();
     loop {
         // Wait for a reason to run.
-        let wake_at = next_wake(&executor, &board).await;
+        let wake_at = next_wake(executor.store(), &board).await;
         let timer = wake_at.map(|t| t.max(earliest_next_run));
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -127,14 +128,11 @@ async fn serve_loop<D: SportlinkDriver>(
 }
 
 /// When the timer should wake the loop: the next due retry, or the end of a pause.
-async fn next_wake<D: SportlinkDriver>(
-    executor: &Executor<D>,
-    board: &StatusBoard,
-) -> Option<Instant> {
+async fn next_wake(store: &Store, board: &StatusBoard) -> Option<Instant> {
     if let Some(deadline) = board.pause_deadline() {
         return Some(deadline);
     }
-    let next_due = match executor.store().read(|c| c.next_due_at()).await {
+    let next_due = match store.read(|c| c.next_due_at()).await {
         Ok(next) => next?,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read when the next change is due");

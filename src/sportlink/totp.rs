@@ -7,15 +7,16 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
-use totp_rs::{Rfc6238, Secret, TOTP};
+use totp_rs::{Algorithm, Secret, TOTP};
 
 const STEP_SECS: u64 = 30;
+const MIN_SECRET_BYTES: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtpSetupError {
     #[error("the Sportlink OTP secret is not valid base32")]
     NotBase32,
-    #[error("the Sportlink OTP secret is too short (RFC 6238 needs at least 128 bits, i.e. 26 base32 characters)")]
+    #[error("the Sportlink OTP secret is too short (at least 16 base32 characters)")]
     TooShort,
 }
 
@@ -51,8 +52,12 @@ impl OtpGenerator {
         let bytes = Secret::Encoded(cleaned)
             .to_bytes()
             .map_err(|_| OtpSetupError::NotBase32)?;
-        let rfc = Rfc6238::with_defaults(bytes).map_err(|_| OtpSetupError::TooShort)?;
-        let totp = TOTP::from_rfc6238(rfc).map_err(|_| OtpSetupError::TooShort)?;
+        // Same floor as the configuration check (16 base32 characters); RFC 4226 recommends
+        // 160 bits, which is what Keycloak hands out.
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(OtpSetupError::TooShort);
+        }
+        let totp = TOTP::new_unchecked(Algorithm::SHA1, 6, 1, STEP_SECS, bytes);
         Ok(Self {
             totp,
             last_used_step: None,

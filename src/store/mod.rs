@@ -10,6 +10,7 @@
 
 mod changes;
 mod conflicts;
+mod executor;
 mod members;
 mod migrate;
 mod runs;

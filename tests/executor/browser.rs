@@ -40,7 +40,10 @@ async fn driver_edits_a_section_and_reads_it_back() {
     let form = communication_form();
     let result = tokio::time::timeout(Duration::from_secs(90), async {
         let live = driver.open_form("ABC1234", &form).await?;
-        assert_eq!(live.get("email").map(String::as_str), Some("old@example.nl"));
+        assert_eq!(
+            live.get("email").map(String::as_str),
+            Some("old@example.nl")
+        );
         driver
             .save_form(&form, &[("email".into(), "new@example.nl".into())])
             .await?;
@@ -50,7 +53,10 @@ async fn driver_edits_a_section_and_reads_it_back() {
     .await;
     driver.close().await;
     let stored = result.expect("within the deadline").expect("driver works");
-    assert_eq!(stored.get("email"), Some(&Some("new@example.nl".to_owned())));
+    assert_eq!(
+        stored.get("email"),
+        Some(&Some("new@example.nl".to_owned()))
+    );
     assert_eq!(
         sim.state().member("ABC1234").unwrap().communication.email1,
         "new@example.nl"

@@ -53,7 +53,11 @@ pub fn session_settings(base_url: &str) -> SessionSettings {
 }
 
 /// Wait (with a deadline) until `cond` holds for the simulator's state.
-pub async fn wait_for_sim(state: &SimState, within: Duration, cond: impl Fn(&SimState) -> bool) -> bool {
+pub async fn wait_for_sim(
+    state: &SimState,
+    within: Duration,
+    cond: impl Fn(&SimState) -> bool,
+) -> bool {
     let end = tokio::time::Instant::now() + within;
     loop {
         if cond(state) {
