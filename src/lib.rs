@@ -13,6 +13,7 @@ pub mod http;
 pub mod normalise;
 pub mod simulator;
 pub mod startup;
+pub mod sportlink;
 pub mod store;
 pub mod telemetry;
 pub mod webhook;

@@ -8,7 +8,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use rondo_reverse_sync::config::{Needs, Settings};
+use rondo_reverse_sync::domain::KnvbId;
+use rondo_reverse_sync::sportlink;
 use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "rondo-reverse-sync", version, about, long_about = None)]
@@ -32,6 +35,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Push the pending changes into Sportlink now and report per member.
+    Sync {
+        /// Only this member (KNVB id).
+        #[arg(long)]
+        knvb_id: Option<String>,
+        /// Log in, open the forms and read the values, but cancel instead of saving.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the configuration and that the Sportlink login works.
+    Check,
 }
 
 impl Command {
@@ -42,6 +56,10 @@ impl Command {
                 ..Needs::DATABASE_ONLY
             },
             Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
+            Command::Sync { .. } | Command::Check => Needs {
+                sportlink: true,
+                ..Needs::DATABASE_ONLY
+            },
         }
     }
 }
@@ -99,6 +117,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
+            Command::Sync { knvb_id, dry_run } => {
+                sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
+            }
+            Command::Check => {
+                sportlink::setup::check_login(&settings)
+                    .await
+                    .context("Sportlink login")?;
+                println!("configuration valid; Sportlink login works");
+                Ok(())
+            }
         }
     })
 }
@@ -162,6 +190,39 @@ async fn status(
         println!("changes skipped     {}", counts.skipped);
         println!("changes superseded  {}", counts.superseded);
         println!("changes synced      {}", counts.synced);
+    }
+    Ok(())
+}
+
+async fn sync(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    knvb_id: Option<&str>,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let only = knvb_id
+        .map(KnvbId::parse)
+        .transpose()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let store = open_store(settings, catalogue)?;
+    // Ctrl-C stops between members; the browser is closed either way.
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let report = sportlink::setup::sync(settings, store, only.as_ref(), dry_run, &cancel).await;
+    on_ctrl_c.abort();
+    let report = report.context("sync")?;
+    print!("{}", sportlink::setup::render_report(&report));
+    if sportlink::setup::report_failed(&report) {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "not everything was pushed"
+        )));
     }
     Ok(())
 }
