@@ -10,6 +10,8 @@ pub mod conflict;
 pub mod detect;
 pub mod domain;
 pub mod normalise;
+pub mod poll;
+pub mod rondo_standin;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;
