@@ -15,6 +15,7 @@ pub mod rondo_standin;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 use std::sync::Arc;
 
