@@ -11,7 +11,7 @@
 //! - `_fields` honoured for `id`, `modified_gmt`, `acf`.
 //!
 //! Faults ([`Faults`]) apply to the people routes, each consumed by one request, in the order
-//! 429, 500, slow, malformed JSON.
+//! 429, 500, slow, malformed JSON (after `after_requests` normal answers).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -69,6 +69,8 @@ impl Default for StandInConfig {
 /// Injected faults, each counter consumed by one request to a people route.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
+    /// Answer this many people requests normally before the faults below begin.
+    pub after_requests: u32,
     /// Answer 429 with `Retry-After: retry_after_secs` this many times.
     pub too_many_requests: u32,
     pub retry_after_secs: u64,
@@ -431,6 +433,10 @@ enum Fault {
 fn take_fault(state: &StandInState) -> Option<Fault> {
     let mut inner = state.lock();
     let f = &mut inner.faults;
+    if f.after_requests > 0 {
+        f.after_requests -= 1;
+        return None;
+    }
     if f.too_many_requests > 0 {
         f.too_many_requests -= 1;
         return Some(Fault::TooMany(f.retry_after_secs));

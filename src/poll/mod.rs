@@ -448,10 +448,12 @@ async fn apply_page(
                 verdicts.push(result.verdict);
             }
             db.add_to_run(run_id, sightings.len() as u64, changes)?;
-            Ok(verdicts)
+            Ok((verdicts, changes))
         })
         .await?;
-    for verdict in counted {
+    let (verdicts, changes) = counted;
+    outcome.changes = changes;
+    for verdict in verdicts {
         match verdict {
             Verdict::Changed => outcome.people_changed += 1,
             Verdict::Unchanged => outcome.unchanged += 1,
