@@ -6,7 +6,8 @@
 //!   `users/me` answers 401 `rest_not_logged_in`, the people list still answers;
 //! - `modified_after` compared strictly (`>`) to the second; without a zone it is read as the
 //!   site's local time (`StandInConfig::site_utc_offset_secs`), as WordPress does;
-//! - `orderby=modified&order=asc` (ties by id), `per_page` ≤ 100, `page`, `X-WP-Total`,
+//! - `orderby=id|modified|date`, `order`; ties in a date ordered differently per page, as
+//!   MySQL does (so paging by date is unreliable); `per_page` ≤ 100, `page`, `X-WP-Total`,
 //!   `X-WP-TotalPages`, and 400 `rest_post_invalid_page_number` past the end;
 //! - `_fields` honoured for `id`, `modified_gmt`, `acf`.
 //!
@@ -548,14 +549,20 @@ fn list_answer(state: &StandInState, query: &HashMap<String, String>, malformed:
             .unwrap_or(t)
     });
     let descending = query.get("order").is_some_and(|o| o == "desc");
-    let by_modified = query.get("orderby").map_or(true, |o| o == "modified");
+    let orderby = query.get("orderby").map_or("date", String::as_str);
     let mut matching: Vec<(&i64, &StoredPerson)> = inner
         .people
         .iter()
         .filter(|(_, p)| after.map_or(true, |a| p.modified_gmt > a))
         .collect();
-    if by_modified {
-        matching.sort_by_key(|(id, p)| (p.modified_gmt, **id));
+    match orderby {
+        // Ties in the date are ordered differently per page, as MySQL does for
+        // `ORDER BY post_modified LIMIT n OFFSET m`: paging by date skips and repeats people.
+        "modified" | "date" => {
+            matching.sort_by_key(|(id, p)| (p.modified_gmt, tie_order(**id, page)))
+        }
+        "id" => {}
+        _ => return invalid("orderby"),
     }
     if descending {
         matching.reverse();
@@ -597,6 +604,14 @@ fn list_answer(state: &StandInState, query: &HashMap<String, String>, malformed:
         headers.insert("x-wp-totalpages", v);
     }
     response
+}
+
+/// An arbitrary order among equal dates that changes from page to page.
+fn tie_order(id: i64, page: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (id, page).hash(&mut h);
+    h.finish()
 }
 
 /// A JSON body cut short, as a proxy that dropped the connection would leave it.

@@ -254,6 +254,7 @@ async fn sweep(
     // Before the run row: a wrong password is a configuration error, loud, with nothing recorded
     // as if a poll had happened.
     client.whoami().await?;
+    let started_at = Utc::now();
     let run_id = start_run(store, plan.kind, None, plan.dry_run).await?;
     let mut report = PollReport {
         run_id,
@@ -264,7 +265,7 @@ async fn sweep(
     };
     let outcome = sweep_pages(store, client, &plan, cancel, &mut report).await;
     let outcome = match outcome {
-        Ok(()) => settle_watermark(store, &plan, &mut report).await,
+        Ok(()) => settle_watermark(store, &plan, started_at, &mut report).await,
         Err(e) => Err(e),
     };
     finish_run(store, run_id, outcome.as_ref().map(|_| &report)).await;
@@ -342,8 +343,8 @@ async fn sweep_pages(
     if let Some(total) = first_total {
         if (seen_ids.len() as u64) < total {
             report.note = Some(format!(
-                "saw {} of the {total} people the first page announced (edits during the run \
-                 shift the pages); the watermark stays for the next run to catch up",
+                "saw {} of the {total} people the first page announced (people deleted during \
+                 the run shift the pages); the watermark stays for the next run to catch up",
                 seen_ids.len()
             ));
         }
@@ -352,13 +353,17 @@ async fn sweep_pages(
 }
 
 /// After a completed sweep: move the watermark when this run may.
+///
+/// Never past the run's start: someone saved on a page already read while the run went on is
+/// then found by the next run, however long this one took (retries, `Retry-After`).
 async fn settle_watermark(
     store: &Store,
     plan: &Sweep,
+    started_at: DateTime<Utc>,
     report: &mut PollReport,
 ) -> Result<(), PollError> {
     let may_move = !plan.dry_run && report.note.is_none();
-    let newest = report.newest_modified_gmt;
+    let newest = report.newest_modified_gmt.map(|t| t.min(started_at));
     let (watermark, moved) = store
         .write(move |db| {
             let before = db.watermark()?;
