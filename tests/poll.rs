@@ -976,3 +976,84 @@ mod bench {
         );
     }
 }
+
+mod cli {
+    use super::*;
+    use std::process::Command;
+
+    fn verb(
+        f: &Fixture,
+        db: &std::path::Path,
+        password: &str,
+        args: &[&str],
+    ) -> (i32, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_rondo-reverse-sync"))
+            .args(args)
+            .env("RRS_DATABASE__PATH", db)
+            .env("RRS_RONDO_CLUB__BASE_URL", &f.rondo.base_url)
+            .env("RRS_RONDO_CLUB__USERNAME", USER)
+            .env("RRS_RONDO_CLUB__APPLICATION_PASSWORD", password)
+            .env("RRS_POLL__MAX_RETRIES", "2")
+            .env("RRS_POLL__PER_PAGE", "10")
+            .env("RRS_LOG__LEVEL", "error")
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn baseline_and_detect_verbs_report_and_fail_with_one_line() {
+        let f = Fixture::new(10).await;
+        f.seed(12, at(BASE));
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cli.sqlite3");
+
+        let (code, out, err) = verb(&f, &db, PASSWORD, &["baseline"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("12 people in 2 pages, 0 changes"), "{out}");
+        assert!(out.contains("baseline 12"), "{out}");
+
+        f.state()
+            .set_field(
+                1003,
+                "email_1",
+                json!("cli@example.org"),
+                Some(at(BASE) + chrono::Duration::days(1)),
+            )
+            .unwrap();
+        let (code, out, err) = verb(&f, &db, PASSWORD, &["detect", "--dry-run"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("dry run") && out.contains("1 changes"),
+            "{out}"
+        );
+        let (code, out, err) = verb(&f, &db, PASSWORD, &["detect", "--knvb-id", "m00003"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("(detect)") && out.contains("1 changes"),
+            "{out}"
+        );
+        let (code, out, _) = verb(&f, &db, PASSWORD, &["detect", "--full"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("0 changes"), "{out}");
+
+        let (code, out, err) = verb(&f, &db, "wrong wrong wrong", &["detect"]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(USER) && err.contains("application password"),
+            "{err}"
+        );
+        assert!(!err.contains("wrong wrong"), "{err}");
+
+        let (code, _, err) = verb(&f, &db, PASSWORD, &["detect", "--knvb-id", "not valid!"]);
+        assert_eq!(code, 2, "{err}");
+        let (code, _, err) = verb(&f, &db, PASSWORD, &["detect", "--knvb-id", "ZZ999"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("--full"), "{err}");
+    }
+}
