@@ -274,11 +274,7 @@ impl Conn<'_> {
 
     /// The two timestamps the conflict resolver weighs for one field:
     /// (`{field}_sportlink_modified`, `{field}_rondo_club_modified`).
-    pub fn field_timestamps(
-        &self,
-        knvb_id: &KnvbId,
-        field: &str,
-    ) -> Result<FieldTimestamps> {
+    pub fn field_timestamps(&self, knvb_id: &KnvbId, field: &str) -> Result<FieldTimestamps> {
         if self.catalogue.get(field).is_none() {
             return Err(StoreError::Rejected(format!("unknown field {field:?}")));
         }
