@@ -156,7 +156,7 @@ impl Digest {
         if self.omitted > 0 {
             let _ = writeln!(
                 out,
-                "- … and {} more events, left out of this digest",
+                "- ... and {} more events, left out of this digest",
                 self.omitted
             );
         }

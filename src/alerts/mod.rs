@@ -12,6 +12,7 @@ mod digest;
 mod transport;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use crate::config::AlertSettings;
 use crate::domain::{ChangeId, KnvbId};
 
 pub use digest::{Digest, Grouper, Payload, Stamped, MAX_EVENTS_PER_DIGEST};
-pub use transport::{AlertSetupError, Transport};
+pub use transport::{AlertSetupError, SendPolicy, Transport};
 
 /// Events waiting for the alerter; beyond this `send` drops (and logs) instead of blocking.
 const QUEUE_CAPACITY: usize = 1_024;
@@ -153,13 +154,15 @@ impl fmt::Display for AlertEvent {
 #[derive(Debug, Clone)]
 pub struct AlertSender {
     tx: mpsc::Sender<Stamped>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl AlertSender {
     /// A sender and the raw receiving end, for tests of code that raises alerts.
     pub fn channel(capacity: usize) -> (AlertSender, mpsc::Receiver<Stamped>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (AlertSender { tx }, rx)
+        let dropped = Arc::new(AtomicU64::new(0));
+        (AlertSender { tx, dropped }, rx)
     }
 
     /// Queues an alert. When the queue is full or the alerter has stopped, the alert is dropped
@@ -172,7 +175,16 @@ impl AlertSender {
         match self.tx.try_send(stamped) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(s)) => {
-                tracing::warn!(subject = %s.event.subject(), "alert queue full; alert dropped: {}", s.event);
+                // A flood logs its first drop and then every hundredth, not every one.
+                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped == 1 || dropped % 100 == 0 {
+                    tracing::warn!(
+                        subject = %s.event.subject(),
+                        dropped_so_far = dropped,
+                        "alert queue full; alert dropped: {}",
+                        s.event
+                    );
+                }
             }
             Err(mpsc::error::TrySendError::Closed(s)) => {
                 tracing::warn!(subject = %s.event.subject(), "alerter stopped; alert dropped: {}", s.event);
@@ -185,7 +197,7 @@ impl AlertSender {
 pub struct Alerter {
     grouper: Grouper,
     transports: Vec<Arc<Transport>>,
-    retry_backoff: Arc<[Duration]>,
+    policy: Arc<SendPolicy>,
     rx: mpsc::Receiver<Stamped>,
     sends: JoinSet<()>,
 }
@@ -207,11 +219,7 @@ impl Alerter {
                 Duration::from_secs(settings.cooldown_secs),
             ),
             transports: transports.into_iter().map(Arc::new).collect(),
-            retry_backoff: settings
-                .retry_backoff_ms
-                .iter()
-                .map(|&ms| Duration::from_millis(ms))
-                .collect(),
+            policy: Arc::new(SendPolicy::from_settings(settings)),
             rx,
             sends: JoinSet::new(),
         };
@@ -284,9 +292,9 @@ impl Alerter {
         for transport in &self.transports {
             let transport = Arc::clone(transport);
             let digest = Arc::clone(&digest);
-            let backoff = Arc::clone(&self.retry_backoff);
+            let policy = Arc::clone(&self.policy);
             self.sends
-                .spawn(async move { transport.deliver(&digest, &backoff).await });
+                .spawn(async move { transport.deliver(&digest, &policy).await });
         }
     }
 }

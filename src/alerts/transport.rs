@@ -58,6 +58,28 @@ enum SendError {
     Http(reqwest::Error),
     #[error("the receiver answered {0}")]
     Status(reqwest::StatusCode),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// How each digest is sent: the deadline of one attempt and the pauses before the retries.
+#[derive(Debug, Clone)]
+pub struct SendPolicy {
+    pub timeout: Duration,
+    pub backoff: Vec<Duration>,
+}
+
+impl SendPolicy {
+    pub fn from_settings(settings: &AlertSettings) -> Self {
+        Self {
+            timeout: Duration::from_secs(settings.send_timeout_secs.max(1)),
+            backoff: settings
+                .retry_backoff_ms
+                .iter()
+                .map(|&ms| Duration::from_millis(ms))
+                .collect(),
+        }
+    }
 }
 
 impl Transport {
@@ -101,11 +123,17 @@ impl Transport {
         }
     }
 
-    /// Sends one digest, retrying after each pause in `backoff`; gives up with a log line.
-    pub async fn deliver(&self, digest: &Digest, backoff: &[Duration]) {
-        let attempts = backoff.len() + 1;
+    /// Sends one digest, each attempt bounded by the policy's timeout, retrying after each of its
+    /// pauses; gives up with a log line.
+    pub async fn deliver(&self, digest: &Digest, policy: &SendPolicy) {
+        let attempts = policy.backoff.len() + 1;
         for attempt in 1..=attempts {
-            match self.send_once(digest).await {
+            // lettre bounds only the TCP connect: a server that accepts and never speaks would
+            // hold the send for ever, so the whole conversation gets one deadline.
+            let sent = tokio::time::timeout(policy.timeout, self.send_once(digest))
+                .await
+                .unwrap_or(Err(SendError::Timeout(policy.timeout)));
+            match sent {
                 Ok(()) => {
                     tracing::info!(
                         transport = self.name(),
@@ -125,7 +153,7 @@ impl Transport {
                         error = %e,
                         "alert send failed; retrying"
                     );
-                    tokio::time::sleep(backoff[attempt - 1]).await;
+                    tokio::time::sleep(policy.backoff[attempt - 1]).await;
                 }
                 Err(e) => {
                     tracing::error!(
