@@ -227,6 +227,32 @@ mod smtp {
             "rondo-reverse-sync: circuit breaker: 1 reset"
         );
     }
+
+    #[tokio::test]
+    async fn with_starttls_or_tls_required_the_password_never_goes_over_plain_text() {
+        // The sink offers no STARTTLS and speaks no TLS: lettre must refuse before AUTH.
+        let sink = SmtpSink::start().await;
+        for (security, member) in [("starttls", "STARTTLS1"), ("tls", "TLS1")] {
+            let mut settings = smtp_settings(&sink);
+            settings.smtp_security = security.into();
+            settings.retry_backoff_ms = vec![10];
+            let alerter = start(&settings);
+            alerter.sender.send(failed(member, 1));
+            let target = format!("target={}", sink.address());
+            let subject = format!("subject=member {member} ");
+            logs::wait_for_line(
+                |line| {
+                    line.contains("giving up") && line.contains(&target) && line.contains(&subject)
+                },
+                DEADLINE,
+            )
+            .await;
+            alerter.stop().await;
+        }
+        assert!(sink.mails().is_empty(), "{:?}", sink.mails());
+        assert!(sink.auth_seen().is_empty(), "AUTH was sent over plain text");
+        assert_no_secret(&logs::text());
+    }
 }
 
 mod webhook {
