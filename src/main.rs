@@ -30,12 +30,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send one test alert through every configured alert transport (e-mail, webhook) and report.
+    TestAlert,
 }
 
 impl Command {
     fn needs(&self) -> Needs {
         match self {
-            Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
+            Command::Migrate | Command::Status { .. } | Command::TestAlert => Needs::DATABASE_ONLY,
         }
     }
 }
@@ -92,6 +94,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
+            Command::TestAlert => test_alert(&settings).await,
         }
     })
 }
@@ -136,6 +139,40 @@ async fn status(
         println!("changes skipped     {}", counts.skipped);
         println!("changes superseded  {}", counts.superseded);
         println!("changes synced      {}", counts.synced);
+    }
+    Ok(())
+}
+
+/// Exit 0 only when every configured transport took the test alert.
+async fn test_alert(settings: &Settings) -> Result<(), Failure> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into());
+    let note = format!("sent by `rondo-reverse-sync test-alert` on {host}");
+    let checks = rondo_reverse_sync::alerts::send_test_alert(&settings.alerts, &note)
+        .await
+        .map_err(|e| Failure::Usage(format!("config: {e}")))?;
+    if checks.is_empty() {
+        return Err(Failure::Usage(
+            "config: alerts: no transport configured (set alerts.smtp_server and/or alerts.webhook_url)"
+                .into(),
+        ));
+    }
+    let mut failed = 0;
+    for check in &checks {
+        match &check.result {
+            Ok(()) => println!("{:<8} {}: sent", check.transport, check.target),
+            Err(e) => {
+                failed += 1;
+                println!("{:<8} {}: FAILED: {e}", check.transport, check.target);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "{failed} of {} alert transports failed",
+            checks.len()
+        )));
     }
     Ok(())
 }

@@ -422,3 +422,90 @@ mod resilience {
         assert!(mails[0].body().contains("change 1 (LAST001"));
     }
 }
+
+/// `rondo-reverse-sync test-alert`, configured through the environment as in production.
+mod cli {
+    use super::*;
+    use crate::smtp_sink::Blackhole;
+
+    async fn test_alert(env: &[(&str, String)]) -> (Option<i32>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rondo-reverse-sync"));
+        command
+            .arg("test-alert")
+            .current_dir(dir.path())
+            .env_remove("RRS_CONFIG")
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(30), command.output())
+            .await
+            .expect("test-alert finishes")
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    }
+
+    fn smtp_env(server: String) -> Vec<(&'static str, String)> {
+        vec![
+            ("RRS_ALERTS__SMTP_SERVER", server),
+            ("RRS_ALERTS__SMTP_SECURITY", "none".into()),
+            ("RRS_ALERTS__SMTP_USERNAME", "alerts@example.nl".into()),
+            ("RRS_ALERTS__SMTP_PASSWORD", SMTP_PASSWORD.into()),
+            ("RRS_ALERTS__FROM", "alerts@example.nl".into()),
+            ("RRS_ALERTS__TO", "[\"leden@example.nl\"]".into()),
+            ("RRS_ALERTS__SEND_TIMEOUT_SECS", "1".into()),
+        ]
+    }
+
+    #[tokio::test]
+    async fn test_alert_reaches_every_transport_and_says_so() {
+        let sink = SmtpSink::start().await;
+        let receiver = WebhookReceiver::start(200).await;
+        let mut env = smtp_env(sink.address());
+        env.push(("RRS_ALERTS__WEBHOOK_URL", receiver.url(WEBHOOK_TOKEN)));
+        let (code, output) = test_alert(&env).await;
+        assert_eq!(code, Some(0), "{output}");
+        assert!(
+            output.contains(&format!("e-mail   {}: sent", sink.address())),
+            "{output}"
+        );
+        assert!(output.contains("webhook  127.0.0.1: sent"), "{output}");
+        let mails = sink.mails();
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].subject(), "rondo-reverse-sync: test alert");
+        assert!(mails[0]
+            .body()
+            .contains("test alert: sent by `rondo-reverse-sync test-alert`"));
+        let posts = receiver.posts();
+        assert_eq!(posts.len(), 1);
+        assert_eq!(posts[0].body["subject"]["kind"], "test");
+        assert_eq!(posts[0].body["events"][0]["kind"], "test");
+        assert_no_secret(&output);
+    }
+
+    #[tokio::test]
+    async fn a_transport_that_is_down_fails_the_test_alert_without_secrets() {
+        let blackhole = Blackhole::start().await;
+        let (code, output) = test_alert(&smtp_env(blackhole.address())).await;
+        assert_eq!(code, Some(1), "{output}");
+        assert!(output.contains("FAILED: no answer within 1s"), "{output}");
+        assert!(
+            output.contains("1 of 1 alert transports failed"),
+            "{output}"
+        );
+        assert_no_secret(&output);
+    }
+
+    #[tokio::test]
+    async fn test_alert_without_a_transport_is_a_configuration_error() {
+        let (code, output) = test_alert(&[]).await;
+        assert_eq!(code, Some(2), "{output}");
+        assert!(output.contains("no transport configured"), "{output}");
+    }
+}

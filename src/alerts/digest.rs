@@ -138,6 +138,7 @@ impl Digest {
         match &self.subject {
             Subject::Member(knvb_id) => format!("rondo-reverse-sync: member {knvb_id}: {counts}"),
             Subject::CircuitBreaker => format!("rondo-reverse-sync: circuit breaker: {counts}"),
+            Subject::Test => "rondo-reverse-sync: test alert".to_string(),
         }
     }
 
@@ -166,6 +167,7 @@ impl Digest {
             match self.subject {
                 Subject::Member(_) => "member",
                 Subject::CircuitBreaker => "circuit breaker",
+                Subject::Test => "subject",
             },
             HumanDuration(self.cooldown),
         );

@@ -27,7 +27,7 @@ use crate::config::AlertSettings;
 use crate::domain::{ChangeId, KnvbId};
 
 pub use digest::{Digest, Grouper, Payload, Stamped, MAX_EVENTS_PER_DIGEST};
-pub use transport::{AlertSetupError, SendPolicy, Transport};
+pub use transport::{AlertSetupError, SendError, SendPolicy, Transport};
 
 /// Events waiting for the alerter; beyond this `send` drops (and logs) instead of blocking.
 const QUEUE_CAPACITY: usize = 1_024;
@@ -58,6 +58,8 @@ pub enum AlertEvent {
     CircuitBreakerTripped { reason: String, failures: u32 },
     /// The executor runs again (operator action or end of the breaker's cool-down).
     CircuitBreakerReset,
+    /// Sent by `rondo-reverse-sync test-alert` to check the transports.
+    Test { note: String },
 }
 
 /// What a digest is about. Serialises as `{"kind":"member","knvb_id":"…"}` or
@@ -66,6 +68,7 @@ pub enum AlertEvent {
 pub enum Subject {
     Member(KnvbId),
     CircuitBreaker,
+    Test,
 }
 
 impl Serialize for Subject {
@@ -78,6 +81,7 @@ impl Serialize for Subject {
                 map.serialize_entry("knvb_id", knvb_id)?;
             }
             Subject::CircuitBreaker => map.serialize_entry("kind", "circuit_breaker")?,
+            Subject::Test => map.serialize_entry("kind", "test")?,
         }
         map.end()
     }
@@ -88,6 +92,7 @@ impl fmt::Display for Subject {
         match self {
             Subject::Member(knvb_id) => write!(f, "member {knvb_id}"),
             Subject::CircuitBreaker => f.write_str("circuit breaker"),
+            Subject::Test => f.write_str("test"),
         }
     }
 }
@@ -101,6 +106,7 @@ impl AlertEvent {
             AlertEvent::CircuitBreakerTripped { .. } | AlertEvent::CircuitBreakerReset => {
                 Subject::CircuitBreaker
             }
+            AlertEvent::Test { .. } => Subject::Test,
         }
     }
 
@@ -110,6 +116,7 @@ impl AlertEvent {
             AlertEvent::ConflictLost { .. } => "conflict lost",
             AlertEvent::CircuitBreakerTripped { .. } => "tripped",
             AlertEvent::CircuitBreakerReset => "reset",
+            AlertEvent::Test { .. } => "test",
         }
     }
 }
@@ -146,6 +153,7 @@ impl fmt::Display for AlertEvent {
             AlertEvent::CircuitBreakerReset => {
                 f.write_str("circuit breaker reset; the executor runs again")
             }
+            AlertEvent::Test { note } => write!(f, "test alert: {note}"),
         }
     }
 }
@@ -297,6 +305,50 @@ impl Alerter {
                 .spawn(async move { transport.deliver(&digest, &policy).await });
         }
     }
+}
+
+/// How one transport fared with a test alert.
+#[derive(Debug)]
+pub struct TransportCheck {
+    /// `e-mail` or `webhook`.
+    pub transport: &'static str,
+    /// Where it sent, safe to show (server, or the webhook's host).
+    pub target: String,
+    pub result: Result<(), SendError>,
+}
+
+/// Sends one test alert through every configured transport, once each, without retries, and says
+/// how each fared (`rondo-reverse-sync test-alert`). An empty list: nothing is configured.
+pub async fn send_test_alert(
+    settings: &AlertSettings,
+    note: &str,
+) -> Result<Vec<TransportCheck>, AlertSetupError> {
+    let policy = SendPolicy {
+        backoff: Vec::new(),
+        ..SendPolicy::from_settings(settings)
+    };
+    let mut grouper = Grouper::new(Duration::ZERO, Duration::from_secs(settings.cooldown_secs));
+    grouper.add(
+        Stamped {
+            at: Utc::now(),
+            event: AlertEvent::Test {
+                note: note.to_string(),
+            },
+        },
+        Instant::now(),
+    );
+    let digests = grouper.take_all();
+    let mut checks = Vec::new();
+    for transport in Transport::from_settings(settings)? {
+        for digest in &digests {
+            checks.push(TransportCheck {
+                transport: transport.name(),
+                target: transport.target(),
+                result: transport.send_with_deadline(digest, &policy).await,
+            });
+        }
+    }
+    Ok(checks)
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -48,8 +48,9 @@ pub enum Transport {
     },
 }
 
+/// Why one attempt to send a digest failed. Never contains a secret.
 #[derive(Debug, thiserror::Error)]
-enum SendError {
+pub enum SendError {
     #[error("building the message failed: {0}")]
     Build(#[from] lettre::error::Error),
     #[error("{0}")]
@@ -108,7 +109,7 @@ impl Transport {
         Ok(transports)
     }
 
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Transport::Smtp { .. } => "e-mail",
             Transport::Webhook { .. } => "webhook",
@@ -116,7 +117,7 @@ impl Transport {
     }
 
     /// Where it sends, safe to log.
-    fn target(&self) -> String {
+    pub(super) fn target(&self) -> String {
         match self {
             Transport::Smtp { server, .. } => server.clone(),
             Transport::Webhook { url, .. } => url.host_str().unwrap_or_default().to_string(),
@@ -128,12 +129,7 @@ impl Transport {
     pub async fn deliver(&self, digest: &Digest, policy: &SendPolicy) {
         let attempts = policy.backoff.len() + 1;
         for attempt in 1..=attempts {
-            // lettre bounds only the TCP connect: a server that accepts and never speaks would
-            // hold the send for ever, so the whole conversation gets one deadline.
-            let sent = tokio::time::timeout(policy.timeout, self.send_once(digest))
-                .await
-                .unwrap_or(Err(SendError::Timeout(policy.timeout)));
-            match sent {
+            match self.send_with_deadline(digest, policy).await {
                 Ok(()) => {
                     tracing::info!(
                         transport = self.name(),
@@ -168,6 +164,18 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// One attempt. lettre bounds only the TCP connect: a server that accepts and never speaks
+    /// would hold the send for ever, so the whole conversation gets the policy's deadline.
+    pub(super) async fn send_with_deadline(
+        &self,
+        digest: &Digest,
+        policy: &SendPolicy,
+    ) -> Result<(), SendError> {
+        tokio::time::timeout(policy.timeout, self.send_once(digest))
+            .await
+            .unwrap_or(Err(SendError::Timeout(policy.timeout)))
     }
 
     async fn send_once(&self, digest: &Digest) -> Result<(), SendError> {
