@@ -373,7 +373,7 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        Self::extract(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+        Self::extract(figment.merge(env_overrides()))
     }
 
     /// Settings from a TOML string, then the environment (tests, the demo).
@@ -381,7 +381,7 @@ impl Settings {
         Self::extract(
             Figment::from(Serialized::defaults(Settings::default()))
                 .merge(Toml::string(text))
-                .merge(Env::prefixed(ENV_PREFIX).split("__")),
+                .merge(env_overrides()),
         )
     }
 
@@ -632,6 +632,14 @@ pub fn parse_host_port(value: &str) -> Option<(String, u16)> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = port.parse::<u16>().ok().filter(|&p| p != 0)?;
     (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| (host.to_string(), port))
+}
+
+/// `RRS_<SECTION>__<KEY>` variables. Only names with a `__` are settings: `RRS_CONFIG` (the
+/// `--config` option) and other `RRS_…` names are not, and must not fail as unknown fields.
+fn env_overrides() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
 }
 
 fn require(setting: &str, value: &str) -> Result<(), ConfigError> {

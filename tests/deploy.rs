@@ -270,3 +270,26 @@ fn the_rrs_helper_is_valid_shell() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn rrs_config_names_the_file_and_is_not_mistaken_for_a_setting() {
+    // deploy/rrs and operators may export RRS_CONFIG next to the RRS_<SECTION>__<KEY> secrets.
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("from-file.sqlite3");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[database]\npath = {:?}\n", database.display().to_string()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rondo-reverse-sync"))
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env("RRS_CONFIG", &config)
+        .env("RRS_LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(database.is_file(), "the file's database.path was used");
+}
