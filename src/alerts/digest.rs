@@ -161,16 +161,18 @@ impl Digest {
                 self.omitted
             );
         }
-        let _ = writeln!(
-            out,
-            "\nFurther alerts about this {} are combined into one digest per {}.",
-            match self.subject {
-                Subject::Member(_) => "member",
-                Subject::CircuitBreaker => "circuit breaker",
-                Subject::Test => "subject",
-            },
-            HumanDuration(self.cooldown),
-        );
+        let about = match self.subject {
+            Subject::Member(_) => Some("member"),
+            Subject::CircuitBreaker => Some("circuit breaker"),
+            Subject::Test => None,
+        };
+        if let Some(about) = about {
+            let _ = writeln!(
+                out,
+                "\nFurther alerts about this {about} are combined into one digest per {}.",
+                HumanDuration(self.cooldown),
+            );
+        }
         if matches!(self.subject, Subject::Member(_)) {
             let _ = writeln!(
                 out,

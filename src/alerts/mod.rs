@@ -327,26 +327,24 @@ pub async fn send_test_alert(
         backoff: Vec::new(),
         ..SendPolicy::from_settings(settings)
     };
-    let mut grouper = Grouper::new(Duration::ZERO, Duration::from_secs(settings.cooldown_secs));
-    grouper.add(
-        Stamped {
+    let digest = Digest {
+        subject: Subject::Test,
+        events: vec![Stamped {
             at: Utc::now(),
             event: AlertEvent::Test {
                 note: note.to_string(),
             },
-        },
-        Instant::now(),
-    );
-    let digests = grouper.take_all();
+        }],
+        omitted: 0,
+        cooldown: Duration::from_secs(settings.cooldown_secs),
+    };
     let mut checks = Vec::new();
     for transport in Transport::from_settings(settings)? {
-        for digest in &digests {
-            checks.push(TransportCheck {
-                transport: transport.name(),
-                target: transport.target(),
-                result: transport.send_with_deadline(digest, &policy).await,
-            });
-        }
+        checks.push(TransportCheck {
+            transport: transport.name(),
+            target: transport.target(),
+            result: transport.send_with_deadline(&digest, &policy).await,
+        });
     }
     Ok(checks)
 }
