@@ -10,10 +10,13 @@ pub mod config;
 pub mod conflict;
 pub mod detect;
 pub mod domain;
+pub mod http;
 pub mod normalise;
 pub mod simulator;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 use std::sync::Arc;
 
