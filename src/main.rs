@@ -61,6 +61,8 @@ enum Command {
     },
     /// Import every person from Rondo Club as the starting state, without emitting changes.
     Baseline,
+    /// Send one test alert through every configured alert transport (e-mail, webhook) and report.
+    TestAlert,
 }
 
 impl Command {
@@ -70,7 +72,7 @@ impl Command {
                 webhook: true,
                 ..Needs::DATABASE_ONLY
             },
-            Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
+            Command::Migrate | Command::Status { .. } | Command::TestAlert => Needs::DATABASE_ONLY,
             Command::Sync { .. } | Command::Check => Needs {
                 sportlink: true,
                 ..Needs::DATABASE_ONLY
@@ -136,6 +138,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
+            Command::TestAlert => test_alert(&settings).await,
             Command::Sync { knvb_id, dry_run } => {
                 sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
             }
@@ -292,6 +295,40 @@ async fn poll_verb(
     signals.abort();
     let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
     print!("{}", report.summary());
+    Ok(())
+}
+
+/// Exit 0 only when every configured transport took the test alert.
+async fn test_alert(settings: &Settings) -> Result<(), Failure> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into());
+    let note = format!("sent by `rondo-reverse-sync test-alert` on {host}");
+    let checks = rondo_reverse_sync::alerts::send_test_alert(&settings.alerts, &note)
+        .await
+        .map_err(|e| Failure::Usage(format!("config: {e}")))?;
+    if checks.is_empty() {
+        return Err(Failure::Usage(
+            "config: alerts: no transport configured (set alerts.smtp_server and/or alerts.webhook_url)"
+                .into(),
+        ));
+    }
+    let mut failed = 0;
+    for check in &checks {
+        match &check.result {
+            Ok(()) => println!("{:<8} {}: sent", check.transport, check.target),
+            Err(e) => {
+                failed += 1;
+                println!("{:<8} {}: FAILED: {e}", check.transport, check.target);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "{failed} of {} alert transports failed",
+            checks.len()
+        )));
+    }
     Ok(())
 }
 
