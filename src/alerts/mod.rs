@@ -185,7 +185,7 @@ impl AlertSender {
             Err(mpsc::error::TrySendError::Full(s)) => {
                 // A flood logs its first drop and then every hundredth, not every one.
                 let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped == 1 || dropped % 100 == 0 {
+                if dropped == 1 || dropped.is_multiple_of(100) {
                     tracing::warn!(
                         subject = %s.event.subject(),
                         dropped_so_far = dropped,
