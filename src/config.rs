@@ -316,7 +316,6 @@ impl Default for LogSettings {
     }
 }
 
-
 /// A setting that is missing or wrong. Displays as one line: `config: <setting>: <problem>`.
 #[derive(Debug, thiserror::Error)]
 #[error("config: {setting}: {problem}")]

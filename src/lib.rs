@@ -9,6 +9,7 @@ pub mod config;
 pub mod conflict;
 pub mod detect;
 pub mod domain;
+pub mod http;
 pub mod normalise;
 pub mod simulator;
 pub mod store;

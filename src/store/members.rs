@@ -32,7 +32,7 @@ pub struct SightingContext<'a> {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemberSummary {
     pub knvb_id: KnvbId,
     pub wp_post_id: Option<i64>,
@@ -274,11 +274,7 @@ impl Conn<'_> {
 
     /// The two timestamps the conflict resolver weighs for one field:
     /// (`{field}_sportlink_modified`, `{field}_rondo_club_modified`).
-    pub fn field_timestamps(
-        &self,
-        knvb_id: &KnvbId,
-        field: &str,
-    ) -> Result<FieldTimestamps> {
+    pub fn field_timestamps(&self, knvb_id: &KnvbId, field: &str) -> Result<FieldTimestamps> {
         if self.catalogue.get(field).is_none() {
             return Err(StoreError::Rejected(format!("unknown field {field:?}")));
         }
