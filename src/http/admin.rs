@@ -348,7 +348,7 @@ pub async fn replay_delivery(
         .store()
         .write(move |db| {
             let delivery = db
-                .delivery(&id)?
+                .delivery_for_replay(&id)?
                 .ok_or_else(|| StoreError::NotFound(format!("delivery {id:?}")))?;
             let sighting = replay_sighting(&delivery.body).map_err(|reason| {
                 StoreError::Rejected(format!("delivery {id:?} cannot be replayed: {reason}"))
@@ -384,17 +384,26 @@ pub async fn replay_delivery(
     Ok(Json(result.into()))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedetectResponse {
+    pub run_id: i64,
+    pub summary: String,
+    /// The change rows this detection recorded.
+    pub changes: Vec<ChangeRecord>,
+}
+
 /// Fetches one member from Rondo Club now and runs it through detection (source `replay`).
+/// Never moves the poll's watermark.
 #[utoipa::path(
     post,
     path = "/api/members/{knvb_id}/redetect",
     tag = "admin",
     params(("knvb_id" = String, Path, description = "The member's KNVB id")),
     responses(
-        (status = 200, description = "Detection ran", body = DetectionResponse),
+        (status = 200, description = "Detection ran", body = RedetectResponse),
         (status = 400, description = "Bad KNVB id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 404, description = "Rondo Club has no such member", body = ErrorBody),
+        (status = 404, description = "Unknown member", body = ErrorBody),
         (status = 502, description = "Rondo Club failed", body = ErrorBody),
         (status = 503, description = "Not available in this build", body = ErrorBody),
     ),
@@ -403,14 +412,28 @@ pub async fn replay_delivery(
 pub async fn redetect_member(
     State(state): State<OpsState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<DetectionResponse>, ApiError> {
+) -> Result<Json<RedetectResponse>, ApiError> {
     let Path(raw) = path?;
     let knvb_id = parse_knvb_id(&raw)?;
-    let result = state.operations().redetect(knvb_id).await?;
-    if !result.change_ids.is_empty() {
+    let done = state.operations().redetect(knvb_id).await?;
+    let run_id = done.run_id;
+    let changes = state
+        .store()
+        .read(move |db| {
+            db.changes_of_run(run_id)?
+                .into_iter()
+                .filter_map(|id| db.change(id).transpose())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    if !changes.is_empty() {
         state.wake_executor();
     }
-    Ok(Json(result.into()))
+    Ok(Json(RedetectResponse {
+        run_id,
+        summary: done.summary,
+        changes,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------

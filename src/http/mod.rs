@@ -11,7 +11,8 @@ use axum::Router;
 
 pub use metrics::Metrics;
 pub use ops::{
-    ExecutorStateView, ExecutorView, OperationError, Operations, OpsState, PollAccepted, Unwired,
+    ExecutorStateView, ExecutorView, OperationError, Operations, OpsState, PollAccepted,
+    Redetected, Unwired,
 };
 
 /// The admin API, the operator page and `/metrics`, with their state applied: merge into the

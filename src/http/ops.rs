@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use super::metrics::Metrics;
 use crate::config::Secret;
 use crate::domain::KnvbId;
-use crate::store::{SightingResult, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How long an operator page session lasts.
 pub const SESSION_LIFETIME_SECS: i64 = 12 * 3600;
@@ -49,6 +49,15 @@ impl ExecutorView {
     pub fn is_paused(&self) -> bool {
         matches!(self.state, ExecutorStateView::Paused { .. })
     }
+}
+
+/// What a re-detection from Rondo Club did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Redetected {
+    /// The run it was recorded as; its change rows carry this `detection_run_id`.
+    pub run_id: i64,
+    /// One line: what detection decided.
+    pub summary: String,
 }
 
 /// A poll the operator asked for.
@@ -85,7 +94,7 @@ pub trait Operations: Send + Sync + 'static {
     /// Starts (or queues) a reconciliation poll.
     fn trigger_poll(&self, full: bool) -> BoxFuture<'_, Result<PollAccepted, OperationError>>;
     /// Fetches one member from Rondo Club now and runs it through detection (source `replay`).
-    fn redetect(&self, knvb_id: KnvbId) -> BoxFuture<'_, Result<SightingResult, OperationError>>;
+    fn redetect(&self, knvb_id: KnvbId) -> BoxFuture<'_, Result<Redetected, OperationError>>;
 }
 
 /// For a process without a poller or executor: every operation answers "not available".
@@ -105,7 +114,7 @@ impl Operations for Unwired {
         Box::pin(async { Err(OperationError::Unavailable("the reconciliation poll")) })
     }
 
-    fn redetect(&self, _knvb_id: KnvbId) -> BoxFuture<'_, Result<SightingResult, OperationError>> {
+    fn redetect(&self, _knvb_id: KnvbId) -> BoxFuture<'_, Result<Redetected, OperationError>> {
         Box::pin(async { Err(OperationError::Unavailable("re-detection from Rondo Club")) })
     }
 }

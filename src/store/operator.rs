@@ -6,7 +6,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
 use super::{parse_opt_ts, parse_ts, ts, Conn, Result};
-use crate::domain::{ChangeStatus, KnvbId};
+use crate::domain::{ChangeId, ChangeStatus, KnvbId};
 
 /// A stored webhook delivery with its raw body, for replay.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,17 @@ impl Conn<'_> {
             .query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?)
     }
 
+    /// The change rows a run recorded, by id.
+    pub fn changes_of_run(&self, run_id: i64) -> Result<Vec<ChangeId>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM rondo_club_change_detections WHERE detection_run_id = ?1 ORDER BY id",
+        )?;
+        let ids = stmt
+            .query_map([run_id], |r| r.get(0).map(ChangeId))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ids)
+    }
+
     pub fn count_conflicts(&self, knvb_id: Option<&KnvbId>) -> Result<u64> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*) FROM conflict_resolutions WHERE (?1 IS NULL OR knvb_id = ?1)",
@@ -98,7 +109,7 @@ impl Conn<'_> {
         Ok(rows)
     }
 
-    pub fn delivery(&self, id: &str) -> Result<Option<StoredDelivery>> {
+    pub fn delivery_for_replay(&self, id: &str) -> Result<Option<StoredDelivery>> {
         let row = self
             .conn
             .query_row(
