@@ -1325,7 +1325,10 @@ mod metrics {
 
     /// A strict-enough reader of the Prometheus/OpenMetrics text format: families from
     /// `# TYPE`, every sample `name{labels} value` with a numeric value.
-    fn parse(text: &str) -> (Vec<(String, String)>, Vec<(String, String, f64)>) {
+    type Families = Vec<(String, String)>;
+    type Samples = Vec<(String, String, f64)>;
+
+    fn parse(text: &str) -> (Families, Samples) {
         let mut families = Vec::new();
         let mut samples = Vec::new();
         assert!(text.trim_end().ends_with("# EOF"), "no # EOF");
@@ -1491,6 +1494,7 @@ mod operator_browser {
             .launch_timeout(Duration::from_secs(30))
             .request_timeout(Duration::from_secs(20))
             .window_size(1100, 900)
+            .viewport(None)
             .args([
                 "--headless",
                 "--disable-gpu",

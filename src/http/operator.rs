@@ -80,8 +80,10 @@ h2{font-size:1.05rem;margin:0 0 .75rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:.75rem 0 0}
 dt{font-weight:600}dd{margin:0}
 table{width:100%;border-collapse:collapse;font-size:.93rem}
-th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #e6e8eb;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f0f2f5}
+th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #e6e8eb;vertical-align:top;overflow-wrap:break-word}
+th{background:#f0f2f5;white-space:nowrap}
+td.value{word-break:break-all}
+button{white-space:nowrap}
 .status{font-weight:600}
 .failed,.conflict_lost{color:#a11d1d}.skipped{color:#7a5b00}.pending{color:#0b5cad}.synced{color:#1f7a35}
 .notice{background:#e7f4ea;border:1px solid #b6dfc0;padding:.5rem .75rem;border-radius:6px}
@@ -91,7 +93,7 @@ button{font:inherit;padding:.35rem .8rem;border-radius:5px;border:1px solid #123
 header button{background:transparent;border-color:#fff}
 input[type=password]{font:inherit;padding:.4rem;width:100%;max-width:24rem;border:1px solid #aab;border-radius:5px}
 .muted{color:#5c6670}
-@media (max-width:640px){
+@media (max-width:760px){
  table,thead,tbody,tr,th,td{display:block}
  thead{display:none}
  tr{border:1px solid #e0e3e7;border-radius:6px;margin:0 0 .6rem;padding:.25rem}
@@ -248,7 +250,7 @@ fn changes_table(changes: &[ChangeRecord], csrf: &str, requeue: bool) -> Markup 
                         td data-label="Change" { (c.id) }
                         td data-label="Member" { (c.knvb_id) }
                         td data-label="Field" { (c.field) }
-                        td data-label="Old → new" { (change_text(c)) }
+                        td.value data-label="Old → new" { (change_text(c)) }
                         td data-label="Status" { span class={ "status " (c.status) } { (status_label(&c.status)) } }
                         td data-label="Source" { (c.source) }
                         td data-label="Detected" { (when(c.detected_at)) }
