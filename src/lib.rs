@@ -12,8 +12,10 @@ pub mod domain;
 pub mod http;
 pub mod normalise;
 pub mod simulator;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 use std::sync::Arc;
 

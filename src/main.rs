@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use rondo_reverse_sync::config::{Needs, Settings};
-use rondo_reverse_sync::{load_catalogue, open_store, telemetry};
+use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
 
 #[derive(Parser)]
 #[command(name = "rondo-reverse-sync", version, about, long_about = None)]
@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the service: receive webhooks until SIGTERM or SIGINT.
+    Serve,
     /// Create or upgrade the database schema, then report its version.
     Migrate,
     /// Show change counts by status, the last detection time and the schema version.
@@ -35,6 +37,10 @@ enum Command {
 impl Command {
     fn needs(&self) -> Needs {
         match self {
+            Command::Serve => Needs {
+                webhook: true,
+                ..Needs::DATABASE_ONLY
+            },
             Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
         }
     }
@@ -81,6 +87,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
+            Command::Serve => serve(&settings, catalogue).await,
             Command::Migrate => {
                 let store = open_store(&settings, catalogue)?;
                 let info = store.read(|db| db.schema_info()).await?;
@@ -94,6 +101,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Command::Status { json } => status(&settings, catalogue, json).await,
         }
     })
+}
+
+/// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
+/// task.
+async fn serve(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+) -> Result<(), Failure> {
+    let state = startup::build_state(settings, catalogue).await?;
+    let listener = tokio::net::TcpListener::bind(settings.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    let running = startup::run(listener, state, startup::shutdown_signal())
+        .await
+        .context("cannot start the HTTP server")?;
+    tracing::info!(address = %settings.server.listen, port = running.port(), "listening");
+    running.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn status(

@@ -12,14 +12,18 @@ use futures::FutureExt;
 use reqwest::{Method, StatusCode};
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::config::Secret;
+use rondo_reverse_sync::config::Settings;
 use rondo_reverse_sync::conflict::{self, ConflictInput};
 use rondo_reverse_sync::detect::{Person, Sighting};
 use rondo_reverse_sync::domain::{ChangeId, ChangeStatus, KnvbId, Origin, Source};
 use rondo_reverse_sync::http::{
-    ops_routes, ExecutorStateView, ExecutorView, Metrics, OperationError, Operations, OpsState,
-    PollAccepted, Redetected, Unwired,
+    ExecutorStateView, ExecutorView, OperationError, Operations, OpsState, PollAccepted, Redetected,
 };
-use rondo_reverse_sync::store::{RunKind, RunStatus, SightingContext, Store, StoreOptions};
+use rondo_reverse_sync::startup;
+use rondo_reverse_sync::store::{
+    DeliveryOutcome, NewDelivery, RunKind, RunStatus, SightingContext, Store,
+};
+use rondo_reverse_sync::webhook::signature::WebhookSecret;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -115,7 +119,7 @@ struct App {
     ops: Arc<FakeOps>,
     wake: Arc<Notify>,
     shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    running: Option<startup::Running>,
     _dir: tempfile::TempDir,
 }
 
@@ -148,53 +152,44 @@ impl App {
         .await
     }
 
+    /// The real app (`startup::build_state`, `http::router`, `startup::run`) with the fake
+    /// behind the operations seam (or nothing, as a build without poll and executor).
     async fn start_with(fake: impl FnOnce(Store) -> Arc<FakeOps>, wired: bool) -> App {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &dir.path().join("admin.sqlite3"),
-            Arc::new(Catalogue::builtin()),
-            StoreOptions::default(),
-        )
-        .unwrap();
+        let mut settings = Settings::default();
+        settings.database.path = dir.path().join("admin.sqlite3");
+        settings.webhook.secret = Secret::new(WEBHOOK_SECRET);
+        settings.admin.token = Secret::new(TOKEN);
+        let mut state = startup::build_state(&settings, Arc::new(Catalogue::builtin()))
+            .await
+            .expect("app state");
+        let store = state.store.clone();
         let ops = fake(store.clone());
-        let operations: Arc<dyn Operations> = if wired {
-            ops.clone()
-        } else {
-            Arc::new(Unwired)
-        };
-        let wake = Arc::new(Notify::new());
-        let state = OpsState::new(
-            store.clone(),
-            Secret::new(TOKEN),
-            Arc::new(Metrics::new()),
-            operations,
-            wake.clone(),
-        );
+        if wired {
+            state.ops = state.ops.with_operations(ops.clone());
+        }
+        let wake = state.executor_wake.clone();
+        let ops_state = state.ops.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let router = ops_routes(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let running = startup::run(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("app starts");
         App {
-            base: format!("http://{addr}"),
+            base: format!("http://127.0.0.1:{}", running.port()),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
             store,
-            state,
+            state: ops_state,
             ops,
             wake,
             shutdown: Some(tx),
-            server: Some(server),
+            running: Some(running),
             _dir: dir,
         }
     }
@@ -203,12 +198,39 @@ impl App {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(server) = self.server.take() {
-            tokio::time::timeout(Duration::from_secs(10), server)
+        if let Some(running) = self.running.take() {
+            tokio::time::timeout(Duration::from_secs(10), running.wait())
                 .await
-                .expect("server stops")
+                .expect("app stops")
                 .unwrap();
         }
+    }
+
+    /// Sends a signed webhook delivery, as the snippet does.
+    async fn webhook(&self, id: &str, event_type: &str, data: Value) -> (StatusCode, Value) {
+        let body = serde_json::to_vec(&json!({
+            "type": event_type,
+            "timestamp": Utc::now().timestamp(),
+            "data": data,
+        }))
+        .unwrap();
+        let now = Utc::now().timestamp();
+        let signature = WebhookSecret::parse(WEBHOOK_SECRET)
+            .unwrap()
+            .sign(id, now, &body);
+        let response = self
+            .client
+            .post(self.url("/webhooks/rondo-club"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     fn url(&self, path: &str) -> String {
@@ -360,7 +382,8 @@ async fn seed_conflict_lost(store: &Store, knvb: &str) -> ChangeId {
     id
 }
 
-/// A stored webhook delivery, as the webhook handler records one.
+/// A stored webhook delivery that detection has not seen (recorded through the store's own
+/// delivery API, as the webhook handler records one).
 async fn seed_delivery(store: &Store, id: &str, event_type: &str, data: Value) {
     let body = serde_json::to_vec(&json!({
         "type": event_type,
@@ -368,29 +391,25 @@ async fn seed_delivery(store: &Store, id: &str, event_type: &str, data: Value) {
         "data": data,
     }))
     .unwrap();
-    let path = store.path().to_path_buf();
     let id = id.to_string();
     let event_type = event_type.to_string();
-    // Test-only seeding straight into the table the webhook handler writes.
-    tokio::task::spawn_blocking(move || {
-        let conn = rusqlite::Connection::open(path).unwrap();
-        conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        conn.execute(
-            "INSERT INTO webhook_deliveries (id, received_at, webhook_timestamp, event_type,
-                 outcome, body)
-             VALUES (?1, ?2, ?3, ?4, 'processed', ?5)",
-            rusqlite::params![
-                id,
-                rondo_reverse_sync::store::ts(Utc::now()),
-                Utc::now().timestamp(),
-                event_type,
-                body
-            ],
-        )
+    let inserted = store
+        .write(move |db| {
+            db.insert_delivery(&NewDelivery {
+                id: &id,
+                received_at: Utc::now(),
+                webhook_timestamp: Utc::now().timestamp(),
+                event_type: Some(&event_type),
+                wp_post_id: None,
+                knvb_id: None,
+                outcome: DeliveryOutcome::Rejected,
+                detail: Some("seeded by the test"),
+                body: &body,
+            })
+        })
+        .await
         .unwrap();
-    })
-    .await
-    .unwrap();
+    assert!(inserted);
 }
 
 async fn change_status(store: &Store, id: ChangeId) -> String {
@@ -1169,17 +1188,15 @@ mod forward_sync {
             };
             see(&app.store, s).await;
         }
-        let later = Sighting {
-            person: Person::from_json(&{
-                let mut p = acf_value("FWD0001");
-                p["modified_gmt"] = json!(wp_time(minutes_ago(10)));
-                p
-            })
-            .unwrap(),
-            source: Source::Webhook,
-            origin: Some(Origin::UserEdit),
-        };
-        see(&app.store, later).await;
+        // A signed webhook through the real handler.
+        let mut data = acf_value("FWD0001");
+        data["modified_gmt"] = json!(wp_time(minutes_ago(10)));
+        data["origin"] = json!("user_edit");
+        data["user"] = json!("volunteer");
+        let (status, body) = app.webhook("msg_fwd_echo", "person.updated", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "processed", "{body}");
+        assert_eq!(body["change_ids"], json!([]), "{body}");
 
         assert_eq!(
             changes_of(&app, "FWD0001").await,
@@ -1204,19 +1221,18 @@ mod forward_sync {
             .unwrap();
         assert_eq!(stored_at.timestamp(), written.timestamp());
 
-        // A real user edit after the forward sync is still detected.
-        let edit = sighting(
-            "FWD0001",
-            "volunteer@example.nl",
-            minutes_ago(5),
-            Source::Webhook,
-            Some(Origin::UserEdit),
-        );
+        // A real user edit after the forward sync is still detected (and wakes the executor).
+        assert!(!app.woken());
+        let mut data = person_json("FWD0001", "volunteer@example.nl", minutes_ago(5));
+        data["origin"] = json!("user_edit");
+        let (status, body) = app.webhook("msg_fwd_edit", "person.updated", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
-            see(&app.store, edit).await.len(),
+            body["change_ids"].as_array().unwrap().len(),
             2,
-            "email and the block's revert"
+            "email and the block's revert: {body}"
         );
+        assert!(app.woken());
         app.stop().await;
     }
 
@@ -1275,6 +1291,9 @@ mod openapi {
         ("post", "/api/forward-sync/report"),
         ("get", "/api/openapi.json"),
         ("get", "/metrics"),
+        ("post", "/webhooks/rondo-club"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
         ("get", "/"),
         ("post", "/login"),
         ("post", "/logout"),
@@ -1368,10 +1387,28 @@ mod metrics {
         let app = App::start().await;
         seed_pending(&app.store, "MET0001", "m@example.nl").await;
         seed_failed(&app.store, "MET0002").await;
+        // Deliveries are counted by the real webhook handler.
+        let mut data = person_json("MET0003", "w@example.nl", minutes_ago(3));
+        data["origin"] = json!("user_edit");
+        assert_eq!(
+            app.webhook("msg_met_1", "person.updated", data.clone())
+                .await
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.webhook("msg_met_1", "person.updated", data).await.0,
+            StatusCode::OK
+        );
+        let unsigned = app
+            .client
+            .post(app.url("/webhooks/rondo-club"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
         let metrics = app.state.metrics();
-        metrics.record_delivery("processed");
-        metrics.record_delivery("processed");
-        metrics.record_delivery("bad_signature");
         metrics.record_executor_action("member", "ok", Duration::from_millis(1_200));
         metrics.record_poll_run("poll", "completed", Duration::from_secs(3));
         *app.ops.paused.lock().unwrap() = true;
@@ -1407,7 +1444,15 @@ mod metrics {
         };
         assert_eq!(
             value("rrs_webhook_deliveries_total", "outcome=\"processed\""),
-            2.0
+            1.0
+        );
+        assert_eq!(
+            value("rrs_webhook_deliveries_total", "outcome=\"duplicate\""),
+            1.0
+        );
+        assert_eq!(
+            value("rrs_webhook_deliveries_total", "outcome=\"unverified\""),
+            1.0
         );
         assert_eq!(value("rrs_queue_depth", ""), 1.0);
         assert_eq!(

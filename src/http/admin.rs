@@ -18,12 +18,13 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::ops::{ExecutorView, OperationError, OpsState, PollAccepted};
 use crate::detect::{Person, Sighting};
-use crate::domain::{ChangeId, ChangeStatus, KnvbId, Origin, Source};
+use crate::domain::{ChangeId, ChangeStatus, KnvbId, Source};
 use crate::store::{
     ChangeRecord, ChangeStatusCounts, ConflictRecord, DeliverySummary, ForwardSyncOutcome,
     ForwardSyncReport, MemberSummary, RunKind, RunRecord, RunStatus, SightingContext,
     SightingResult, StoreError,
 };
+use crate::webhook::event::PersonData;
 
 pub const MAX_PER_PAGE: u32 = 200;
 const DEFAULT_PER_PAGE: u32 = 50;
@@ -286,34 +287,35 @@ impl From<SightingResult> for DetectionResponse {
     }
 }
 
-/// A stored delivery body as a sighting with source `replay`. The body passed signature
-/// verification when it arrived, so it is trusted as far as its origin goes.
+/// A stored delivery body as a sighting with source `replay`, read with the webhook's own event
+/// types. The body passed signature verification when it arrived.
 fn replay_sighting(body: &[u8]) -> Result<Sighting, String> {
-    let event: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the stored body is not JSON: {e}"))?;
-    let event_type = event
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or("the stored body has no event type")?;
-    if !matches!(event_type, "person.created" | "person.updated") {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(rename = "type")]
+        event_type: String,
+        data: Option<Value>,
+    }
+    let event: Envelope = serde_json::from_slice(body)
+        .map_err(|e| format!("the stored body is not an event: {e}"))?;
+    if !matches!(
+        event.event_type.as_str(),
+        "person.created" | "person.updated"
+    ) {
         return Err(format!(
-            "a {event_type:?} event carries no person to detect changes in"
+            "a {:?} event carries no person to detect changes in",
+            event.event_type
         ));
     }
-    let data = event.get("data").ok_or("the stored event has no data")?;
-    let origin = match data.get("origin") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(raw)) => Some(
-            Origin::parse(raw)
-                .ok_or_else(|| format!("the stored event's origin {raw:?} is unknown"))?,
-        ),
-        Some(_) => return Err("the stored event's origin is not a string".into()),
-    };
-    let person = Person::from_json(data).map_err(|e| format!("the stored event's {e}"))?;
+    let data: PersonData =
+        serde_json::from_value(event.data.ok_or("the stored event has no data")?)
+            .map_err(|e| format!("the stored event's data: {e}"))?;
+    let person =
+        Person::from_json(&data.person_json()).map_err(|e| format!("the stored event's {e}"))?;
     Ok(Sighting {
         person,
         source: Source::Replay,
-        origin,
+        origin: Some(data.origin),
     })
 }
 
@@ -348,7 +350,7 @@ pub async fn replay_delivery(
         .store()
         .write(move |db| {
             let delivery = db
-                .delivery_for_replay(&id)?
+                .delivery(&id)?
                 .ok_or_else(|| StoreError::NotFound(format!("delivery {id:?}")))?;
             let sighting = replay_sighting(&delivery.body).map_err(|reason| {
                 StoreError::Rejected(format!("delivery {id:?} cannot be replayed: {reason}"))
@@ -1078,6 +1080,9 @@ impl utoipa::Modify for BearerAuth {
         forward_sync_report,
         openapi_json,
         super::metrics::scrape,
+        super::webhook::receive,
+        super::health::healthz,
+        super::health::readyz,
         super::operator::page,
         super::operator::login,
         super::operator::logout,
@@ -1090,6 +1095,7 @@ impl utoipa::Modify for BearerAuth {
         (name = "admin", description = "Admin API (bearer token)"),
         (name = "operator", description = "Operator page (HTML; token or login cookie)"),
         (name = "operations", description = "Health and metrics"),
+        (name = "webhook", description = "Signed deliveries from Rondo Club"),
     )
 )]
 pub struct ApiDoc;

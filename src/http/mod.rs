@@ -1,22 +1,55 @@
-//! Thin axum handlers. This part: the admin API (`/api/`), the operator page (`/`) and
-//! `/metrics`, built by [`ops_routes`] over an [`OpsState`].
+//! Thin axum handlers over the rest of the service. [`router`] is the one place routes are
+//! declared; every error answer is JSON `{"error": "..."}`. The webhook and health checks here;
+//! the admin API (`/api/`), the operator page (`/`) and `/metrics` in [`ops_routes`].
 
 pub mod admin;
+mod error;
+mod health;
 pub mod metrics;
 pub mod operator;
 pub mod ops;
+mod webhook;
+
+use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use tokio::sync::Notify;
 
+use crate::store::Store;
+use crate::webhook::Verifier;
+
+pub use error::ApiError;
 pub use metrics::Metrics;
 pub use ops::{
     ExecutorStateView, ExecutorView, OperationError, Operations, OpsState, PollAccepted,
     Redetected, Unwired,
 };
 
-/// The admin API, the operator page and `/metrics`, with their state applied: merge into the
-/// service's router.
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub verifier: Arc<Verifier>,
+    /// Largest webhook body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Woken after a delivery committed new changes, so the executor starts without polling.
+    pub executor_wake: Arc<Notify>,
+    /// The admin API's, the operator page's and the metrics' state (same store and wake).
+    pub ops: OpsState,
+}
+
+pub fn router(state: AppState) -> Router {
+    let ops = state.ops.clone();
+    Router::new()
+        .route("/webhooks/rondo-club", post(webhook::receive))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+        .merge(ops_routes(ops))
+}
+
+/// The admin API, the operator page and `/metrics`, with their state applied.
 pub fn ops_routes(state: OpsState) -> Router {
     let api = Router::new()
         .route("/deliveries/{id}/replay", post(admin::replay_delivery))

@@ -156,6 +156,19 @@ impl OpsState {
         }
     }
 
+    /// The same state with the real poll, re-detection and executor behind the seam.
+    pub fn with_operations(&self, operations: Arc<dyn Operations>) -> Self {
+        Self {
+            inner: Arc::new(OpsInner {
+                store: self.inner.store.clone(),
+                token: self.inner.token.clone(),
+                metrics: self.inner.metrics.clone(),
+                operations,
+                executor_wake: self.inner.executor_wake.clone(),
+            }),
+        }
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -5,20 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
-use super::{parse_opt_ts, parse_ts, ts, Conn, Result};
+use super::{parse_ts, ts, Conn, Result};
 use crate::domain::{ChangeId, ChangeStatus, KnvbId};
-
-/// A stored webhook delivery with its raw body, for replay.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredDelivery {
-    pub id: String,
-    pub received_at: DateTime<Utc>,
-    pub event_type: Option<String>,
-    pub knvb_id: Option<String>,
-    pub outcome: String,
-    pub body: Vec<u8>,
-    pub replayed_at: Option<DateTime<Utc>>,
-}
 
 /// The newest delivery, as the operator page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -107,42 +95,6 @@ impl Conn<'_> {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
-    }
-
-    pub fn delivery_for_replay(&self, id: &str) -> Result<Option<StoredDelivery>> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT id, received_at, event_type, knvb_id, outcome, body, replayed_at
-                 FROM webhook_deliveries WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, Vec<u8>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                    ))
-                },
-            )
-            .optional()?;
-        row.map(
-            |(id, received, event_type, knvb_id, outcome, body, replayed)| {
-                Ok(StoredDelivery {
-                    id,
-                    received_at: parse_ts(&received)?,
-                    event_type,
-                    knvb_id,
-                    outcome,
-                    body,
-                    replayed_at: parse_opt_ts(replayed)?,
-                })
-            },
-        )
-        .transpose()
     }
 
     /// Notes that an operator replayed a delivery. Returns whether the delivery exists.
