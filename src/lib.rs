@@ -11,6 +11,8 @@ pub mod detect;
 pub mod domain;
 pub mod http;
 pub mod normalise;
+pub mod poll;
+pub mod rondo_standin;
 pub mod simulator;
 pub mod startup;
 pub mod store;

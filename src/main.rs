@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use rondo_reverse_sync::config::{Needs, Settings};
+use rondo_reverse_sync::domain::KnvbId;
+use rondo_reverse_sync::poll;
 use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
 
 #[derive(Parser)]
@@ -32,6 +34,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Poll Rondo Club now and detect changes (people modified since the last poll).
+    Detect {
+        /// Only this member (by the Rondo Club post the database knows for it).
+        #[arg(long)]
+        knvb_id: Option<String>,
+        /// Report what would be detected; record nothing, leave the watermark.
+        #[arg(long)]
+        dry_run: bool,
+        /// Every person, whatever their modified date (finds meta-only edits).
+        #[arg(long, conflicts_with = "knvb_id")]
+        full: bool,
+    },
+    /// Import every person from Rondo Club as the starting state, without emitting changes.
+    Baseline,
 }
 
 impl Command {
@@ -42,6 +58,10 @@ impl Command {
                 ..Needs::DATABASE_ONLY
             },
             Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
+            Command::Detect { .. } | Command::Baseline => Needs {
+                rondo_club: true,
+                ..Needs::DATABASE_ONLY
+            },
         }
     }
 }
@@ -99,6 +119,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
+            Command::Detect {
+                knvb_id,
+                dry_run,
+                full,
+            } => {
+                let knvb_id = knvb_id
+                    .map(|raw| KnvbId::parse(&raw))
+                    .transpose()
+                    .map_err(|e| Failure::Usage(e.to_string()))?;
+                let request = poll::PollRequest {
+                    mode: if full {
+                        poll::PollMode::Full
+                    } else {
+                        poll::PollMode::Incremental
+                    },
+                    knvb_id,
+                    dry_run,
+                };
+                poll_verb(&settings, catalogue, Some(request)).await
+            }
+            Command::Baseline => poll_verb(&settings, catalogue, None).await,
         }
     })
 }
@@ -163,6 +204,34 @@ async fn status(
         println!("changes superseded  {}", counts.superseded);
         println!("changes synced      {}", counts.synced);
     }
+    Ok(())
+}
+
+/// `detect` (a request) or `baseline` (none), with a short report.
+async fn poll_verb(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    request: Option<poll::PollRequest>,
+) -> Result<(), Failure> {
+    let store = open_store(settings, catalogue)?;
+    let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let outcome = match request {
+        Some(request) => {
+            poll::run_poll_until(&store, &client, &settings.poll, request, &cancel).await
+        }
+        None => poll::run_baseline(&store, &client, &cancel).await,
+    };
+    signals.abort();
+    let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
+    print!("{}", report.summary());
     Ok(())
 }
 
