@@ -215,10 +215,16 @@ pub struct SportlinkSettings {
     pub action_timeout_secs: u64,
     /// Close the browser after this long without work.
     pub idle_close_secs: u64,
+    /// How long a page must be quiet before a section or input counts as missing, in
+    /// milliseconds (sections are rendered by JavaScript after the page loaded).
+    pub settle_ms: u64,
     /// Backoff between attempts at one member within a run, in milliseconds.
     pub retry_backoff_ms: Vec<u64>,
     /// After this many failed runs a change becomes `failed`.
     pub max_attempts: u32,
+    /// Delay before a failed member is tried again in a later run; doubles per failed run
+    /// (capped at six hours), in seconds.
+    pub next_attempt_base_secs: u64,
     /// Consecutive UI-drift failures that pause the executor.
     pub circuit_breaker_threshold: u32,
     /// How long the circuit breaker keeps the executor paused unless an operator resumes it.
@@ -242,8 +248,10 @@ impl Default for SportlinkSettings {
             member_jitter_ms: 1_000,
             action_timeout_secs: 20,
             idle_close_secs: 300,
+            settle_ms: 750,
             retry_backoff_ms: vec![1_000, 3_000, 7_000],
             max_attempts: 5,
+            next_attempt_base_secs: 300,
             circuit_breaker_threshold: 5,
             circuit_breaker_cooldown_secs: 1_800,
             artefact_dir: PathBuf::from("artefacts"),

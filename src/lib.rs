@@ -14,6 +14,7 @@ pub mod normalise;
 pub mod poll;
 pub mod rondo_standin;
 pub mod simulator;
+pub mod sportlink;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

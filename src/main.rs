@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 use rondo_reverse_sync::config::{Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
 use rondo_reverse_sync::poll;
+use rondo_reverse_sync::sportlink;
 use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "rondo-reverse-sync", version, about, long_about = None)]
@@ -48,6 +50,17 @@ enum Command {
     },
     /// Import every person from Rondo Club as the starting state, without emitting changes.
     Baseline,
+    /// Push the pending changes into Sportlink now and report per member.
+    Sync {
+        /// Only this member (KNVB id).
+        #[arg(long)]
+        knvb_id: Option<String>,
+        /// Log in, open the forms and read the values, but cancel instead of saving.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the configuration and that the Sportlink login works.
+    Check,
 }
 
 impl Command {
@@ -60,6 +73,10 @@ impl Command {
             Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
             Command::Detect { .. } | Command::Baseline => Needs {
                 rondo_club: true,
+                ..Needs::DATABASE_ONLY
+            },
+            Command::Sync { .. } | Command::Check => Needs {
+                sportlink: true,
                 ..Needs::DATABASE_ONLY
             },
         }
@@ -140,6 +157,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 poll_verb(&settings, catalogue, Some(request)).await
             }
             Command::Baseline => poll_verb(&settings, catalogue, None).await,
+            Command::Sync { knvb_id, dry_run } => {
+                sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
+            }
+            Command::Check => {
+                sportlink::setup::check_login(&settings)
+                    .await
+                    .context("Sportlink login")?;
+                println!("configuration valid; Sportlink login works");
+                Ok(())
+            }
         }
     })
 }
@@ -232,6 +259,39 @@ async fn poll_verb(
     signals.abort();
     let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
     print!("{}", report.summary());
+    Ok(())
+}
+
+async fn sync(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    knvb_id: Option<&str>,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let only = knvb_id
+        .map(KnvbId::parse)
+        .transpose()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let store = open_store(settings, catalogue)?;
+    // Ctrl-C stops between members; the browser is closed either way.
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let report = sportlink::setup::sync(settings, store, only.as_ref(), dry_run, &cancel).await;
+    on_ctrl_c.abort();
+    let report = report.context("sync")?;
+    print!("{}", sportlink::setup::render_report(&report));
+    if sportlink::setup::report_failed(&report) {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "not everything was pushed"
+        )));
+    }
     Ok(())
 }
 

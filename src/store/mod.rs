@@ -11,6 +11,7 @@
 mod changes;
 mod conflicts;
 mod deliveries;
+mod executor;
 mod forward_sync;
 mod members;
 mod migrate;
