@@ -11,6 +11,7 @@ pub mod detect;
 pub mod domain;
 pub mod http;
 pub mod normalise;
+pub mod operations;
 pub mod poll;
 pub mod rondo_standin;
 pub mod simulator;

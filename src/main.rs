@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 use rondo_reverse_sync::config::{Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
+use rondo_reverse_sync::http::OpsState;
+use rondo_reverse_sync::operations::{ExecutorControl, ServiceOperations};
 use rondo_reverse_sync::poll;
 use rondo_reverse_sync::sportlink;
 use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
@@ -172,12 +174,83 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
-/// task.
+/// task. The poller runs when Rondo Club is configured, the executor when Sportlink is; the
+/// admin API answers 503 for a part that is not.
 async fn serve(
     settings: &Settings,
     catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
 ) -> Result<(), Failure> {
-    let state = startup::build_state(settings, catalogue).await?;
+    let mut state = startup::build_state(settings, catalogue).await?;
+    if !settings.admin.token.is_set() {
+        tracing::warn!(
+            "admin.token is not set: the admin API and the operator page refuse everyone"
+        );
+    }
+    let cancel = CancellationToken::new();
+    let rondo = if settings.rondo_club.base_url.trim().is_empty() {
+        tracing::warn!("rondo_club.base_url is not set: no reconciliation poll, no re-detection");
+        None
+    } else {
+        settings
+            .validate(Needs {
+                rondo_club: true,
+                ..Needs::DATABASE_ONLY
+            })
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        Some(
+            poll::RondoClient::new(&settings.rondo_club, &settings.poll)
+                .map_err(|e| Failure::Usage(e.to_string()))?,
+        )
+    };
+    let poller = rondo.as_ref().map(|client| {
+        poll::Poller::spawn(
+            state.store.clone(),
+            client.clone(),
+            settings.poll.clone(),
+            cancel.clone(),
+        )
+    });
+    let executor = if settings.sportlink.username.trim().is_empty() {
+        tracing::warn!("sportlink.username is not set: the executor does not run");
+        None
+    } else {
+        settings
+            .validate(Needs {
+                sportlink: true,
+                ..Needs::DATABASE_ONLY
+            })
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
+        let executor =
+            sportlink::setup::chromium_executor(&settings.sportlink, state.store.clone(), lock)
+                .context("Sportlink executor")?;
+        Some(sportlink::service::ExecutorHandle::spawn_with_metrics(
+            executor,
+            cancel.clone(),
+            Some(state.ops.metrics().clone()),
+        ))
+    };
+    let wake = executor
+        .as_ref()
+        .map(|e| e.notifier())
+        .unwrap_or_else(|| state.executor_wake.clone());
+    state.executor_wake = wake.clone();
+    state.ops = OpsState::new(
+        state.store.clone(),
+        settings.admin.token.clone(),
+        state.ops.metrics().clone(),
+        Arc::new(ServiceOperations {
+            store: state.store.clone(),
+            poller: poller.as_ref().map(|p| p.handle()),
+            rondo,
+            executor: executor.as_ref().map(|e| ExecutorControl {
+                board: e.status_board(),
+                wake: e.notifier(),
+            }),
+        }),
+        wake,
+    );
+
     let listener = tokio::net::TcpListener::bind(settings.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
@@ -185,7 +258,16 @@ async fn serve(
         .await
         .context("cannot start the HTTP server")?;
     tracing::info!(address = %settings.server.listen, port = running.port(), "listening");
-    running.wait().await?;
+    let served = running.wait().await;
+    // The server has stopped: stop and join the poller and the executor (closing the browser).
+    cancel.cancel();
+    if let Some(poller) = poller {
+        poller.join().await;
+    }
+    if let Some(executor) = executor {
+        executor.join().await;
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1412,6 +1412,13 @@ mod metrics {
         metrics.record_executor_action("member", "ok", Duration::from_millis(1_200));
         metrics.record_poll_run("poll", "completed", Duration::from_secs(3));
         *app.ops.paused.lock().unwrap() = true;
+        app.store
+            .write(|db| {
+                let run = db.start_run(RunKind::Poll, None, false, Utc::now())?;
+                db.finish_run(run, RunStatus::Completed, None, None, Utc::now())
+            })
+            .await
+            .unwrap();
 
         let response = app.client.get(app.url("/metrics")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "no token needed");
@@ -1429,6 +1436,7 @@ mod metrics {
             ("rrs_executor_state", "gauge"),
             ("rrs_poll_runs", "counter"),
             ("rrs_poll_run_seconds", "histogram"),
+            ("rrs_runs", "gauge"),
         ] {
             assert!(
                 families.iter().any(|(n, k)| n == family && k == kind),
@@ -1463,6 +1471,7 @@ mod metrics {
             1.0
         );
         assert_eq!(value("rrs_circuit_breaker_open", ""), 1.0);
+        assert_eq!(value("rrs_runs", "kind=\"poll\",status=\"completed\""), 1.0);
         assert_eq!(value("rrs_executor_state", "state=\"paused\""), 1.0);
         assert_eq!(
             value("rrs_executor_action_seconds_count", "action=\"member\""),

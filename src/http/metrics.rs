@@ -56,6 +56,12 @@ struct ChangeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    kind: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -70,6 +76,14 @@ fn poll_seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.5, 2.0, 14))
 }
 
+/// What `/metrics` reads from the store at scrape time.
+#[derive(Debug, Default)]
+pub struct StoreScrape {
+    pub by_field: Vec<FieldSourceStatusCount>,
+    pub counts: ChangeStatusCounts,
+    pub runs: Vec<(String, String, u64)>,
+}
+
 /// The service's metrics. One per process, shared through the app state.
 #[derive(Debug)]
 pub struct Metrics {
@@ -80,6 +94,7 @@ pub struct Metrics {
     poll_runs: Family<PollLabels, Counter>,
     poll_run_seconds: Family<PollKindLabels, Histogram, fn() -> Histogram>,
     changes: Family<ChangeLabels, Gauge>,
+    runs: Family<RunLabels, Gauge>,
     queue_depth: Gauge,
     changes_by_status: Family<StateLabels, Gauge>,
     executor_state: Family<StateLabels, Gauge>,
@@ -137,6 +152,12 @@ impl Metrics {
             "Detected changes in the store, by field, source and status",
             changes.clone(),
         );
+        let runs = Family::<RunLabels, Gauge>::default();
+        registry.register(
+            "runs",
+            "Recorded runs (poll, full_poll, detect, baseline, replay, sync), by kind and status",
+            runs.clone(),
+        );
         let changes_by_status = Family::<StateLabels, Gauge>::default();
         registry.register(
             "changes_by_status",
@@ -169,6 +190,7 @@ impl Metrics {
             poll_runs,
             poll_run_seconds,
             changes,
+            runs,
             queue_depth,
             changes_by_status,
             executor_state,
@@ -221,10 +243,11 @@ impl Metrics {
     /// Sets the scrape-time values and encodes everything as Prometheus text.
     pub fn render(
         &self,
-        by_field: &[FieldSourceStatusCount],
-        counts: &ChangeStatusCounts,
+        scrape: &StoreScrape,
         executor: Option<&ExecutorView>,
     ) -> Result<String, std::fmt::Error> {
+        let by_field = &scrape.by_field;
+        let counts = &scrape.counts;
         // One scrape at a time: clearing and refilling the store-backed families must not
         // interleave with another scrape's encoding.
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -237,6 +260,15 @@ impl Metrics {
                     status: row.status.clone(),
                 })
                 .set(row.count as i64);
+        }
+        self.runs.clear();
+        for (kind, status, n) in &scrape.runs {
+            self.runs
+                .get_or_create(&RunLabels {
+                    kind: kind.clone(),
+                    status: status.clone(),
+                })
+                .set(*n as i64);
         }
         for (status, n) in [
             ("pending", counts.pending),
@@ -285,9 +317,15 @@ impl Metrics {
 pub async fn scrape(State(state): State<OpsState>) -> Response {
     let read = state
         .store()
-        .read(|db| Ok((db.change_counts_by_field()?, db.change_counts()?)))
+        .read(|db| {
+            Ok(StoreScrape {
+                by_field: db.change_counts_by_field()?,
+                counts: db.change_counts()?,
+                runs: db.run_counts()?,
+            })
+        })
         .await;
-    let (by_field, counts) = match read {
+    let scrape = match read {
         Ok(values) => values,
         Err(e) => {
             tracing::error!(error = %e, "metrics: cannot read the store");
@@ -295,10 +333,7 @@ pub async fn scrape(State(state): State<OpsState>) -> Response {
         }
     };
     let executor = state.operations().executor_status();
-    match state
-        .metrics()
-        .render(&by_field, &counts, executor.as_ref())
-    {
+    match state.metrics().render(&scrape, executor.as_ref()) {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "metrics: cannot encode");

@@ -72,6 +72,17 @@ impl Conn<'_> {
         )?)
     }
 
+    /// Runs per (kind, status), for metrics: poll runs survive restarts this way.
+    pub fn run_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, status, COUNT(*) FROM runs GROUP BY kind, status ORDER BY kind, status",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     pub fn count_runs(&self) -> Result<u64> {
         Ok(self
             .conn
