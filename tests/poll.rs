@@ -587,7 +587,13 @@ mod standin {
         }
         assert!(f.people_requests().is_empty(), "no anonymous poll");
         assert_eq!(f.watermark().await, watermark);
-        assert_eq!(f.runs().await.len(), runs_before);
+        let runs = f.runs().await;
+        assert_eq!(runs.len(), runs_before + 2);
+        for run in &runs[..2] {
+            assert_eq!(run.status, "failed");
+            let error = run.error.as_deref().unwrap_or("");
+            assert!(error.contains(USER) && !error.contains("wxyz"), "{error}");
+        }
         assert_eq!(f.total_changes().await, 0);
     }
 

@@ -251,9 +251,6 @@ async fn sweep(
     plan: Sweep,
     cancel: &CancellationToken,
 ) -> Result<PollReport, PollError> {
-    // Before the run row: a wrong password is a configuration error, loud, with nothing recorded
-    // as if a poll had happened.
-    client.whoami().await?;
     let started_at = Utc::now();
     let run_id = start_run(store, plan.kind, None, plan.dry_run).await?;
     let mut report = PollReport {
@@ -263,7 +260,12 @@ async fn sweep(
         modified_after: plan.modified_after,
         ..PollReport::default()
     };
-    let outcome = sweep_pages(store, client, &plan, cancel, &mut report).await;
+    // The identity first: with a wrong password WordPress would list people as anonymous. A
+    // failure is recorded as a failed run, so the operator page shows it.
+    let outcome = match client.whoami().await {
+        Ok(_) => sweep_pages(store, client, &plan, cancel, &mut report).await,
+        Err(e) => Err(e.into()),
+    };
     let outcome = match outcome {
         Ok(()) => settle_watermark(store, &plan, started_at, &mut report).await,
         Err(e) => Err(e),
@@ -480,7 +482,6 @@ async fn one_member(
     knvb_id: KnvbId,
     dry_run: bool,
 ) -> Result<PollReport, PollError> {
-    client.whoami().await?;
     let lookup = knvb_id.clone();
     let member = store.read(move |db| db.member(&lookup)).await?;
     let Some(wp_post_id) = member.and_then(|m| m.wp_post_id) else {
@@ -493,7 +494,10 @@ async fn one_member(
         dry_run,
         ..PollReport::default()
     };
-    let outcome = fetch_member(store, client, source, &knvb_id, wp_post_id, &mut report).await;
+    let outcome = match client.whoami().await {
+        Ok(_) => fetch_member(store, client, source, &knvb_id, wp_post_id, &mut report).await,
+        Err(e) => Err(e.into()),
+    };
     finish_run(store, run_id, outcome.as_ref().map(|_| &report)).await;
     let watermark = store.read(|db| db.watermark()).await?;
     report.watermark = watermark;
