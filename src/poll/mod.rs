@@ -300,19 +300,16 @@ async fn sweep_pages(
     // page boundaries so that someone was skipped.
     let mut seen_ids: HashSet<i64> = HashSet::new();
     let mut first_total: Option<u64> = None;
+    let fetch = |page: u32| async move {
+        tokio::select! {
+            fetched = client.people_page(plan.modified_after, page) => fetched.map_err(PollError::from),
+            _ = cancel.cancelled() => Err(PollError::Cancelled),
+        }
+    };
     let mut page = 1u32;
-    loop {
-        if cancel.is_cancelled() {
-            return Err(PollError::Cancelled);
-        }
-        if page > MAX_PAGES {
-            return Err(PollError::TooManyPages(MAX_PAGES));
-        }
-        let fetched = tokio::select! {
-            fetched = client.people_page(plan.modified_after, page) => fetched?,
-            _ = cancel.cancelled() => return Err(PollError::Cancelled),
-        };
-        let Some(fetched) = fetched else { break };
+    let mut current = fetch(page).await?;
+    // While one page is committed the next is fetched: two pages in memory at most.
+    while let Some(fetched) = current {
         if first_total.is_none() {
             first_total = fetched.total;
         }
@@ -324,22 +321,28 @@ async fn sweep_pages(
                 .iter()
                 .filter_map(|p| p.get("id").and_then(Value::as_i64)),
         );
-        let outcome = apply_page(
+        let last_page = count == 0
+            || match fetched.total_pages {
+                Some(total_pages) => page >= total_pages,
+                None => count < client.per_page() as usize,
+            };
+        let apply = apply_page(
             store,
             fetched.people,
             plan.source,
             report.run_id,
             plan.dry_run,
-        )
-        .await?;
-        outcome.add_to(report);
-        let last_page = match fetched.total_pages {
-            Some(total_pages) => page >= total_pages,
-            None => count < client.per_page() as usize,
-        };
-        if last_page || count == 0 {
+        );
+        if last_page {
+            apply.await?.add_to(report);
             break;
         }
+        if page >= MAX_PAGES {
+            return Err(PollError::TooManyPages(MAX_PAGES));
+        }
+        let (applied, next) = tokio::join!(apply, fetch(page + 1));
+        applied?.add_to(report);
+        current = next?;
         page += 1;
     }
     if let Some(total) = first_total {
