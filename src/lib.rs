@@ -4,6 +4,7 @@
 //! (pure) → `store` records it (the only SQL) → `sportlink` pushes it through a browser, guarded by
 //! `conflict`. `catalogue` says where every tracked field lives on both sides.
 
+pub mod alerts;
 pub mod catalogue;
 pub mod config;
 pub mod conflict;
@@ -11,8 +12,11 @@ pub mod detect;
 pub mod domain;
 pub mod http;
 pub mod normalise;
+pub mod poll;
+pub mod rondo_standin;
 pub mod simulator;
 pub mod startup;
+pub mod sportlink;
 pub mod store;
 pub mod telemetry;
 pub mod webhook;

@@ -11,6 +11,7 @@
 mod changes;
 mod conflicts;
 mod deliveries;
+mod executor;
 mod members;
 mod migrate;
 mod runs;
