@@ -661,3 +661,38 @@ async fn health_and_readiness() -> Result<()> {
     assert_eq!(missing.status().as_u16(), 404);
     service.stop().await
 }
+
+#[tokio::test]
+async fn a_database_failure_is_a_500_that_reveals_nothing_and_is_not_acknowledged() -> Result<()> {
+    let (db, service) = TestService::fresh().await?;
+    // Fault injection from outside the service: every delivery insert now fails.
+    let conn = rusqlite::Connection::open(db.path())?;
+    conn.execute_batch(
+        "CREATE TRIGGER fail_deliveries BEFORE INSERT ON webhook_deliveries
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )?;
+    let delivery = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 8, "ERR0001", "a@example.org", 1),
+    );
+    let (status, body) = delivery.send(&service.webhook_url()).await?;
+    assert_eq!(status, 500, "{body}");
+    let text = body.to_string();
+    assert!(
+        !text.contains("injected") && !text.contains("webhook_deliveries"),
+        "{text}"
+    );
+    assert!(!text.contains("MfKQ9r8G"), "{text}");
+    assert!(!error_reason(&body).is_empty(), "{text}");
+
+    // Not acknowledged, so the snippet retries; once the database works, the retry is processed.
+    conn.execute_batch("DROP TRIGGER fail_deliveries;")?;
+    assert_nothing_stored(&service, "ERR0001").await?;
+    let (status, body) = delivery.send(&service.webhook_url()).await?;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("processed")),
+        "{body}"
+    );
+    service.stop().await
+}
