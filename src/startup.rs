@@ -74,17 +74,6 @@ pub async fn build_state(
     })
 }
 
-/// [`build_state`] then [`run`]: the whole service from its settings.
-pub async fn launch(
-    settings: &Settings,
-    catalogue: Arc<Catalogue>,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Running> {
-    let state = build_state(settings, catalogue).await?;
-    Ok(run(listener, state, shutdown).await?)
-}
-
 /// The running service.
 pub struct Running {
     port: u16,
