@@ -4,15 +4,21 @@
 //! (pure) → `store` records it (the only SQL) → `sportlink` pushes it through a browser, guarded by
 //! `conflict`. `catalogue` says where every tracked field lives on both sides.
 
+pub mod alerts;
 pub mod catalogue;
 pub mod config;
 pub mod conflict;
+pub mod demo;
 pub mod detect;
 pub mod domain;
+pub mod http;
 pub mod normalise;
+pub mod operations;
 pub mod poll;
 pub mod rondo_standin;
 pub mod simulator;
+pub mod sportlink;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod webhook;

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use rondo_reverse_sync::config::{Needs, Settings};
+use rondo_reverse_sync::config::{ConfigError, Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
 use rondo_reverse_sync::poll;
-use rondo_reverse_sync::{load_catalogue, open_store, telemetry};
+use rondo_reverse_sync::sportlink;
+use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "rondo-reverse-sync", version, about, long_about = None)]
@@ -24,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the service: receive webhooks until SIGTERM or SIGINT.
+    Serve,
     /// Create or upgrade the database schema, then report its version.
     Migrate,
     /// Show change counts by status, the last detection time and the schema version.
@@ -46,14 +50,48 @@ enum Command {
     },
     /// Import every person from Rondo Club as the starting state, without emitting changes.
     Baseline,
+    /// Send one test alert through every configured alert transport (e-mail, webhook) and report.
+    TestAlert,
+    /// Run the service on embedded defaults against the built-in Sportlink simulator and a
+    /// stand-in for Rondo Club: a few edits pushed and verified, then a summary.
+    Demo {
+        /// Keep everything running (operator page, simulator) until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+        /// Pause between members in milliseconds (default: the service's 1–2 s).
+        #[arg(long, value_name = "MS")]
+        member_interval_ms: Option<u64>,
+    },
+    /// Push the pending changes into Sportlink now and report per member.
+    Sync {
+        /// Only this member (KNVB id).
+        #[arg(long)]
+        knvb_id: Option<String>,
+        /// Log in, open the forms and read the values, but cancel instead of saving.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the configuration and that the Sportlink login works.
+    Check,
 }
 
 impl Command {
     fn needs(&self) -> Needs {
         match self {
-            Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
+            Command::Serve => Needs {
+                webhook: true,
+                ..Needs::DATABASE_ONLY
+            },
+            Command::Migrate
+            | Command::Status { .. }
+            | Command::TestAlert
+            | Command::Demo { .. } => Needs::DATABASE_ONLY,
             Command::Detect { .. } | Command::Baseline => Needs {
                 rondo_club: true,
+                ..Needs::DATABASE_ONLY
+            },
+            Command::Sync { .. } | Command::Check => Needs {
+                sportlink: true,
                 ..Needs::DATABASE_ONLY
             },
         }
@@ -93,7 +131,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
     settings
         .validate(cli.command.needs())
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    telemetry::init(&settings.log);
+    let mut log = settings.log.clone();
+    if matches!(cli.command, Command::Demo { .. }) && log.level == "info" {
+        // The demo prints its own story on stdout; only warnings belong beside it.
+        log.level = "warn".into();
+    }
+    telemetry::init(&log);
     let catalogue = Arc::new(load_catalogue(&settings).map_err(|e| Failure::Usage(e.to_string()))?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -101,6 +144,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
+            Command::Serve => serve(&settings, catalogue).await,
             Command::Migrate => {
                 let store = open_store(&settings, catalogue)?;
                 let info = store.read(|db| db.schema_info()).await?;
@@ -112,6 +156,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
+            Command::TestAlert => test_alert(&settings).await,
+            Command::Demo {
+                keep_running,
+                member_interval_ms,
+            } => {
+                let verified =
+                    rondo_reverse_sync::demo::run(rondo_reverse_sync::demo::DemoOptions {
+                        keep_running,
+                        member_interval_ms,
+                    })
+                    .await?;
+                if verified {
+                    Ok(())
+                } else {
+                    Err(Failure::Failed(anyhow::anyhow!(
+                        "the demo's changes were not all verified in the simulator"
+                    )))
+                }
+            }
             Command::Detect {
                 knvb_id,
                 dry_run,
@@ -133,8 +196,42 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 poll_verb(&settings, catalogue, Some(request)).await
             }
             Command::Baseline => poll_verb(&settings, catalogue, None).await,
+            Command::Sync { knvb_id, dry_run } => {
+                sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
+            }
+            Command::Check => {
+                sportlink::setup::check_login(&settings)
+                    .await
+                    .context("Sportlink login")?;
+                println!("configuration valid; Sportlink login works");
+                Ok(())
+            }
         }
     })
+}
+
+/// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
+/// task. The poller runs when Rondo Club is configured, the executor when Sportlink is; the
+/// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
+/// task. The poller runs when Rondo Club is configured, the executor when Sportlink is; the
+/// admin API answers 503 for a part that is not.
+async fn serve(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+) -> Result<(), Failure> {
+    let listener = tokio::net::TcpListener::bind(settings.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    let service = startup::launch(settings, catalogue, listener, startup::shutdown_signal())
+        .await
+        .map_err(|e| match e.downcast_ref::<ConfigError>() {
+            Some(config) => Failure::Usage(config.to_string()),
+            None => Failure::Failed(e),
+        })?;
+    tracing::info!(address = %settings.server.listen, port = service.port(), "listening");
+    service.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn status(
@@ -206,6 +303,73 @@ async fn poll_verb(
     signals.abort();
     let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
     print!("{}", report.summary());
+    Ok(())
+}
+
+async fn sync(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    knvb_id: Option<&str>,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let only = knvb_id
+        .map(KnvbId::parse)
+        .transpose()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let store = open_store(settings, catalogue)?;
+    // Ctrl-C stops between members; the browser is closed either way.
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let report = sportlink::setup::sync(settings, store, only.as_ref(), dry_run, &cancel).await;
+    on_ctrl_c.abort();
+    let report = report.context("sync")?;
+    print!("{}", sportlink::setup::render_report(&report));
+    if sportlink::setup::report_failed(&report) {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "not everything was pushed"
+        )));
+    }
+    Ok(())
+}
+
+/// Exit 0 only when every configured transport took the test alert.
+async fn test_alert(settings: &Settings) -> Result<(), Failure> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into());
+    let note = format!("sent by `rondo-reverse-sync test-alert` on {host}");
+    let checks = rondo_reverse_sync::alerts::send_test_alert(&settings.alerts, &note)
+        .await
+        .map_err(|e| Failure::Usage(format!("config: {e}")))?;
+    if checks.is_empty() {
+        return Err(Failure::Usage(
+            "config: alerts: no transport configured (set alerts.smtp_server and/or alerts.webhook_url)"
+                .into(),
+        ));
+    }
+    let mut failed = 0;
+    for check in &checks {
+        match &check.result {
+            Ok(()) => println!("{:<8} {}: sent", check.transport, check.target),
+            Err(e) => {
+                failed += 1;
+                println!("{:<8} {}: FAILED: {e}", check.transport, check.target);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "{failed} of {} alert transports failed",
+            checks.len()
+        )));
+    }
     Ok(())
 }
 

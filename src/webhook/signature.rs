@@ -286,7 +286,7 @@ mod tests {
                 headers(
                     ID,
                     "1614265330",
-                    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=",
+                    "v1,g1hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
                 ),
                 body.clone(),
             ),

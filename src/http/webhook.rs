@@ -1,0 +1,138 @@
+//! `POST /webhooks/rondo-club`: read at most the configured number of bytes, verify the signature
+//! over exactly those bytes, then hand the verified body to [`crate::webhook::ingest`], and answer
+//! only after the delivery and its changes are committed.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use futures::StreamExt as _;
+
+use super::{ApiError, AppState};
+use crate::webhook::{ingest, Ingested};
+
+/// A signed Standard Webhooks delivery from the Rondo Club snippet.
+#[utoipa::path(
+    post,
+    path = "/webhooks/rondo-club",
+    tag = "webhook",
+    request_body(content = Object, description = "Event: {type, timestamp, data: {id, modified_gmt, acf, origin, user}}, signed with webhook-id, webhook-timestamp, webhook-signature"),
+    params(
+        ("webhook-id" = String, Header, description = "Unique delivery id (idempotency key)"),
+        ("webhook-timestamp" = i64, Header, description = "Unix seconds"),
+        ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>, space-separated for rotation"),
+    ),
+    responses(
+        (status = 200, description = "Committed (processed, trashed, ignored or duplicate)", content_type = "application/json"),
+        (status = 400, description = "Verified but malformed", body = super::admin::ErrorBody),
+        (status = 401, description = "Bad or missing signature, stale timestamp", body = super::admin::ErrorBody),
+        (status = 413, description = "Body over the limit", body = super::admin::ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "webhook", skip_all, fields(webhook_id, knvb_id))]
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Ingested>, ApiError> {
+    let bytes = read_capped(&headers, body, state.max_body_bytes)
+        .await
+        .inspect_err(|e| {
+            let too_large = matches!(e, ApiError::Client { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE);
+            state
+                .ops
+                .metrics()
+                .record_delivery(if too_large { "too_large" } else { "unreadable" });
+        })?;
+    let now = Utc::now();
+    let verified = state
+        .verifier
+        .verify(&headers, bytes, now.timestamp())
+        .map_err(|e| {
+            state.ops.metrics().record_delivery("unverified");
+            tracing::warn!(reason = %e, "webhook rejected: not verified");
+            ApiError::new(StatusCode::UNAUTHORIZED, e.to_string())
+        })?;
+    tracing::Span::current().record("webhook_id", verified.webhook_id());
+
+    let ingested = ingest(&state.store, verified, now).await.map_err(|e| {
+        state.ops.metrics().record_delivery("error");
+        ApiError::internal(e)
+    })?;
+    state.ops.metrics().record_delivery(match &ingested {
+        Ingested::Processed { .. } => "processed",
+        Ingested::Trashed => "trashed",
+        Ingested::Ignored { .. } => "ignored",
+        Ingested::Rejected { .. } => "rejected",
+        Ingested::Duplicate => "duplicate",
+    });
+    match &ingested {
+        Ingested::Processed {
+            knvb_id,
+            verdict,
+            change_ids,
+        } => {
+            if let Some(id) = knvb_id {
+                tracing::Span::current().record("knvb_id", id.as_str());
+            }
+            tracing::info!(
+                verdict = verdict.as_str(),
+                changes = change_ids.len(),
+                "webhook processed"
+            );
+            if !change_ids.is_empty() {
+                state.executor_wake.notify_one();
+            }
+        }
+        Ingested::Rejected { reason } => {
+            tracing::warn!(%reason, "webhook recorded as rejected");
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, reason.clone()));
+        }
+        other => tracing::info!(outcome = ?other, "webhook recorded"),
+    }
+    Ok(Json(ingested))
+}
+
+/// The whole body, or 413 as soon as it is known to be longer than `limit`: from
+/// `Content-Length` before reading anything, or while reading a body sent without one.
+async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
+    let declared = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "malformed Content-Length")
+                })?,
+        ),
+    };
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let capacity = declared.map_or(8 * 1024, |len| len as usize);
+    let mut buffer = Vec::with_capacity(capacity.min(limit));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            tracing::debug!(error = %e, "webhook body could not be read");
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+        })?;
+        if buffer.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buffer))
+}

@@ -1,0 +1,467 @@
+//! The browser session: one Chromium process, one tab, one Sportlink login reused for many
+//! members. Owned by exactly one task (the executor); nothing else touches it.
+//!
+//! Lazy: the browser starts on the first navigation. The login happens when a navigation lands on
+//! Keycloak (`/auth/realms/`), and the navigation is retried once after it. `close` shuts Chromium
+//! down, joins the chromiumoxide handler task and removes the throw-away profile directory; `Drop`
+//! does what it can synchronously (Chromium is spawned with kill-on-drop).
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use chromiumoxide::browser::{Browser, BrowserConfig, HeadlessMode};
+use chromiumoxide::error::CdpError;
+use chromiumoxide::Page;
+use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::page::{PageError, PageModel, PageTimings};
+use super::scrub::Scrubber;
+use super::totp::{OtpGenerator, OtpSetupError};
+
+/// What the browser session needs to know.
+#[derive(Clone)]
+pub struct SessionSettings {
+    /// e.g. `https://club.sportlink.com` (no trailing slash needed).
+    pub base_url: String,
+    pub username: String,
+    pub password: SecretString,
+    pub otp_secret: SecretString,
+    pub chromium_path: PathBuf,
+    pub headless: bool,
+    pub timings: PageTimings,
+    /// Deadline for Chromium to start.
+    pub launch_timeout: Duration,
+}
+
+impl std::fmt::Debug for SessionSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSettings")
+            .field("base_url", &self.base_url)
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("otp_secret", &"[redacted]")
+            .field("chromium_path", &self.chromium_path)
+            .field("headless", &self.headless)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("could not start Chromium at {path}: {reason}")]
+    Launch { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Otp(#[from] OtpSetupError),
+    #[error("Sportlink refused the login: {message}")]
+    LoginRefused { message: String },
+    #[error("Sportlink refused the one-time code twice (is the server clock right, is the OTP secret right?): {message}")]
+    OtpRefused { message: String },
+    #[error("the login did not complete: {0}")]
+    LoginIncomplete(String),
+    #[error("still on the login page after logging in again; giving up on this page")]
+    StillOnLogin,
+    #[error("invalid member id {0:?}")]
+    InvalidMemberId(String),
+    #[error(transparent)]
+    Page(#[from] PageError),
+}
+
+impl SessionError {
+    /// Login problems that no retry will fix (wrong credentials, wrong secret).
+    pub fn is_login_refused(&self) -> bool {
+        matches!(
+            self,
+            Self::LoginRefused { .. } | Self::OtpRefused { .. } | Self::Otp(_)
+        )
+    }
+}
+
+/// A running Chromium with its handler task and profile directory.
+struct RunningBrowser {
+    browser: Browser,
+    handler: Option<JoinHandle<()>>,
+    page: Page,
+    profile_dir: PathBuf,
+}
+
+impl RunningBrowser {
+    async fn launch(settings: &SessionSettings) -> Result<Self, SessionError> {
+        let launch_err = |reason: String| SessionError::Launch {
+            path: settings.chromium_path.clone(),
+            reason,
+        };
+        let profile_dir = std::env::temp_dir().join(format!(
+            "rrs-chromium-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&profile_dir).map_err(|e| launch_err(e.to_string()))?;
+
+        let mut builder = BrowserConfig::builder()
+            .chrome_executable(&settings.chromium_path)
+            .user_data_dir(&profile_dir)
+            .no_sandbox()
+            .respect_https_errors()
+            .launch_timeout(settings.launch_timeout)
+            .request_timeout(settings.timings.action_timeout + Duration::from_secs(5))
+            .args([
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-features=Translate,OptimizationHints,MediaRouter",
+                "--lang=nl-NL",
+            ]);
+        builder = if settings.headless {
+            builder.headless_mode(HeadlessMode::True)
+        } else {
+            builder.with_head()
+        };
+        let config = match builder.build() {
+            Ok(c) => c,
+            Err(e) => {
+                remove_profile(&profile_dir);
+                return Err(launch_err(e));
+            }
+        };
+        let (mut browser, mut handler) = match Browser::launch(config).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                remove_profile(&profile_dir);
+                return Err(launch_err(e.to_string()));
+            }
+        };
+        let handler_task = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                match event {
+                    Ok(()) => {}
+                    // The connection is gone: nothing more will come.
+                    Err(CdpError::Ws(_)) => break,
+                    // Newer Chromium versions send messages this chromiumoxide cannot decode;
+                    // they are harmless for us.
+                    Err(e) => tracing::trace!(error = %e, "browser handler"),
+                }
+            }
+        });
+        let page = match browser.new_page("about:blank").await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = browser_close(&mut browser).await;
+                handler_task.abort();
+                let _ = handler_task.await;
+                remove_profile(&profile_dir);
+                return Err(launch_err(e.to_string()));
+            }
+        };
+        Ok(Self {
+            browser,
+            handler: Some(handler_task),
+            page,
+            profile_dir,
+        })
+    }
+
+    fn is_alive(&self) -> bool {
+        self.handler.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Close Chromium, wait for the process, join the handler, remove the profile.
+    async fn close(&mut self) {
+        let _ = browser_close(&mut self.browser).await;
+        if let Some(handler) = self.handler.take() {
+            let mut handler = handler;
+            if tokio::time::timeout(Duration::from_secs(5), &mut handler)
+                .await
+                .is_err()
+            {
+                handler.abort();
+                let _ = handler.await;
+            }
+        }
+        remove_profile(&self.profile_dir);
+    }
+
+    fn pid(&mut self) -> Option<u32> {
+        self.browser
+            .get_mut_child()
+            .and_then(|c| c.as_mut_inner().id())
+    }
+}
+
+async fn browser_close(browser: &mut Browser) -> Result<(), ()> {
+    let closed = tokio::time::timeout(Duration::from_secs(5), browser.close()).await;
+    if !matches!(closed, Ok(Ok(_))) {
+        let _ = browser.kill().await;
+    }
+    match tokio::time::timeout(Duration::from_secs(5), browser.wait()).await {
+        Ok(Ok(_)) => Ok(()),
+        _ => {
+            let _ = browser.kill().await;
+            Err(())
+        }
+    }
+}
+
+impl Drop for RunningBrowser {
+    fn drop(&mut self) {
+        if let Some(handler) = self.handler.take() {
+            handler.abort();
+        }
+        // Chromium itself is killed on drop by chromiumoxide (kill_on_drop).
+        remove_profile(&self.profile_dir);
+    }
+}
+
+fn remove_profile(dir: &std::path::Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::debug!(error = %e, "could not remove the Chromium profile directory");
+        }
+    }
+}
+
+/// Counters useful to tests and to the operator.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SessionStats {
+    pub launches: u32,
+    pub logins: u32,
+}
+
+/// One Sportlink session in one browser tab.
+pub struct SportlinkSession {
+    settings: SessionSettings,
+    otp: OtpGenerator,
+    browser: Option<RunningBrowser>,
+    last_activity: Instant,
+    stats: SessionStats,
+    scrubber: Scrubber,
+}
+
+impl SportlinkSession {
+    pub fn new(settings: SessionSettings) -> Result<Self, SessionError> {
+        let otp = OtpGenerator::new(&settings.otp_secret)?;
+        let scrubber = Scrubber::new([
+            settings.password.expose_secret().to_owned(),
+            settings.otp_secret.expose_secret().to_owned(),
+        ]);
+        Ok(Self {
+            settings,
+            otp,
+            browser: None,
+            last_activity: Instant::now(),
+            stats: SessionStats::default(),
+            scrubber,
+        })
+    }
+
+    /// Continue from a TOTP step known to be used (persisted with the account lock).
+    pub fn set_last_used_otp_step(&mut self, step: Option<u64>) {
+        self.otp = std::mem::replace(
+            &mut self.otp,
+            // Re-creating cannot fail: the secret was accepted in `new`.
+            match OtpGenerator::new(&self.settings.otp_secret) {
+                Ok(g) => g,
+                Err(_) => return,
+            },
+        )
+        .with_last_used_step(step);
+    }
+
+    pub fn last_used_otp_step(&self) -> Option<u64> {
+        self.otp.last_used_step()
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
+    }
+
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.browser.is_some()
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        self.last_activity.elapsed()
+    }
+
+    /// The Chromium process id, while a browser runs (for measurements).
+    pub fn browser_pid(&mut self) -> Option<u32> {
+        self.browser.as_mut().and_then(|b| b.pid())
+    }
+
+    /// The page model over the (lazily started) browser tab.
+    pub async fn page(&mut self) -> Result<PageModel<'_>, SessionError> {
+        self.last_activity = Instant::now();
+        if self.browser.as_ref().is_some_and(|b| !b.is_alive()) {
+            tracing::warn!("Chromium went away; starting a new one");
+            self.close().await;
+        }
+        if self.browser.is_none() {
+            let running = RunningBrowser::launch(&self.settings).await?;
+            self.stats.launches += 1;
+            tracing::info!("Chromium started");
+            self.browser = Some(running);
+        }
+        match &self.browser {
+            Some(b) => Ok(PageModel::new(&b.page, self.settings.timings)),
+            None => Err(SessionError::LoginIncomplete("no browser".into())),
+        }
+    }
+
+    /// The raw tab, for artefacts (screenshots). `None` when no browser runs.
+    pub fn raw_page(&self) -> Option<&Page> {
+        self.browser.as_ref().map(|b| &b.page)
+    }
+
+    /// Open `path` (e.g. `/member/member-details/X/general`), logging in when the navigation
+    /// lands on Keycloak, then retrying the navigation once.
+    pub async fn open(&mut self, path: &str) -> Result<(), SessionError> {
+        let url = self.url(path);
+        let landed = self.page().await?.goto(&url).await?;
+        if !is_login_url(&landed) {
+            return Ok(());
+        }
+        self.login_here().await?;
+        let landed = self.page().await?.goto(&url).await?;
+        if is_login_url(&landed) {
+            return Err(SessionError::StillOnLogin);
+        }
+        Ok(())
+    }
+
+    /// Log in again after an expired session showed up somewhere other than a navigation (a
+    /// save answered with the login page). Opens the site's root to get to the login form.
+    pub async fn relogin(&mut self) -> Result<(), SessionError> {
+        let url = self.url("/");
+        let landed = self.page().await?.goto(&url).await?;
+        if is_login_url(&landed) {
+            self.login_here().await?;
+        }
+        Ok(())
+    }
+
+    /// Log in from the login page the tab is on: credentials, then the one-time code. A refused
+    /// code is retried once with the code of the next window.
+    async fn login_here(&mut self) -> Result<(), SessionError> {
+        tracing::info!("logging in to Sportlink");
+        let mut otp_attempts = 0;
+        let mut credential_attempts = 0;
+        loop {
+            let state = self.page().await?.login_state().await?;
+            if !state.on_login {
+                self.stats.logins += 1;
+                tracing::info!("logged in to Sportlink");
+                return Ok(());
+            }
+            if state.has_otp {
+                if otp_attempts >= 2 {
+                    return Err(SessionError::OtpRefused {
+                        message: self.scrubber.scrub(&state.error),
+                    });
+                }
+                if otp_attempts > 0 {
+                    // The code we sent was refused: someone (another process, or an earlier
+                    // login of ours) may have used this window. Never reuse: wait for the next.
+                    self.otp.burn_current(SystemTime::now());
+                }
+                otp_attempts += 1;
+                let code = self.fresh_otp().await;
+                self.page().await?.submit_otp(&code).await?;
+                continue;
+            }
+            if state.has_username {
+                if credential_attempts > otp_attempts {
+                    // Back at the first step right after submitting credentials: refused.
+                    let message = if state.error.is_empty() {
+                        "no message shown".to_owned()
+                    } else {
+                        state.error.clone()
+                    };
+                    return Err(SessionError::LoginRefused {
+                        message: self.scrubber.scrub(&message),
+                    });
+                }
+                if otp_attempts >= 2 {
+                    return Err(SessionError::OtpRefused {
+                        message: self.scrubber.scrub(&state.error),
+                    });
+                }
+                if otp_attempts > 0 {
+                    // Back at the first step after a refused code.
+                    self.otp.burn_current(SystemTime::now());
+                }
+                credential_attempts += 1;
+                let password = self.settings.password.clone();
+                let username = self.settings.username.clone();
+                self.page()
+                    .await?
+                    .submit_credentials(&username, password.expose_secret())
+                    .await?;
+                continue;
+            }
+            return Err(SessionError::LoginIncomplete(format!(
+                "unknown login page (no #username/#password or #otp); message: {}",
+                self.scrubber.scrub(&state.error)
+            )));
+        }
+    }
+
+    /// A code from a window that was never used, waiting for the next window if needed.
+    async fn fresh_otp(&mut self) -> String {
+        loop {
+            let wait = self.otp.wait_before_next(SystemTime::now());
+            if !wait.is_zero() {
+                tracing::info!(
+                    wait_ms = wait.as_millis() as u64,
+                    "waiting for the next one-time-code window"
+                );
+                // Waiting for a clock boundary, not for another task: a timed wait is the point.
+                tokio::time::sleep(wait + Duration::from_millis(50)).await;
+            }
+            if let Some(code) = self.otp.take_code(SystemTime::now()) {
+                return code.code;
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.settings.base_url.trim_end_matches('/'), path)
+    }
+
+    /// Shut the browser down (if one runs). Safe to call more than once.
+    pub async fn close(&mut self) {
+        if let Some(mut running) = self.browser.take() {
+            running.close().await;
+            tracing::info!("Chromium closed");
+        }
+    }
+}
+
+pub fn is_login_url(url: &str) -> bool {
+    url.contains("/auth/realms/")
+}
+
+/// Validate a KNVB id before it goes into a URL path.
+pub fn member_path(knvb_id: &str, page: &str) -> Result<String, SessionError> {
+    let ok = !knvb_id.is_empty()
+        && knvb_id.len() <= 32
+        && knvb_id.chars().all(|c| c.is_ascii_alphanumeric());
+    if !ok {
+        return Err(SessionError::InvalidMemberId(
+            knvb_id.chars().take(40).collect(),
+        ));
+    }
+    Ok(format!("/member/member-details/{knvb_id}/{page}"))
+}

@@ -1,0 +1,168 @@
+//! The executor in the daemon (`serve`): one background task owns the executor (and with it the
+//! browser and the account lock). It runs when changes arrive (the webhook calls
+//! [`ExecutorHandle::notify`]), when a retry becomes due, and when a pause ends; it closes the idle
+//! browser; it stops when the cancellation token fires, closing the browser on the way out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::driver::SportlinkDriver;
+use super::executor::{Executor, ExecutorStatus, StatusBoard};
+use crate::http::Metrics;
+use crate::store::Store;
+
+/// Shortest pause between two runs started by the timer, so a row that is due "now" but cannot
+/// be processed never makes the loop spin.
+const MIN_RERUN: Duration = Duration::from_secs(1);
+/// Pause after a run failed on the database, before trying again.
+const STORE_ERROR_PAUSE: Duration = Duration::from_secs(10);
+
+/// Handle to the background executor.
+pub struct ExecutorHandle {
+    notify: Arc<Notify>,
+    board: StatusBoard,
+    task: JoinHandle<()>,
+}
+
+impl ExecutorHandle {
+    /// Start the background task. It runs once right away (work left from before a restart).
+    pub fn spawn<D>(executor: Executor<D>, cancel: CancellationToken) -> Self
+    where
+        D: SportlinkDriver + 'static,
+    {
+        Self::spawn_with_metrics(executor, cancel, None)
+    }
+
+    /// As [`ExecutorHandle::spawn`], counting every run's members into `metrics`.
+    pub fn spawn_with_metrics<D>(
+        executor: Executor<D>,
+        cancel: CancellationToken,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self
+    where
+        D: SportlinkDriver + 'static,
+    {
+        let notify = Arc::new(Notify::new());
+        let board = executor.status_board();
+        let task = tokio::spawn(serve_loop(executor, notify.clone(), cancel, metrics));
+        notify.notify_one();
+        Self {
+            notify,
+            board,
+            task,
+        }
+    }
+
+    /// New changes were committed: wake the executor (cheap; a wake-up while it works is kept).
+    pub fn notify(&self) {
+        self.notify.notify_one();
+    }
+
+    /// The waker to hand to the webhook handler.
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+
+    pub fn status(&self) -> ExecutorStatus {
+        self.board.status()
+    }
+
+    pub fn status_board(&self) -> StatusBoard {
+        self.board.clone()
+    }
+
+    /// Operator action: end a circuit-breaker pause and run now.
+    pub fn resume(&self) {
+        self.board.resume();
+        self.notify.notify_one();
+    }
+
+    /// Wait for the task to end (after the cancellation token fired). The browser is closed by
+    /// then.
+    pub async fn join(self) {
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the executor task failed");
+        }
+    }
+}
+
+async fn serve_loop<D: SportlinkDriver>(
+    mut executor: Executor<D>,
+    notify: Arc<Notify>,
+    cancel: CancellationToken,
+    metrics: Option<Arc<Metrics>>,
+) {
+    let board = executor.status_board();
+    let idle_close = executor.settings().idle_close;
+    let mut earliest_next_run = Instant::now();
+    loop {
+        // Wait for a reason to run.
+        let wake_at = next_wake(executor.store(), &board).await;
+        let timer = wake_at.map(|t| t.max(earliest_next_run));
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = notify.notified() => {}
+            _ = sleep_until_opt(timer) => {}
+            _ = tokio::time::sleep(idle_close) => {
+                executor.close_if_idle().await;
+                continue;
+            }
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
+        if board.paused().is_some() {
+            continue;
+        }
+        earliest_next_run = Instant::now() + MIN_RERUN;
+        match executor.run(None, false, &cancel).await {
+            Ok(report) => {
+                if let Some(metrics) = &metrics {
+                    crate::operations::record_executor_run(metrics, &report);
+                }
+                if !report.members.is_empty() || report.stopped.is_some() {
+                    tracing::info!(
+                        members = report.members.len(),
+                        stopped = ?report.stopped,
+                        "executor run finished"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "executor run failed");
+                earliest_next_run = Instant::now() + STORE_ERROR_PAUSE;
+            }
+        }
+    }
+    executor.close().await;
+    tracing::info!("executor stopped");
+}
+
+/// When the timer should wake the loop: the next due retry, or the end of a pause.
+async fn next_wake(store: &Store, board: &StatusBoard) -> Option<Instant> {
+    if let Some(deadline) = board.pause_deadline() {
+        return Some(deadline);
+    }
+    let next_due = match store.read(|c| c.next_due_at()).await {
+        Ok(next) => next?,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read when the next change is due");
+            return Some(Instant::now() + STORE_ERROR_PAUSE);
+        }
+    };
+    let wait = (next_due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Some(Instant::now() + wait)
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,314 @@
+//! Building the app from settings, and running it until a shutdown future completes.
+//!
+//! [`run`] takes an already bound listener (tests bind `127.0.0.1:0`) and returns at once with
+//! the port; [`Running::wait`] returns once every task has finished. Shutdown: one cancellation
+//! token; the server stops accepting, finishes the requests in flight, then returns.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalogue::Catalogue;
+use crate::config::{ConfigError, Settings, WebhookSettings};
+use crate::http::{self, AppState, Metrics, OpsState, Unwired};
+use crate::webhook::{Verifier, WebhookSecret};
+
+/// The signature verifier for the configured secret (and the previous one, during a rotation).
+pub fn verifier(settings: &WebhookSettings) -> Result<Verifier, ConfigError> {
+    let mut secrets = Vec::new();
+    for (setting, secret) in [
+        ("webhook.secret", &settings.secret),
+        ("webhook.previous_secret", &settings.previous_secret),
+    ] {
+        if secret.is_set() {
+            secrets.push(
+                WebhookSecret::parse(secret.expose())
+                    .map_err(|e| ConfigError::new(setting, e.to_string()))?,
+            );
+        }
+    }
+    if secrets.is_empty() {
+        return Err(ConfigError::new(
+            "webhook.secret",
+            "must be set (RRS_WEBHOOK__SECRET), as whsec_<base64>",
+        ));
+    }
+    let tolerance = i64::try_from(settings.tolerance_secs)
+        .map_err(|_| ConfigError::new("webhook.tolerance_secs", "too large"))?;
+    Ok(Verifier::new(secrets, tolerance))
+}
+
+/// Opens (and migrates) the database and assembles what the handlers share.
+pub async fn build_state(
+    settings: &Settings,
+    catalogue: Arc<Catalogue>,
+) -> anyhow::Result<AppState> {
+    let verifier = verifier(&settings.webhook)?;
+    let store = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || crate::open_store(&settings, catalogue))
+            .await
+            .context("opening the database")??
+    };
+    let executor_wake = Arc::new(Notify::new());
+    // The poll and the executor are wired in by `serve` through `OpsState::with_operations`;
+    // until then their admin endpoints answer 503 "not available in this build".
+    let ops = OpsState::new(
+        store.clone(),
+        settings.admin.token.clone(),
+        Arc::new(Metrics::new()),
+        Arc::new(Unwired),
+        executor_wake.clone(),
+    );
+    Ok(AppState {
+        store,
+        verifier: Arc::new(verifier),
+        max_body_bytes: settings.server.max_body_bytes,
+        executor_wake,
+        ops,
+    })
+}
+
+/// The running service.
+pub struct Running {
+    port: u16,
+    cancel: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+/// Serves `state` on `listener` until `shutdown` completes (or a task fails).
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Running> {
+    let port = listener.local_addr()?.port();
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let token = cancel.clone();
+    tasks.spawn(async move {
+        tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down: no new connections, finishing requests in flight");
+                token.cancel();
+            }
+            () = token.cancelled() => {}
+        }
+        Ok(())
+    });
+
+    let token = cancel.clone();
+    let app = http::router(state);
+    tasks.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(token.clone().cancelled_owned())
+            .await
+            .context("HTTP server");
+        // However the server ended, everything else stops too.
+        token.cancel();
+        served
+    });
+
+    Ok(Running {
+        port,
+        cancel,
+        tasks,
+    })
+}
+
+impl Running {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts the shutdown, as the shutdown future completing would.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits until every task has finished; the first failure, if any.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let result = joined.map_err(anyhow::Error::from).and_then(|task| task);
+            if let Err(e) = result {
+                self.cancel.cancel();
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// The whole service: the HTTP server, the reconciliation poller (when Rondo Club is configured),
+/// the Sportlink executor (when Sportlink is), and the alerter (when a transport is configured).
+pub struct Service {
+    running: Running,
+    cancel: CancellationToken,
+    poller: Option<crate::poll::Poller>,
+    executor: Option<crate::sportlink::service::ExecutorHandle>,
+    alerter: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Builds everything `serve` runs from the settings and starts it on `listener`; runs until
+/// `shutdown` completes. Configuration problems come back as [`ConfigError`] inside the error.
+pub async fn launch(
+    settings: &Settings,
+    catalogue: Arc<Catalogue>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Service> {
+    use crate::config::Needs;
+    use crate::http::OpsState;
+    use crate::operations::{ExecutorControl, ServiceOperations};
+    use crate::{poll, sportlink};
+
+    let mut state = build_state(settings, catalogue).await?;
+    if !settings.admin.token.is_set() {
+        tracing::warn!(
+            "admin.token is not set: the admin API and the operator page refuse everyone"
+        );
+    }
+    let cancel = CancellationToken::new();
+    let rondo = if settings.rondo_club.base_url.trim().is_empty() {
+        tracing::warn!("rondo_club.base_url is not set: no reconciliation poll, no re-detection");
+        None
+    } else {
+        settings.validate(Needs {
+            rondo_club: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+        Some(poll::RondoClient::new(
+            &settings.rondo_club,
+            &settings.poll,
+        )?)
+    };
+    let poller = rondo.as_ref().map(|client| {
+        poll::Poller::spawn(
+            state.store.clone(),
+            client.clone(),
+            settings.poll.clone(),
+            cancel.clone(),
+        )
+    });
+    let alerts_configured = !settings.alerts.smtp_server.trim().is_empty()
+        || !settings.alerts.webhook_url.trim().is_empty();
+    let (alert_sender, alerter) = if alerts_configured {
+        let (sender, task) = crate::alerts::Alerter::spawn(&settings.alerts, cancel.clone())?;
+        (Some(sender), Some(task))
+    } else {
+        (None, None)
+    };
+    let executor = if settings.sportlink.username.trim().is_empty() {
+        tracing::warn!("sportlink.username is not set: the executor does not run");
+        None
+    } else {
+        settings.validate(Needs {
+            sportlink: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+        let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
+        let mut executor =
+            sportlink::setup::chromium_executor(&settings.sportlink, state.store.clone(), lock)
+                .context("Sportlink executor")?;
+        if let Some(sender) = &alert_sender {
+            executor.set_alerts(sender.clone());
+        }
+        Some(sportlink::service::ExecutorHandle::spawn_with_metrics(
+            executor,
+            cancel.clone(),
+            Some(state.ops.metrics().clone()),
+        ))
+    };
+    let wake = executor
+        .as_ref()
+        .map(|e| e.notifier())
+        .unwrap_or_else(|| state.executor_wake.clone());
+    state.executor_wake = wake.clone();
+    state.ops = OpsState::new(
+        state.store.clone(),
+        settings.admin.token.clone(),
+        state.ops.metrics().clone(),
+        Arc::new(ServiceOperations {
+            store: state.store.clone(),
+            poller: poller.as_ref().map(|p| p.handle()),
+            rondo,
+            executor: executor.as_ref().map(|e| ExecutorControl {
+                board: e.status_board(),
+                wake: e.notifier(),
+            }),
+        }),
+        wake,
+    );
+    let running = run(listener, state, shutdown)
+        .await
+        .context("cannot start the HTTP server")?;
+    Ok(Service {
+        running,
+        cancel,
+        poller,
+        executor,
+        alerter,
+    })
+}
+
+impl Service {
+    pub fn port(&self) -> u16 {
+        self.running.port()
+    }
+
+    /// Starts the shutdown, as the shutdown future completing would.
+    pub fn shutdown(&self) {
+        self.running.shutdown();
+    }
+
+    /// Waits until the HTTP server has stopped, then stops and joins the poller, the executor
+    /// (which closes the browser) and the alerter (which sends what it still holds).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let served = self.running.wait().await;
+        self.cancel.cancel();
+        if let Some(poller) = self.poller {
+            poller.join().await;
+        }
+        if let Some(executor) = self.executor {
+            executor.join().await;
+        }
+        if let Some(alerter) = self.alerter {
+            if let Err(e) = alerter.await {
+                tracing::error!(error = %e, "the alerter task failed");
+            }
+        }
+        served
+    }
+}

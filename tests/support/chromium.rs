@@ -1,0 +1,71 @@
+//! Chromium and simulator set-up for the executor's real-browser tests.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rondo_reverse_sync::simulator::{SimConfig, SimState, Simulator};
+use rondo_reverse_sync::sportlink::browser::SessionSettings;
+use rondo_reverse_sync::sportlink::page::PageTimings;
+use secrecy::SecretString;
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const USER: &str = "clubadmin";
+pub const PASSWORD: &str = "correct horse battery";
+/// 160-bit base32 secret (RFC 6238 test key).
+pub const OTP_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+/// True when the real-browser tests can run; prints why not otherwise.
+pub fn chromium_available() -> bool {
+    if Path::new(CHROMIUM).exists() {
+        true
+    } else {
+        println!("SKIPPED: Chromium not found at {CHROMIUM}");
+        false
+    }
+}
+
+pub async fn start_sim() -> Simulator {
+    Simulator::start(SimConfig {
+        username: USER.into(),
+        password: PASSWORD.into(),
+        otp_secret_base32: OTP_SECRET.into(),
+        port: 0,
+    })
+    .await
+    .expect("the simulator starts")
+}
+
+/// Session settings against the simulator; generous deadlines (two shared cores).
+pub fn session_settings(base_url: &str) -> SessionSettings {
+    SessionSettings {
+        base_url: base_url.to_owned(),
+        username: USER.into(),
+        password: SecretString::from(PASSWORD.to_owned()),
+        otp_secret: SecretString::from(OTP_SECRET.to_owned()),
+        chromium_path: PathBuf::from(CHROMIUM),
+        headless: true,
+        timings: PageTimings {
+            action_timeout: Duration::from_secs(15),
+            settle: Duration::from_millis(400),
+        },
+        launch_timeout: Duration::from_secs(30),
+    }
+}
+
+/// Wait (with a deadline) until `cond` holds for the simulator's state.
+pub async fn wait_for_sim(
+    state: &SimState,
+    within: Duration,
+    cond: impl Fn(&SimState) -> bool,
+) -> bool {
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        if cond(state) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

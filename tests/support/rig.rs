@@ -1,0 +1,342 @@
+//! A test rig for the executor: the simulator, a fresh database fed through the real detection
+//! path (baseline sighting, then a user edit), and executors against both.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rondo_reverse_sync::catalogue::Catalogue;
+use rondo_reverse_sync::detect::{Person, Sighting};
+use rondo_reverse_sync::domain::{ChangeId, KnvbId, Origin, Source};
+use rondo_reverse_sync::simulator::{SimMember, SimState, Simulator};
+use rondo_reverse_sync::sportlink::browser::{SessionSettings, SportlinkSession};
+use rondo_reverse_sync::sportlink::driver::ChromiumDriver;
+use rondo_reverse_sync::sportlink::executor::{Executor, ExecutorSettings, RunReport};
+use rondo_reverse_sync::sportlink::lock::AccountLock;
+use rondo_reverse_sync::store::{
+    ChangeRecord, ConflictRecord, SightingContext, Store, StoreOptions,
+};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::chromium::{session_settings, start_sim, USER};
+
+/// Upper bound for one run in a test (two shared cores, Chromium start, login).
+pub const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// A member as Rondo Club knows it (canonical values), convertible to the simulator's record.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub knvb_id: String,
+    pub email: String,
+    pub email2: String,
+    pub mobile: String,
+    pub mobile2: String,
+    pub phone: String,
+    pub phone2: String,
+    pub datum_vog: String,
+    pub freescout_id: String,
+    pub blokkade: bool,
+    pub street: String,
+    pub number: String,
+    pub addition: String,
+    pub postcode: String,
+    pub city: String,
+    pub country: String,
+}
+
+impl Member {
+    pub fn jan(knvb_id: &str) -> Self {
+        Self {
+            knvb_id: knvb_id.into(),
+            email: format!("{}@example.nl", knvb_id.to_lowercase()),
+            email2: String::new(),
+            mobile: "+31612345678".into(),
+            mobile2: String::new(),
+            phone: "+31201234567".into(),
+            phone2: String::new(),
+            datum_vog: "2023-10-30".into(),
+            freescout_id: "1001".into(),
+            blokkade: false,
+            street: "Dorpsstraat".into(),
+            number: "1".into(),
+            addition: String::new(),
+            postcode: "1234AB".into(),
+            city: "Amsterdam".into(),
+            country: "NL".into(),
+        }
+    }
+
+    /// The person's `acf` as Rondo Club sends it (fixed contact fields and a Home address).
+    pub fn acf(&self) -> Value {
+        json!({
+            "knvb-id": self.knvb_id,
+            "email_1": self.email,
+            "email_2": self.email2,
+            "mobile_1": self.mobile,
+            "mobile_2": self.mobile2,
+            "telephone_1": self.phone,
+            "telephone_2": self.phone2,
+            "datum-vog": self.datum_vog,
+            "freescout-id": self.freescout_id,
+            "financiele-blokkade": self.blokkade,
+            "addresses": [{
+                "address_label": "Home",
+                "street_name": self.street,
+                "house_number": self.number,
+                "house_number_addition": self.addition,
+                "postal_code": self.postcode,
+                "city": self.city,
+                "country_code": self.country,
+            }],
+        })
+    }
+
+    /// The same member in the simulator (Sportlink holds phones in local form).
+    pub fn sim(&self) -> SimMember {
+        let mut m = SimMember::new(self.knvb_id.clone(), format!("Lid {}", self.knvb_id));
+        m.communication.email1 = self.email.clone();
+        m.communication.email2 = self.email2.clone();
+        m.communication.mobile1 = local(&self.mobile);
+        m.communication.mobile2 = local(&self.mobile2);
+        m.communication.telephone1 = local(&self.phone);
+        m.communication.telephone2 = local(&self.phone2);
+        m.set_remark(3, self.freescout_id.clone());
+        m.set_remark(8, self.datum_vog.clone());
+        m.has_financial_block = self.blokkade;
+        m.address.street_name = self.street.clone();
+        m.address.address_number = self.number.clone();
+        m.address.address_number_appendix = self.addition.clone();
+        m.address.zip_code = self.postcode.clone();
+        m.address.city = self.city.clone();
+        m.address.country_code = self.country.clone();
+        m
+    }
+}
+
+fn local(e164: &str) -> String {
+    match e164.strip_prefix("+31") {
+        Some(rest) => format!("0{rest}"),
+        None => e164.to_owned(),
+    }
+}
+
+pub struct Rig {
+    pub sim: Simulator,
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+    pub session: SessionSettings,
+    pub settings: ExecutorSettings,
+    clock: AtomicI64,
+}
+
+impl Rig {
+    pub async fn start() -> Rig {
+        let sim = start_sim().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("rrs.sqlite3");
+        let store = tokio::task::spawn_blocking(move || {
+            Store::open(
+                &path,
+                Arc::new(Catalogue::builtin()),
+                StoreOptions::default(),
+            )
+        })
+        .await
+        .expect("join")
+        .expect("store opens");
+        let session = session_settings(&sim.base_url());
+        let settings = ExecutorSettings {
+            min_member_interval: Duration::ZERO,
+            member_jitter: Duration::ZERO,
+            retry_backoff: vec![Duration::from_millis(100); 3],
+            max_attempts: 5,
+            next_attempt_base: Duration::ZERO,
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(600),
+            idle_close: Duration::from_secs(60),
+        };
+        Rig {
+            sim,
+            store,
+            dir,
+            session,
+            settings,
+            // Sightings are an hour old and one minute apart, so anything the executor stamps
+            // "now" is newer.
+            clock: AtomicI64::new((Utc::now() - TimeDelta::hours(1)).timestamp()),
+        }
+    }
+
+    pub fn state(&self) -> SimState {
+        self.sim.state()
+    }
+
+    pub fn artefact_dir(&self) -> PathBuf {
+        self.dir.path().join("artefacts")
+    }
+
+    /// An executor with the rig's settings (and the account lock in the rig's directory).
+    pub fn executor(&self) -> Executor<ChromiumDriver> {
+        self.executor_with(self.session.clone(), self.settings.clone())
+    }
+
+    pub fn executor_with(
+        &self,
+        session: SessionSettings,
+        settings: ExecutorSettings,
+    ) -> Executor<ChromiumDriver> {
+        let lock = AccountLock::acquire(self.dir.path(), USER).expect("account lock");
+        let driver = ChromiumDriver::new(
+            SportlinkSession::new(session).expect("session settings"),
+            Some(self.artefact_dir()),
+        );
+        Executor::new(self.store.clone(), driver, settings, lock)
+    }
+
+    fn next_modified(&self) -> DateTime<Utc> {
+        let t = self.clock.fetch_add(60, Ordering::SeqCst) + 60;
+        DateTime::from_timestamp(t, 0).expect("valid time")
+    }
+
+    async fn sight(&self, acf: Value, source: Source, origin: Option<Origin>) -> Vec<ChangeId> {
+        let modified = self.next_modified();
+        let person = Person::from_json(&json!({
+            "id": 100,
+            "modified_gmt": modified.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "acf": acf,
+        }))
+        .expect("person JSON");
+        let sighting = Sighting {
+            person,
+            source,
+            origin,
+        };
+        self.store
+            .write(move |c| c.apply_sighting(&sighting, &SightingContext::default(), Utc::now()))
+            .await
+            .expect("sighting stored")
+            .change_ids
+    }
+
+    /// Put the member in Sportlink (simulator) and make it the baseline in the database.
+    pub async fn seed(&self, m: &Member) {
+        self.state().seed_member(m.sim());
+        self.sight(m.acf(), Source::Baseline, None).await;
+    }
+
+    /// A volunteer saved the person in Rondo Club (webhook, user edit).
+    pub async fn user_edit(&self, m: &Member) -> Vec<ChangeId> {
+        self.sight(m.acf(), Source::Webhook, Some(Origin::UserEdit))
+            .await
+    }
+
+    pub async fn change(&self, id: ChangeId) -> ChangeRecord {
+        self.store
+            .read(move |c| c.change(id))
+            .await
+            .expect("read")
+            .expect("change exists")
+    }
+
+    pub async fn changes_of(&self, knvb_id: &str) -> Vec<ChangeRecord> {
+        let id = knvb(knvb_id);
+        self.store
+            .read(move |c| c.list_changes(&[], Some(&id), 1000, 0))
+            .await
+            .expect("read")
+    }
+
+    /// (`{field}_sportlink_modified`, `{field}_rondo_club_modified`)
+    pub async fn timestamps(
+        &self,
+        knvb_id: &str,
+        field: &str,
+    ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let id = knvb(knvb_id);
+        let field = field.to_owned();
+        self.store
+            .read(move |c| c.field_timestamps(&id, &field))
+            .await
+            .expect("read")
+    }
+
+    pub async fn sync_origin(&self, knvb_id: &str) -> Option<String> {
+        let id = knvb(knvb_id);
+        self.store
+            .read(move |c| c.member(&id))
+            .await
+            .expect("read")
+            .and_then(|m| m.sync_origin)
+    }
+
+    pub async fn conflicts(&self, knvb_id: &str) -> Vec<ConflictRecord> {
+        let id = knvb(knvb_id);
+        self.store
+            .read(move |c| c.list_conflicts(Some(&id), 100, 0))
+            .await
+            .expect("read")
+    }
+
+    /// One run, bounded in time.
+    pub async fn run(
+        &self,
+        executor: &mut Executor<ChromiumDriver>,
+        only: Option<&str>,
+    ) -> RunReport {
+        self.run_mode(executor, only, false).await
+    }
+
+    pub async fn run_mode(
+        &self,
+        executor: &mut Executor<ChromiumDriver>,
+        only: Option<&str>,
+        dry_run: bool,
+    ) -> RunReport {
+        let only = only.map(knvb);
+        let cancel = CancellationToken::new();
+        match tokio::time::timeout(RUN_LIMIT, executor.run(only.as_ref(), dry_run, &cancel)).await {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => {
+                executor.close().await;
+                panic!("run failed: {e}");
+            }
+            Err(_) => {
+                executor.close().await;
+                panic!("run did not finish within {RUN_LIMIT:?}");
+            }
+        }
+    }
+
+    pub async fn finish(self) {
+        self.sim.shutdown().await;
+    }
+}
+
+pub fn knvb(raw: &str) -> KnvbId {
+    KnvbId::parse(raw).expect("valid KNVB id")
+}
+
+/// Saves the simulator received for a member, as (status, posted fields).
+pub fn saves(state: &SimState, knvb_id: &str) -> Vec<(u16, Vec<(String, String)>)> {
+    state
+        .saves_for(knvb_id)
+        .into_iter()
+        .map(|r| (r.status, r.fields))
+        .collect()
+}
+
+/// Requests of a member's pages and data (any method), for pacing checks.
+pub fn first_request_of(state: &SimState, knvb_id: &str) -> Option<DateTime<Utc>> {
+    let page = format!("/member/member-details/{knvb_id}/");
+    state
+        .request_log()
+        .into_iter()
+        .filter(|r| {
+            r.path.starts_with(&page) || r.query_param("PersonId").as_deref() == Some(knvb_id)
+        })
+        .map(|r| r.time)
+        .min()
+}
