@@ -896,7 +896,7 @@ async fn the_corpus_gets_the_right_answers_and_stores_nothing_it_should_not() {
             && serde_json::from_str::<Value>(&body)
                 .ok()
                 .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
-                .map_or(true, |reason| reason.is_empty())
+                .is_none_or(|reason| reason.is_empty())
         {
             wrong.push(format!("4xx without a reason: {body:?}"));
         }
@@ -1226,7 +1226,8 @@ mod fuzz {
 }
 
 /// Distinctive secret values never show up in a log line (debug and up, from every test in this
-/// binary), an HTTP answer, a stored row or any file the service wrote.
+/// binary), an HTTP answer (webhook, health, metrics, admin API, operator page), a stored row or
+/// any file the service wrote.
 mod secrets {
     use super::*;
 
@@ -1283,16 +1284,28 @@ mod secrets {
             answers.extend_from_slice(format!("{status} {body}\n").as_bytes());
         }
         let client = reqwest::Client::new();
-        for path in ["/healthz", "/readyz", "/metrics", "/admin/api/changes", "/"] {
-            if let Ok(r) = client
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/api/changes",
+            "/api/status",
+            "/api/runs",
+            "/api/openapi.json",
+            "/",
+        ] {
+            let r = client
                 .get(format!("http://127.0.0.1:{}{path}", app.port))
                 .bearer_auth(ADMIN_TOKEN)
                 .send()
                 .await
-            {
-                answers.extend_from_slice(format!("{:?}", r.headers()).as_bytes());
-                answers.extend_from_slice(&r.bytes().await.unwrap_or_default());
+                .expect(path);
+            // The admin API and metrics really answered (the token was accepted).
+            if path.starts_with("/api/") || path == "/metrics" {
+                assert_eq!(r.status(), 200, "{path}");
             }
+            answers.extend_from_slice(format!("{:?}", r.headers()).as_bytes());
+            answers.extend_from_slice(&r.bytes().await.unwrap_or_default());
         }
         assert_eq!(leaks(&answers), Vec::<&str>::new(), "in HTTP answers");
 

@@ -106,7 +106,6 @@ async fn bench_end_to_end_50() {
 
     use chrono::Utc;
     use rondo_reverse_sync::config::{Secret, WebhookSettings};
-    use rondo_reverse_sync::http::AppState;
     use rondo_reverse_sync::loadgen::Delivery;
     use rondo_reverse_sync::sportlink::executor::ExecutorSettings;
     use rondo_reverse_sync::sportlink::service::ExecutorHandle;
@@ -135,12 +134,18 @@ async fn bench_end_to_end_50() {
     };
     let cancel = CancellationToken::new();
     let handle = ExecutorHandle::spawn(rig.executor(), cancel.clone());
-    let state = AppState {
-        store: rig.store.clone(),
-        verifier: Arc::new(rondo_reverse_sync::startup::verifier(&webhook).expect("verifier")),
-        max_body_bytes: 1024 * 1024,
-        executor_wake: handle.notifier(),
-    };
+    let mut settings = rondo_reverse_sync::config::Settings::default();
+    settings.database.path = rig.store.path().to_path_buf();
+    settings.webhook = webhook;
+    let mut state = rondo_reverse_sync::startup::build_state(
+        &settings,
+        Arc::new(rondo_reverse_sync::catalogue::Catalogue::builtin()),
+    )
+    .await
+    .expect("state");
+    // The rig's store (one writer for the database) and the executor's wake-up.
+    state.store = rig.store.clone();
+    state.executor_wake = handle.notifier();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -51,7 +51,6 @@ pub struct WordPress {
     stop_on_drop: bool,
     /// Held open for the watchdog; closing it (at exit) stops WordPress.
     _watchdog: Option<ChildStdin>,
-    http: reqwest::Client,
 }
 
 static SHARED: OnceCell<WordPress> = OnceCell::const_new();
@@ -144,7 +143,6 @@ impl WordPress {
             state_dir,
             stop_on_drop,
             _watchdog: watchdog,
-            http: reqwest::Client::builder().timeout(HTTP_DEADLINE).build()?,
         })
     }
 
@@ -187,7 +185,7 @@ impl WordPress {
         .await
     }
 
-    /// `GET /wp/v2/people/{id}?context=edit`.
+    /// `GET /wp/v2/people/{id}`.
     pub async fn get_person(&self, as_user: &Credentials, id: u64) -> Result<Value> {
         self.rest(
             as_user,
@@ -198,6 +196,27 @@ impl WordPress {
         .await
     }
 
+    /// `DELETE /wp/v2/people/{id}`: moves the person to the trash.
+    pub async fn trash_person(&self, as_user: &Credentials, id: u64) -> Result<Value> {
+        self.rest(
+            as_user,
+            reqwest::Method::DELETE,
+            &format!("/wp/v2/people/{id}"),
+            &Value::Null,
+        )
+        .await
+    }
+
+    /// Any other REST call, e.g. an autosave: `POST /wp/v2/people/{id}/autosaves`.
+    pub async fn post_rest(
+        &self,
+        as_user: &Credentials,
+        route: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        self.rest(as_user, reqwest::Method::POST, route, body).await
+    }
+
     async fn rest(
         &self,
         as_user: &Credentials,
@@ -206,8 +225,10 @@ impl WordPress {
         body: &Value,
     ) -> Result<Value> {
         let url = format!("{}/wp-json{route}", self.base_url);
-        let mut request = self
-            .http
+        // A client per call: the WordPress outlives the runtime of the test that started it, and
+        // a pooled connection must not.
+        let http = reqwest::Client::builder().timeout(HTTP_DEADLINE).build()?;
+        let mut request = http
             .request(method.clone(), &url)
             .basic_auth(&as_user.user, Some(&as_user.app_password));
         if !body.is_null() {
