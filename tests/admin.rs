@@ -111,6 +111,15 @@ impl Operations for FakeOps {
     }
 }
 
+/// What stands behind the operations seam.
+enum Wiring {
+    Fake,
+    /// Nothing: a build without poll and executor.
+    Unwired,
+    /// The service's own implementation, built over the app's store.
+    Real(Box<dyn FnOnce(Store) -> Arc<dyn Operations>>),
+}
+
 struct App {
     base: String,
     client: reqwest::Client,
@@ -125,36 +134,16 @@ struct App {
 
 impl App {
     async fn start() -> App {
-        Self::start_with(
-            |store| {
-                Arc::new(FakeOps {
-                    store,
-                    polls: Mutex::new(Vec::new()),
-                    paused: Mutex::new(false),
-                })
-            },
-            true,
-        )
-        .await
+        Self::start_with(Wiring::Fake).await
     }
 
     async fn start_unwired() -> App {
-        Self::start_with(
-            |store| {
-                Arc::new(FakeOps {
-                    store,
-                    polls: Mutex::new(Vec::new()),
-                    paused: Mutex::new(false),
-                })
-            },
-            false,
-        )
-        .await
+        Self::start_with(Wiring::Unwired).await
     }
 
     /// The real app (`startup::build_state`, `http::router`, `startup::run`) with the fake
     /// behind the operations seam (or nothing, as a build without poll and executor).
-    async fn start_with(fake: impl FnOnce(Store) -> Arc<FakeOps>, wired: bool) -> App {
+    async fn start_with(wiring: Wiring) -> App {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
         settings.database.path = dir.path().join("admin.sqlite3");
@@ -164,9 +153,15 @@ impl App {
             .await
             .expect("app state");
         let store = state.store.clone();
-        let ops = fake(store.clone());
-        if wired {
-            state.ops = state.ops.with_operations(ops.clone());
+        let ops = Arc::new(FakeOps {
+            store: store.clone(),
+            polls: Mutex::new(Vec::new()),
+            paused: Mutex::new(false),
+        });
+        match wiring {
+            Wiring::Fake => state.ops = state.ops.with_operations(ops.clone()),
+            Wiring::Unwired => {}
+            Wiring::Real(make) => state.ops = state.ops.with_operations(make(store.clone())),
         }
         let wake = state.executor_wake.clone();
         let ops_state = state.ops.clone();
@@ -1742,5 +1737,137 @@ mod operator_browser {
         assert!(app.woken());
         assert!(!*app.ops.paused.lock().unwrap());
         app.stop().await;
+    }
+}
+
+mod wired {
+    //! The service's own `ServiceOperations` behind the API: a real poller and re-detection
+    //! against the Rondo Club stand-in.
+    use super::*;
+    use rondo_reverse_sync::config::{PollSettings, RondoClubSettings};
+    use rondo_reverse_sync::operations::ServiceOperations;
+    use rondo_reverse_sync::poll::{Poller, RetryPolicy, RondoClient};
+    use rondo_reverse_sync::rondo_standin::{RondoStandIn, StandInConfig};
+    use std::time::Instant;
+    use tokio_util::sync::CancellationToken;
+
+    const USER: &str = "rondo-reverse-sync";
+    const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
+
+    #[tokio::test]
+    async fn poll_trigger_and_redetect_reach_rondo_club() {
+        let standin = RondoStandIn::start(StandInConfig {
+            username: USER.into(),
+            application_password: PASSWORD.into(),
+            ..StandInConfig::default()
+        })
+        .await
+        .unwrap();
+        for (id, knvb) in [(501, "WIR0001"), (502, "WIR0002")] {
+            standin
+                .state()
+                .upsert_person(json!({
+                    "id": id,
+                    "modified_gmt": wp_time(minutes_ago(60)),
+                    "acf": {"knvb-id": knvb, "contact_info": [
+                        {"contact_type": "email", "contact_value": format!("{knvb}@example.nl")}
+                    ]}
+                }))
+                .unwrap();
+        }
+        let rondo = RondoClubSettings {
+            base_url: standin.base_url(),
+            username: USER.into(),
+            application_password: Secret::new(PASSWORD),
+            timeout_secs: 5,
+        };
+        let poll_settings = PollSettings {
+            enabled: false,
+            ..PollSettings::default()
+        };
+        let client = RondoClient::with_retry(
+            &rondo,
+            100,
+            RetryPolicy {
+                max_attempts: 2,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(50),
+            },
+        )
+        .unwrap();
+        let cancel = CancellationToken::new();
+        let poller_slot: Arc<Mutex<Option<Poller>>> = Arc::new(Mutex::new(None));
+        let slot = poller_slot.clone();
+        let (cancel_in, client_in) = (cancel.clone(), client.clone());
+        let app = App::start_with(Wiring::Real(Box::new(move |store: Store| {
+            let poller = Poller::spawn(store.clone(), client_in.clone(), poll_settings, cancel_in);
+            let handle = poller.handle();
+            *slot.lock().unwrap() = Some(poller);
+            Arc::new(ServiceOperations {
+                store,
+                poller: Some(handle),
+                rondo: Some(client_in),
+                executor: None,
+            }) as Arc<dyn Operations>
+        })))
+        .await;
+
+        let (status, body) = app
+            .api(Method::POST, "/api/poll", Some(json!({"full": true})))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, runs) = app.api(Method::GET, "/api/runs", None).await;
+            let done = runs["runs"].as_array().unwrap().iter().any(|r| {
+                r["kind"] == "full_poll" && r["status"] == "completed" && r["people_seen"] == 2
+            });
+            if done {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no completed full poll: {runs}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let watermark = app.store.read(|db| db.watermark()).await.unwrap();
+        assert!(watermark.is_some(), "a full run moves the watermark");
+
+        // A volunteer edits WIR0001; re-detection fetches it now, source replay.
+        standin
+            .state()
+            .set_field(
+                501,
+                "contact_info",
+                json!([{"contact_type": "email", "contact_value": "edited@example.nl"}]),
+                Some(minutes_ago(1)),
+            )
+            .unwrap();
+        let (status, body) = app
+            .api(Method::POST, "/api/members/WIR0001/redetect", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let changes = body["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 1, "{body}");
+        assert_eq!(changes[0]["new_value"], "edited@example.nl");
+        assert_eq!(changes[0]["source"], "replay");
+        assert!(app.woken());
+        assert_eq!(
+            app.store.read(|db| db.watermark()).await.unwrap(),
+            watermark,
+            "re-detection never moves the watermark"
+        );
+        let (status, body) = app
+            .api(Method::POST, "/api/members/NOPE999/redetect", None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, body) = app.api(Method::POST, "/api/executor/resume", None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+
+        app.stop().await;
+        cancel.cancel();
+        let poller = poller_slot.lock().unwrap().take().expect("poller");
+        tokio::time::timeout(Duration::from_secs(10), poller.join())
+            .await
+            .expect("poller stops");
+        standin.shutdown().await;
     }
 }
