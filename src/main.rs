@@ -181,7 +181,14 @@ async fn serve(
     catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
 ) -> Result<(), Failure> {
     let mut state = startup::build_state(settings, catalogue).await?;
-    if !settings.admin.token.is_set() {
+    if settings.admin.token.is_set() {
+        settings
+            .validate(Needs {
+                admin: true,
+                ..Needs::DATABASE_ONLY
+            })
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+    } else {
         tracing::warn!(
             "admin.token is not set: the admin API and the operator page refuse everyone"
         );

@@ -1524,6 +1524,7 @@ mod operator_browser {
     use super::*;
     use anyhow::{anyhow, bail, Context};
     use chromiumoxide::browser::{Browser, BrowserConfig};
+    use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
     use chromiumoxide::cdp::browser_protocol::network::CookieSameSite;
     use chromiumoxide::page::ScreenshotParams;
     use chromiumoxide::Page;
@@ -1690,12 +1691,35 @@ mod operator_browser {
             "the requeued change in the pending list",
         )
         .await?;
+        let requeued = text_of(&page, &format!("#pending #change-{failed}")).await?;
+        assert!(
+            requeued.contains("Waiting for the executor (requeued by operator)")
+                && requeued.contains(FAILURE),
+            "{requeued}"
+        );
         let notice = text_of(&page, ".notice").await?;
         assert!(
             notice.contains(&format!("Change {failed} is pending again")),
             "{notice}"
         );
         assert!(text_of(&page, "#count-failed").await?.trim() == "0");
+
+        // As a phone shows it.
+        page.execute(SetDeviceMetricsOverrideParams::new(390, 844, 2.0, true))
+            .await?;
+        wait_for(&page, "window.innerWidth <= 400", "the phone viewport").await?;
+        let overflow: bool = page
+            .evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+            .await?
+            .into_value()?;
+        assert!(!overflow, "the page scrolls sideways on a phone");
+        page.save_screenshot(
+            ScreenshotParams::builder().full_page(true).build(),
+            shots.join("operator-page-phone.png"),
+        )
+        .await?;
+        page.execute(SetDeviceMetricsOverrideParams::new(1100, 900, 1.0, false))
+            .await?;
 
         // The resume button.
         page.find_element("#executor button").await?.click().await?;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::error::cause_chain;
 use super::ops::{ExecutorView, OperationError, OpsState, PollAccepted};
 use crate::detect::{Person, Sighting};
 use crate::domain::{ChangeId, ChangeStatus, KnvbId, Source};
@@ -92,18 +93,6 @@ impl From<QueryRejection> for ApiError {
     fn from(e: QueryRejection) -> Self {
         ApiError::BadRequest(e.body_text())
     }
-}
-
-/// The full cause chain of an error, for the log.
-pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 impl ApiError {
