@@ -1315,6 +1315,19 @@ mod openapi {
         }
         assert!(doc["components"]["schemas"]["ChangeRecord"].is_object());
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        // Every security requirement names a declared scheme.
+        let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                for requirement in op["security"].as_array().into_iter().flatten() {
+                    for name in requirement.as_object().unwrap().keys() {
+                        assert!(schemes.contains_key(name), "{method} {path}: scheme {name}");
+                    }
+                }
+            }
+        }
+        // The admin API says it needs the bearer token.
+        assert!(paths["/api/changes"]["get"]["security"][0]["bearer"].is_array());
         // Every documented operation is served (no 404 from the router, no 405).
         let mut documented = 0;
         for (path, item) in paths {
