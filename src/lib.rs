@@ -4,6 +4,7 @@
 //! (pure) → `store` records it (the only SQL) → `sportlink` pushes it through a browser, guarded by
 //! `conflict`. `catalogue` says where every tracked field lives on both sides.
 
+pub mod alerts;
 pub mod catalogue;
 pub mod config;
 pub mod conflict;

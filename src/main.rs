@@ -38,6 +38,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Push the pending changes into Sportlink now and report per member.
+    Sync {
+        /// Only this member (KNVB id).
+        #[arg(long)]
+        knvb_id: Option<String>,
+        /// Log in, open the forms and read the values, but cancel instead of saving.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the configuration and that the Sportlink login works.
+    Check,
     /// Poll Rondo Club now and detect changes (people modified since the last poll).
     Detect {
         /// Only this member (by the Rondo Club post the database knows for it).
@@ -52,17 +63,8 @@ enum Command {
     },
     /// Import every person from Rondo Club as the starting state, without emitting changes.
     Baseline,
-    /// Push the pending changes into Sportlink now and report per member.
-    Sync {
-        /// Only this member (KNVB id).
-        #[arg(long)]
-        knvb_id: Option<String>,
-        /// Log in, open the forms and read the values, but cancel instead of saving.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Check the configuration and that the Sportlink login works.
-    Check,
+    /// Send one test alert through every configured alert transport (e-mail, webhook) and report.
+    TestAlert,
 }
 
 impl Command {
@@ -72,13 +74,13 @@ impl Command {
                 webhook: true,
                 ..Needs::DATABASE_ONLY
             },
-            Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
-            Command::Detect { .. } | Command::Baseline => Needs {
-                rondo_club: true,
-                ..Needs::DATABASE_ONLY
-            },
+            Command::Migrate | Command::Status { .. } | Command::TestAlert => Needs::DATABASE_ONLY,
             Command::Sync { .. } | Command::Check => Needs {
                 sportlink: true,
+                ..Needs::DATABASE_ONLY
+            },
+            Command::Detect { .. } | Command::Baseline => Needs {
+                rondo_club: true,
                 ..Needs::DATABASE_ONLY
             },
         }
@@ -138,6 +140,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
+            Command::TestAlert => test_alert(&settings).await,
+            Command::Sync { knvb_id, dry_run } => {
+                sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
+            }
+            Command::Check => {
+                sportlink::setup::check_login(&settings)
+                    .await
+                    .context("Sportlink login")?;
+                println!("configuration valid; Sportlink login works");
+                Ok(())
+            }
             Command::Detect {
                 knvb_id,
                 dry_run,
@@ -159,16 +172,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 poll_verb(&settings, catalogue, Some(request)).await
             }
             Command::Baseline => poll_verb(&settings, catalogue, None).await,
-            Command::Sync { knvb_id, dry_run } => {
-                sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
-            }
-            Command::Check => {
-                sportlink::setup::check_login(&settings)
-                    .await
-                    .context("Sportlink login")?;
-                println!("configuration valid; Sportlink login works");
-                Ok(())
-            }
         }
     })
 }
@@ -323,34 +326,6 @@ async fn status(
     Ok(())
 }
 
-/// `detect` (a request) or `baseline` (none), with a short report.
-async fn poll_verb(
-    settings: &Settings,
-    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
-    request: Option<poll::PollRequest>,
-) -> Result<(), Failure> {
-    let store = open_store(settings, catalogue)?;
-    let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
-    let outcome = match request {
-        Some(request) => {
-            poll::run_poll_until(&store, &client, &settings.poll, request, &cancel).await
-        }
-        None => poll::run_baseline(&store, &client, &cancel).await,
-    };
-    signals.abort();
-    let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
-    print!("{}", report.summary());
-    Ok(())
-}
-
 async fn sync(
     settings: &Settings,
     catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
@@ -379,6 +354,68 @@ async fn sync(
     if sportlink::setup::report_failed(&report) {
         return Err(Failure::Failed(anyhow::anyhow!(
             "not everything was pushed"
+        )));
+    }
+    Ok(())
+}
+
+/// `detect` (a request) or `baseline` (none), with a short report.
+async fn poll_verb(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    request: Option<poll::PollRequest>,
+) -> Result<(), Failure> {
+    let store = open_store(settings, catalogue)?;
+    let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let outcome = match request {
+        Some(request) => {
+            poll::run_poll_until(&store, &client, &settings.poll, request, &cancel).await
+        }
+        None => poll::run_baseline(&store, &client, &cancel).await,
+    };
+    signals.abort();
+    let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
+    print!("{}", report.summary());
+    Ok(())
+}
+
+/// Exit 0 only when every configured transport took the test alert.
+async fn test_alert(settings: &Settings) -> Result<(), Failure> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into());
+    let note = format!("sent by `rondo-reverse-sync test-alert` on {host}");
+    let checks = rondo_reverse_sync::alerts::send_test_alert(&settings.alerts, &note)
+        .await
+        .map_err(|e| Failure::Usage(format!("config: {e}")))?;
+    if checks.is_empty() {
+        return Err(Failure::Usage(
+            "config: alerts: no transport configured (set alerts.smtp_server and/or alerts.webhook_url)"
+                .into(),
+        ));
+    }
+    let mut failed = 0;
+    for check in &checks {
+        match &check.result {
+            Ok(()) => println!("{:<8} {}: sent", check.transport, check.target),
+            Err(e) => {
+                failed += 1;
+                println!("{:<8} {}: FAILED: {e}", check.transport, check.target);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "{failed} of {} alert transports failed",
+            checks.len()
         )));
     }
     Ok(())

@@ -248,7 +248,7 @@ fn parse_naive(raw: &str) -> Option<NaiveDateTime> {
 }
 
 fn render(id: i64, person: &StoredPerson, fields: Option<&[&str]>) -> Value {
-    let wanted = |key: &str| fields.map_or(true, |f| f.contains(&key));
+    let wanted = |key: &str| fields.is_none_or(|f| f.contains(&key));
     let mut out = Map::new();
     if wanted("id") {
         out.insert("id".into(), json!(id));
@@ -553,7 +553,7 @@ fn list_answer(state: &StandInState, query: &HashMap<String, String>, malformed:
     let mut matching: Vec<(&i64, &StoredPerson)> = inner
         .people
         .iter()
-        .filter(|(_, p)| after.map_or(true, |a| p.modified_gmt > a))
+        .filter(|(_, p)| after.is_none_or(|a| p.modified_gmt > a))
         .collect();
     match orderby {
         // Ties in the date are ordered differently per page, as MySQL does for
