@@ -7,10 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use rondo_reverse_sync::config::{Needs, Settings};
+use rondo_reverse_sync::config::{ConfigError, Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
-use rondo_reverse_sync::http::OpsState;
-use rondo_reverse_sync::operations::{ExecutorControl, ServiceOperations};
 use rondo_reverse_sync::poll;
 use rondo_reverse_sync::sportlink;
 use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
@@ -183,101 +181,17 @@ async fn serve(
     settings: &Settings,
     catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
 ) -> Result<(), Failure> {
-    let mut state = startup::build_state(settings, catalogue).await?;
-    if settings.admin.token.is_set() {
-        settings
-            .validate(Needs {
-                admin: true,
-                ..Needs::DATABASE_ONLY
-            })
-            .map_err(|e| Failure::Usage(e.to_string()))?;
-    } else {
-        tracing::warn!(
-            "admin.token is not set: the admin API and the operator page refuse everyone"
-        );
-    }
-    let cancel = CancellationToken::new();
-    let rondo = if settings.rondo_club.base_url.trim().is_empty() {
-        tracing::warn!("rondo_club.base_url is not set: no reconciliation poll, no re-detection");
-        None
-    } else {
-        settings
-            .validate(Needs {
-                rondo_club: true,
-                ..Needs::DATABASE_ONLY
-            })
-            .map_err(|e| Failure::Usage(e.to_string()))?;
-        Some(
-            poll::RondoClient::new(&settings.rondo_club, &settings.poll)
-                .map_err(|e| Failure::Usage(e.to_string()))?,
-        )
-    };
-    let poller = rondo.as_ref().map(|client| {
-        poll::Poller::spawn(
-            state.store.clone(),
-            client.clone(),
-            settings.poll.clone(),
-            cancel.clone(),
-        )
-    });
-    let executor = if settings.sportlink.username.trim().is_empty() {
-        tracing::warn!("sportlink.username is not set: the executor does not run");
-        None
-    } else {
-        settings
-            .validate(Needs {
-                sportlink: true,
-                ..Needs::DATABASE_ONLY
-            })
-            .map_err(|e| Failure::Usage(e.to_string()))?;
-        let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
-        let executor =
-            sportlink::setup::chromium_executor(&settings.sportlink, state.store.clone(), lock)
-                .context("Sportlink executor")?;
-        Some(sportlink::service::ExecutorHandle::spawn_with_metrics(
-            executor,
-            cancel.clone(),
-            Some(state.ops.metrics().clone()),
-        ))
-    };
-    let wake = executor
-        .as_ref()
-        .map(|e| e.notifier())
-        .unwrap_or_else(|| state.executor_wake.clone());
-    state.executor_wake = wake.clone();
-    state.ops = OpsState::new(
-        state.store.clone(),
-        settings.admin.token.clone(),
-        state.ops.metrics().clone(),
-        Arc::new(ServiceOperations {
-            store: state.store.clone(),
-            poller: poller.as_ref().map(|p| p.handle()),
-            rondo,
-            executor: executor.as_ref().map(|e| ExecutorControl {
-                board: e.status_board(),
-                wake: e.notifier(),
-            }),
-        }),
-        wake,
-    );
-
     let listener = tokio::net::TcpListener::bind(settings.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
-    let running = startup::run(listener, state, startup::shutdown_signal())
+    let service = startup::launch(settings, catalogue, listener, startup::shutdown_signal())
         .await
-        .context("cannot start the HTTP server")?;
-    tracing::info!(address = %settings.server.listen, port = running.port(), "listening");
-    let served = running.wait().await;
-    // The server has stopped: stop and join the poller and the executor (closing the browser).
-    cancel.cancel();
-    if let Some(poller) = poller {
-        poller.join().await;
-    }
-    if let Some(executor) = executor {
-        executor.join().await;
-    }
-    served?;
+        .map_err(|e| match e.downcast_ref::<ConfigError>() {
+            Some(config) => Failure::Usage(config.to_string()),
+            None => Failure::Failed(e),
+        })?;
+    tracing::info!(address = %settings.server.listen, port = service.port(), "listening");
+    service.wait().await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -14,8 +14,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
+use crate::config::Needs;
 use crate::config::{ConfigError, Settings, WebhookSettings};
 use crate::http::{self, AppState, Metrics, OpsState, Unwired};
+use crate::operations::{ExecutorControl, ServiceOperations};
+use crate::poll::{Poller, RondoClient};
+use crate::sportlink::{self, service::ExecutorHandle};
 use crate::webhook::{Verifier, WebhookSecret};
 
 /// The signature verifier for the configured secret (and the previous one, during a rotation).
@@ -168,5 +172,156 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received"),
         () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// The whole service: the HTTP server plus, when configured, the reconciliation poller (Rondo
+/// Club) and the Sportlink executor, both behind the admin API's operations seam.
+pub struct Service {
+    running: Running,
+    cancel: CancellationToken,
+    poller: Option<Poller>,
+    executor: Option<ExecutorHandle>,
+}
+
+/// Builds and starts the service on `listener` until `shutdown` completes. Settings problems
+/// come back as [`ConfigError`] (inside the `anyhow::Error`). A part that is not configured
+/// does not run, and its admin endpoints answer 503.
+pub async fn launch(
+    settings: &Settings,
+    catalogue: Arc<Catalogue>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Service> {
+    // Validate everything before starting anything, so an error leaves no task behind.
+    let with = |needs: Needs| settings.validate(needs);
+    if settings.admin.token.is_set() {
+        with(Needs {
+            admin: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+    } else {
+        tracing::warn!(
+            "admin.token is not set: the admin API and the operator page refuse everyone"
+        );
+    }
+    let rondo = if settings.rondo_club.base_url.trim().is_empty() {
+        tracing::warn!("rondo_club.base_url is not set: no reconciliation poll, no re-detection");
+        None
+    } else {
+        with(Needs {
+            rondo_club: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+        Some(
+            RondoClient::new(&settings.rondo_club, &settings.poll)
+                .map_err(|e| ConfigError::new("rondo_club", e.to_string()))?,
+        )
+    };
+    let run_executor = !settings.sportlink.username.trim().is_empty();
+    if run_executor {
+        with(Needs {
+            sportlink: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+    } else {
+        tracing::warn!("sportlink.username is not set: the executor does not run");
+    }
+
+    let mut state = build_state(settings, catalogue).await?;
+    let cancel = CancellationToken::new();
+    let executor = if run_executor {
+        let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
+        let executor =
+            sportlink::setup::chromium_executor(&settings.sportlink, state.store.clone(), lock)
+                .context("Sportlink executor")?;
+        Some(ExecutorHandle::spawn_with_metrics(
+            executor,
+            cancel.clone(),
+            Some(state.ops.metrics().clone()),
+        ))
+    } else {
+        None
+    };
+    let poller = rondo.as_ref().map(|client| {
+        Poller::spawn(
+            state.store.clone(),
+            client.clone(),
+            settings.poll.clone(),
+            cancel.clone(),
+        )
+    });
+    let wake = executor
+        .as_ref()
+        .map(ExecutorHandle::notifier)
+        .unwrap_or_else(|| state.executor_wake.clone());
+    state.executor_wake = wake.clone();
+    state.ops = OpsState::new(
+        state.store.clone(),
+        settings.admin.token.clone(),
+        state.ops.metrics().clone(),
+        Arc::new(ServiceOperations {
+            store: state.store.clone(),
+            poller: poller.as_ref().map(Poller::handle),
+            rondo,
+            executor: executor.as_ref().map(|e| ExecutorControl {
+                board: e.status_board(),
+                wake: e.notifier(),
+            }),
+        }),
+        wake,
+    );
+    let running = match run(listener, state, shutdown).await {
+        Ok(running) => running,
+        Err(e) => {
+            stop_parts(cancel, poller, executor).await;
+            return Err(anyhow::Error::new(e).context("cannot start the HTTP server"));
+        }
+    };
+    Ok(Service {
+        running,
+        cancel,
+        poller,
+        executor,
+    })
+}
+
+impl Service {
+    pub fn port(&self) -> u16 {
+        self.running.port()
+    }
+
+    /// Starts the shutdown, as the shutdown future completing would.
+    pub fn shutdown(&self) {
+        self.running.shutdown();
+    }
+
+    /// Waits until the server has stopped, then stops and joins the poller and the executor
+    /// (which closes the browser).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let Service {
+            running,
+            cancel,
+            poller,
+            executor,
+        } = self;
+        let served = running.wait().await;
+        stop_parts(cancel, poller, executor).await;
+        served
+    }
+}
+
+/// Stops the poller and the executor and joins them (the executor closes the browser).
+async fn stop_parts(
+    cancel: CancellationToken,
+    poller: Option<Poller>,
+    executor: Option<ExecutorHandle>,
+) {
+    cancel.cancel();
+    if let Some(poller) = poller {
+        poller.join().await;
+    }
+    if let Some(executor) = executor {
+        executor.join().await;
     }
 }

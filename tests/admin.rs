@@ -1907,4 +1907,106 @@ mod wired {
             .expect("poller stops");
         standin.shutdown().await;
     }
+
+    #[tokio::test]
+    async fn launch_wires_the_poller_behind_the_admin_api_and_stops_cleanly() {
+        let standin = RondoStandIn::start(StandInConfig {
+            username: USER.into(),
+            application_password: PASSWORD.into(),
+            ..StandInConfig::default()
+        })
+        .await
+        .unwrap();
+        standin
+            .state()
+            .upsert_person(json!({"id": 601, "acf": {"knvb-id": "LAU0001"}}))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.database.path = dir.path().join("launch.sqlite3");
+        settings.webhook.secret = Secret::new(WEBHOOK_SECRET);
+        settings.admin.token = Secret::new(TOKEN);
+        settings.rondo_club = RondoClubSettings {
+            base_url: standin.base_url(),
+            username: USER.into(),
+            application_password: Secret::new(PASSWORD),
+            timeout_secs: 5,
+        };
+        settings.poll.enabled = false;
+        // A too-short admin token is a configuration error, and nothing is left running.
+        let mut short = settings.clone();
+        short.admin.token = Secret::new("short");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refused = startup::launch(&short, Arc::new(Catalogue::builtin()), listener, async {})
+            .await
+            .err()
+            .expect("refused");
+        assert!(refused
+            .downcast_ref::<rondo_reverse_sync::config::ConfigError>()
+            .is_some());
+        assert!(!refused.to_string().contains("short"), "{refused}");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let service = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("service starts");
+        let base = format!("http://127.0.0.1:{}", service.port());
+        let client = reqwest::Client::new();
+        let status: Value = client
+            .get(format!("{base}/api/status"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["executor"], Value::Null, "no Sportlink configured");
+        let answer = client
+            .post(format!("{base}/api/poll"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"full": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let runs: Value = client
+                .get(format!("{base}/api/runs"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if runs["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["kind"] == "full_poll" && r["status"] == "completed")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no completed poll: {runs}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let resume = client
+            .post(format!("{base}/api/executor/resume"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resume.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let _ = tx.send(());
+        tokio::time::timeout(Duration::from_secs(15), service.wait())
+            .await
+            .expect("service stops")
+            .unwrap();
+        standin.shutdown().await;
+    }
 }
