@@ -886,6 +886,23 @@ mod validation {
             report(json!({"knvb_id": "VAL0001", "fields": {"email": "a@b.nl"}, "rondo_club_modified": now, "extra": 1})),
             StatusCode::BAD_REQUEST).await;
 
+        let huge = format!(
+            "{{\"ids\": [1], \"pad\": \"{}\"}}",
+            "x".repeat(3 * 1024 * 1024)
+        );
+        let response = app
+            .client
+            .post(app.url("/api/changes/requeue"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(huge)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body: Value = response.json().await.unwrap();
+        assert!(!error_of(&body).is_empty());
+
         let r = expect(&app, Method::GET, "/api/nope", None, StatusCode::NOT_FOUND).await;
         assert!(r.contains("openapi"), "{r}");
 

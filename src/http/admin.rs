@@ -51,6 +51,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     BadGateway(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -104,6 +106,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -172,9 +175,13 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(e.body_text())
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
         if !content_type_ok {
             return Err(ApiError::BadRequest(
                 "expected Content-Type: application/json".into(),
@@ -324,6 +331,7 @@ fn replay_sighting(body: &[u8]) -> Result<Sighting, String> {
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "replay_delivery", skip_all)]
 pub async fn replay_delivery(
     State(state): State<OpsState>,
     path: Result<Path<String>, PathRejection>,
@@ -400,6 +408,7 @@ pub struct RedetectResponse {
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "redetect_member", skip_all)]
 pub async fn redetect_member(
     State(state): State<OpsState>,
     path: Result<Path<String>, PathRejection>,
@@ -476,6 +485,7 @@ pub async fn requeue_change(
 }
 
 /// The requeue behind the API and the operator page's button.
+#[tracing::instrument(name = "requeue", skip(state))]
 pub async fn requeue_one(state: &OpsState, id: ChangeId) -> Result<ChangeRecord, ApiError> {
     let now = Utc::now();
     let record = state
@@ -977,6 +987,7 @@ fn parse_report_time(name: &str, raw: &str, now: DateTime<Utc>) -> Result<DateTi
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "forward_sync_report", skip_all)]
 pub async fn forward_sync_report(
     State(state): State<OpsState>,
     ApiJson(body): ApiJson<ForwardSyncBody>,
