@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod catalogue;
 pub mod config;
 pub mod conflict;
+pub mod demo;
 pub mod detect;
 pub mod domain;
 pub mod http;

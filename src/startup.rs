@@ -14,12 +14,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
-use crate::config::Needs;
 use crate::config::{ConfigError, Settings, WebhookSettings};
 use crate::http::{self, AppState, Metrics, OpsState, Unwired};
-use crate::operations::{ExecutorControl, ServiceOperations};
-use crate::poll::{Poller, RondoClient};
-use crate::sportlink::{self, service::ExecutorHandle};
 use crate::webhook::{Verifier, WebhookSecret};
 
 /// The signature verifier for the configured secret (and the previous one, during a rotation).
@@ -175,28 +171,32 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The whole service: the HTTP server plus, when configured, the reconciliation poller (Rondo
-/// Club) and the Sportlink executor, both behind the admin API's operations seam.
+/// The whole service: the HTTP server, the reconciliation poller (when Rondo Club is configured),
+/// the Sportlink executor (when Sportlink is), and the alerter (when a transport is configured).
 pub struct Service {
     running: Running,
     cancel: CancellationToken,
-    poller: Option<Poller>,
-    executor: Option<ExecutorHandle>,
+    poller: Option<crate::poll::Poller>,
+    executor: Option<crate::sportlink::service::ExecutorHandle>,
+    alerter: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Builds and starts the service on `listener` until `shutdown` completes. Settings problems
-/// come back as [`ConfigError`] (inside the `anyhow::Error`). A part that is not configured
-/// does not run, and its admin endpoints answer 503.
+/// Builds everything `serve` runs from the settings and starts it on `listener`; runs until
+/// `shutdown` completes. Configuration problems come back as [`ConfigError`] inside the error.
 pub async fn launch(
     settings: &Settings,
     catalogue: Arc<Catalogue>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Service> {
-    // Validate everything before starting anything, so an error leaves no task behind.
-    let with = |needs: Needs| settings.validate(needs);
+    use crate::config::Needs;
+    use crate::http::OpsState;
+    use crate::operations::{ExecutorControl, ServiceOperations};
+    use crate::{poll, sportlink};
+
+    // Settings problems before anything starts, so an error leaves no task behind.
     if settings.admin.token.is_set() {
-        with(Needs {
+        settings.validate(Needs {
             admin: true,
             ..Needs::DATABASE_ONLY
         })?;
@@ -205,55 +205,67 @@ pub async fn launch(
             "admin.token is not set: the admin API and the operator page refuse everyone"
         );
     }
+    if !settings.sportlink.username.trim().is_empty() {
+        settings.validate(Needs {
+            sportlink: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+    }
+    let mut state = build_state(settings, catalogue).await?;
+    let cancel = CancellationToken::new();
     let rondo = if settings.rondo_club.base_url.trim().is_empty() {
         tracing::warn!("rondo_club.base_url is not set: no reconciliation poll, no re-detection");
         None
     } else {
-        with(Needs {
+        settings.validate(Needs {
             rondo_club: true,
             ..Needs::DATABASE_ONLY
         })?;
-        Some(
-            RondoClient::new(&settings.rondo_club, &settings.poll)
-                .map_err(|e| ConfigError::new("rondo_club", e.to_string()))?,
-        )
-    };
-    let run_executor = !settings.sportlink.username.trim().is_empty();
-    if run_executor {
-        with(Needs {
-            sportlink: true,
-            ..Needs::DATABASE_ONLY
-        })?;
-    } else {
-        tracing::warn!("sportlink.username is not set: the executor does not run");
-    }
-
-    let mut state = build_state(settings, catalogue).await?;
-    let cancel = CancellationToken::new();
-    let executor = if run_executor {
-        let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
-        let executor =
-            sportlink::setup::chromium_executor(&settings.sportlink, state.store.clone(), lock)
-                .context("Sportlink executor")?;
-        Some(ExecutorHandle::spawn_with_metrics(
-            executor,
-            cancel.clone(),
-            Some(state.ops.metrics().clone()),
-        ))
-    } else {
-        None
+        Some(poll::RondoClient::new(
+            &settings.rondo_club,
+            &settings.poll,
+        )?)
     };
     let poller = rondo.as_ref().map(|client| {
-        Poller::spawn(
+        poll::Poller::spawn(
             state.store.clone(),
             client.clone(),
             settings.poll.clone(),
             cancel.clone(),
         )
     });
+    let alerts_configured = !settings.alerts.smtp_server.trim().is_empty()
+        || !settings.alerts.webhook_url.trim().is_empty();
+    let (alert_sender, alerter) = if alerts_configured {
+        let (sender, task) = crate::alerts::Alerter::spawn(&settings.alerts, cancel.clone())?;
+        (Some(sender), Some(task))
+    } else {
+        (None, None)
+    };
+    let executor = if settings.sportlink.username.trim().is_empty() {
+        tracing::warn!("sportlink.username is not set: the executor does not run");
+        None
+    } else {
+        settings.validate(Needs {
+            sportlink: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+        let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
+        let mut executor =
+            sportlink::setup::chromium_executor(&settings.sportlink, state.store.clone(), lock)
+                .context("Sportlink executor")?;
+        if let Some(sender) = &alert_sender {
+            executor.set_alerts(sender.clone());
+        }
+        Some(sportlink::service::ExecutorHandle::spawn_with_metrics(
+            executor,
+            cancel.clone(),
+            Some(state.ops.metrics().clone()),
+        ))
+    };
     let wake = executor
         .as_ref()
-        .map(ExecutorHandle::notifier)
+        .map(|e| e.notifier())
         .unwrap_or_else(|| state.executor_wake.clone());
     state.executor_wake = wake.clone();
     state.ops = OpsState::new(
@@ -262,7 +274,7 @@ pub async fn launch(
         state.ops.metrics().clone(),
         Arc::new(ServiceOperations {
             store: state.store.clone(),
-            poller: poller.as_ref().map(Poller::handle),
+            poller: poller.as_ref().map(|p| p.handle()),
             rondo,
             executor: executor.as_ref().map(|e| ExecutorControl {
                 board: e.status_board(),
@@ -271,18 +283,15 @@ pub async fn launch(
         }),
         wake,
     );
-    let running = match run(listener, state, shutdown).await {
-        Ok(running) => running,
-        Err(e) => {
-            stop_parts(cancel, poller, executor).await;
-            return Err(anyhow::Error::new(e).context("cannot start the HTTP server"));
-        }
-    };
+    let running = run(listener, state, shutdown)
+        .await
+        .context("cannot start the HTTP server")?;
     Ok(Service {
         running,
         cancel,
         poller,
         executor,
+        alerter,
     })
 }
 
@@ -296,32 +305,22 @@ impl Service {
         self.running.shutdown();
     }
 
-    /// Waits until the server has stopped, then stops and joins the poller and the executor
-    /// (which closes the browser).
+    /// Waits until the HTTP server has stopped, then stops and joins the poller, the executor
+    /// (which closes the browser) and the alerter (which sends what it still holds).
     pub async fn wait(self) -> anyhow::Result<()> {
-        let Service {
-            running,
-            cancel,
-            poller,
-            executor,
-        } = self;
-        let served = running.wait().await;
-        stop_parts(cancel, poller, executor).await;
+        let served = self.running.wait().await;
+        self.cancel.cancel();
+        if let Some(poller) = self.poller {
+            poller.join().await;
+        }
+        if let Some(executor) = self.executor {
+            executor.join().await;
+        }
+        if let Some(alerter) = self.alerter {
+            if let Err(e) = alerter.await {
+                tracing::error!(error = %e, "the alerter task failed");
+            }
+        }
         served
-    }
-}
-
-/// Stops the poller and the executor and joins them (the executor closes the browser).
-async fn stop_parts(
-    cancel: CancellationToken,
-    poller: Option<Poller>,
-    executor: Option<ExecutorHandle>,
-) {
-    cancel.cancel();
-    if let Some(poller) = poller {
-        poller.join().await;
-    }
-    if let Some(executor) = executor {
-        executor.join().await;
     }
 }

@@ -7,7 +7,7 @@ use crate::config::LogSettings;
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level.
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .or_else(|_| EnvFilter::try_new(with_quiet_dependencies(&settings.level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -18,4 +18,10 @@ pub fn init(settings: &LogSettings) {
     } else {
         builder.try_init()
     };
+}
+
+/// chromiumoxide 0.7 logs an ERROR for every DevTools event newer Chromium sends that it has no
+/// type for; they are harmless and would drown the log. Its real failures reach us as errors.
+fn with_quiet_dependencies(level: &str) -> String {
+    format!("{level},chromiumoxide::conn=off,chromiumoxide::handler=off")
 }

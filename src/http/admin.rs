@@ -25,7 +25,7 @@ use crate::store::{
     ForwardSyncReport, MemberSummary, RunKind, RunRecord, RunStatus, SightingContext,
     SightingResult, StoreError,
 };
-use crate::webhook::event::PersonData;
+use crate::webhook::event::Event;
 
 pub const MAX_PER_PAGE: u32 = 200;
 const DEFAULT_PER_PAGE: u32 = 50;
@@ -283,29 +283,18 @@ impl From<SightingResult> for DetectionResponse {
     }
 }
 
-/// A stored delivery body as a sighting with source `replay`, read with the webhook's own event
-/// types. The body passed signature verification when it arrived.
+/// A stored delivery body as a sighting with source `replay`, parsed by the webhook's own event
+/// parser. The body passed signature verification when it arrived.
 fn replay_sighting(body: &[u8]) -> Result<Sighting, String> {
-    #[derive(Deserialize)]
-    struct Envelope {
-        #[serde(rename = "type")]
-        event_type: String,
-        data: Option<Value>,
-    }
-    let event: Envelope = serde_json::from_slice(body)
-        .map_err(|e| format!("the stored body is not an event: {e}"))?;
-    if !matches!(
-        event.event_type.as_str(),
-        "person.created" | "person.updated"
-    ) {
-        return Err(format!(
-            "a {:?} event carries no person to detect changes in",
-            event.event_type
-        ));
-    }
-    let data: PersonData =
-        serde_json::from_value(event.data.ok_or("the stored event has no data")?)
-            .map_err(|e| format!("the stored event's data: {e}"))?;
+    let data = match Event::parse_recorded(body).map_err(|e| e.to_string())? {
+        Event::PersonCreated(data) | Event::PersonUpdated(data) => data,
+        other => {
+            return Err(format!(
+                "a {:?} event carries no person to detect changes in",
+                other.event_type()
+            ))
+        }
+    };
     let person =
         Person::from_json(&data.person_json()).map_err(|e| format!("the stored event's {e}"))?;
     Ok(Sighting {

@@ -5,6 +5,7 @@
 //! breaker, cancellation). Nothing is marked synced unless Sportlink's stored value was read back
 //! and matched, and all of a member's outcome is committed in one transaction (by row id).
 
+use crate::alerts::{AlertEvent, AlertSender};
 use std::collections::{BTreeMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -211,6 +212,8 @@ pub struct StatusBoard {
 struct BoardInner {
     status: ExecutorStatus,
     pause_deadline: Option<Instant>,
+    /// Where circuit-breaker and failure alerts go (`serve` with a transport configured).
+    alerts: Option<AlertSender>,
 }
 
 impl Default for StatusBoard {
@@ -224,6 +227,7 @@ impl Default for StatusBoard {
                     last_error: None,
                 },
                 pause_deadline: None,
+                alerts: None,
             })),
         }
     }
@@ -261,12 +265,29 @@ impl StatusBoard {
         })
     }
 
+    /// Sends circuit-breaker and failure alerts to `alerts` from now on.
+    pub fn set_alerts(&self, alerts: AlertSender) {
+        self.with(|b| b.alerts = Some(alerts));
+    }
+
+    /// Raises an alert when a sender is set.
+    pub fn alert(&self, event: AlertEvent) {
+        self.with(|b| {
+            if let Some(alerts) = &b.alerts {
+                alerts.send(event);
+            }
+        });
+    }
+
     /// Operator action: end a pause now.
     pub fn resume(&self) {
         self.with(|b| {
             if matches!(b.status.state, ExecutorState::Paused { .. }) {
                 tracing::warn!("executor resumed by the operator");
                 b.status.state = ExecutorState::Idle;
+                if let Some(alerts) = &b.alerts {
+                    alerts.send(AlertEvent::CircuitBreakerReset);
+                }
             }
             b.pause_deadline = None;
             b.status.consecutive_drift_failures = 0;
@@ -279,6 +300,12 @@ impl StatusBoard {
             let until =
                 now + chrono::TimeDelta::from_std(cooldown).unwrap_or(chrono::TimeDelta::MAX);
             tracing::error!(alert = true, %reason, "Sportlink executor paused");
+            if let Some(alerts) = &b.alerts {
+                alerts.send(AlertEvent::CircuitBreakerTripped {
+                    reason: reason.clone(),
+                    failures: b.status.consecutive_drift_failures,
+                });
+            }
             b.status.state = ExecutorState::Paused {
                 reason,
                 since: now,
@@ -337,6 +364,9 @@ impl BoardInner {
         if let Some(deadline) = self.pause_deadline {
             if Instant::now() >= deadline {
                 tracing::warn!("executor pause ended after its cool-down");
+                if let Some(alerts) = &self.alerts {
+                    alerts.send(AlertEvent::CircuitBreakerReset);
+                }
                 self.pause_deadline = None;
                 self.status.state = ExecutorState::Idle;
                 self.status.consecutive_drift_failures = 0;
@@ -459,6 +489,11 @@ impl<D: SportlinkDriver> Executor<D> {
             board: StatusBoard::default(),
             lock,
         }
+    }
+
+    /// Sends alerts (failed changes, lost conflicts, the circuit breaker) to `alerts`.
+    pub fn set_alerts(&mut self, alerts: AlertSender) {
+        self.board.set_alerts(alerts);
     }
 
     pub fn status_board(&self) -> StatusBoard {
@@ -717,6 +752,19 @@ impl<D: SportlinkDriver> Executor<D> {
                     alert = true, knvb_id = %knvb_id, changes = ?gave_up, error = %error.message,
                     "changes failed for good after their attempts"
                 );
+                for change_id in &gave_up {
+                    let field = fields
+                        .iter()
+                        .find(|f| f.change_id == *change_id)
+                        .map(|f| f.field.clone())
+                        .unwrap_or_default();
+                    self.board.alert(AlertEvent::ChangeFailed {
+                        change_id: *change_id,
+                        knvb_id: knvb_id.clone(),
+                        field,
+                        reason: error.message.clone(),
+                    });
+                }
             }
         }
         Ok(Attempted {
@@ -879,6 +927,22 @@ impl<D: SportlinkDriver> Executor<D> {
             });
         }
         let commit = self.commit(knvb_id, &state).await;
+        if commit.is_ok() {
+            for a in state
+                .audits
+                .iter()
+                .filter(|a| state.lost.contains(&a.change_id))
+            {
+                self.board.alert(AlertEvent::ConflictLost {
+                    change_id: a.change_id,
+                    knvb_id: knvb_id.clone(),
+                    field: a.field.clone(),
+                    sportlink_value: a.sportlink_value.clone(),
+                    rondo_club_value: a.rondo_club_value.clone(),
+                    reason: a.resolution.reason.as_str().to_string(),
+                });
+            }
+        }
         match commit {
             Ok((synced, lost)) => Ok(MemberOutcome {
                 knvb_id: knvb_id.clone(),
