@@ -286,7 +286,7 @@ impl From<SightingResult> for DetectionResponse {
 /// A stored delivery body as a sighting with source `replay`, parsed by the webhook's own event
 /// parser. The body passed signature verification when it arrived.
 fn replay_sighting(body: &[u8]) -> Result<Sighting, String> {
-    let data = match Event::parse_recorded(body).map_err(|e| e.to_string())? {
+    let data = match Event::parse_stored(body).map_err(|e| format!("the stored delivery: {e}"))? {
         Event::PersonCreated(data) | Event::PersonUpdated(data) => data,
         other => {
             return Err(format!(

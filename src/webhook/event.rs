@@ -93,16 +93,13 @@ pub fn claimed_type(body: &VerifiedBody) -> Option<String> {
 
 impl Event {
     pub fn parse(body: &VerifiedBody) -> Result<Self, EventError> {
-        Self::parse_bytes(body.bytes())
+        Self::parse_stored(body.bytes())
     }
 
-    /// A body that was verified when it arrived and recorded with its delivery (replay).
-    pub fn parse_recorded(body: &[u8]) -> Result<Self, EventError> {
-        Self::parse_bytes(body)
-    }
-
-    fn parse_bytes(body: &[u8]) -> Result<Self, EventError> {
-        let value: Value = serde_json::from_slice(body).map_err(EventError::NotJson)?;
+    /// Parses the body of a delivery that was verified when it arrived and is now read back from
+    /// the database (operator replay). Never use it for bytes that were not verified.
+    pub fn parse_stored(bytes: &[u8]) -> Result<Self, EventError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(EventError::NotJson)?;
         if !value.is_object() {
             return Err(EventError::WrongShape("expected a JSON object".into()));
         }
