@@ -356,6 +356,7 @@ pub struct Executor<D: SportlinkDriver> {
     limiter: Option<Limiter>,
     board: StatusBoard,
     lock: AccountLock,
+    last_member_end: Option<Instant>,
 }
 
 /// One change with its catalogue entry.
@@ -447,7 +448,8 @@ struct Audit {
 }
 
 impl<D: SportlinkDriver> Executor<D> {
-    pub fn new(store: Store, driver: D, settings: ExecutorSettings, lock: AccountLock) -> Self {
+    pub fn new(store: Store, mut driver: D, settings: ExecutorSettings, lock: AccountLock) -> Self {
+        driver.resume_otp_step(lock.last_otp_step());
         let limiter = Quota::with_period(settings.min_member_interval)
             .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)));
         Self {
@@ -458,6 +460,7 @@ impl<D: SportlinkDriver> Executor<D> {
             limiter,
             board: StatusBoard::default(),
             lock,
+            last_member_end: None,
         }
     }
 
@@ -578,7 +581,9 @@ impl<D: SportlinkDriver> Executor<D> {
                     return Ok(());
                 }
                 self.board.working(&knvb_id);
-                let outcome = self.execute_with_retries(&knvb_id, dry_run, cancel).await?;
+                let outcome = self.execute_with_retries(&knvb_id, dry_run, cancel).await;
+                self.last_member_end = Some(Instant::now());
+                let outcome = outcome?;
                 self.lock.record_otp_step(self.driver.last_otp_step());
                 let login_refused = outcome.login_refused.clone();
                 let streak = self.board.record(&outcome.outcome.result);
@@ -612,12 +617,23 @@ impl<D: SportlinkDriver> Executor<D> {
         }
     }
 
-    /// The politeness pause between members (governor, with jitter). False when cancelled.
+    /// The politeness pause before a member: the governor quota (at most one member per
+    /// interval, plus random jitter) and, because a member can take longer than the interval, at
+    /// least the interval since the previous member finished. False when cancelled.
     async fn pace(&self, cancel: &CancellationToken) -> bool {
         let Some(limiter) = &self.limiter else {
             return !cancel.is_cancelled();
         };
-        let wait = limiter.until_ready_with_jitter(Jitter::up_to(self.settings.member_jitter));
+        let jitter = Jitter::up_to(self.settings.member_jitter);
+        let after_previous = self
+            .last_member_end
+            .map(|end| end + self.settings.min_member_interval);
+        let wait = async {
+            if let Some(at) = after_previous {
+                tokio::time::sleep_until(at).await;
+            }
+            limiter.until_ready_with_jitter(jitter).await;
+        };
         tokio::select! {
             _ = cancel.cancelled() => false,
             _ = wait => true,

@@ -88,8 +88,7 @@ pub fn chromium_executor(
     store: Store,
     lock: AccountLock,
 ) -> Result<Executor<ChromiumDriver>, SetupError> {
-    let mut session = SportlinkSession::new(SessionSettings::from_config(sportlink))?;
-    session.set_last_used_otp_step(lock.last_otp_step());
+    let session = SportlinkSession::new(SessionSettings::from_config(sportlink))?;
     let driver = ChromiumDriver::new(session, Some(sportlink.artefact_dir.clone()));
     Ok(Executor::new(
         store,
