@@ -3,6 +3,8 @@
 
 mod support;
 
+#[path = "executor/bench.rs"]
+mod bench;
 #[path = "executor/browser.rs"]
 mod browser;
 #[path = "executor/conflicts.rs"]

@@ -377,7 +377,14 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(matches!(handle.status().state, ExecutorState::Idle));
+    while !matches!(handle.status().state, ExecutorState::Idle) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            handle.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     cancel.cancel();
     tokio::time::timeout(Duration::from_secs(30), handle.join())
         .await

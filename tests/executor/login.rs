@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::simulator::SimState;
 use rondo_reverse_sync::sportlink::browser::SportlinkSession;
+use rondo_reverse_sync::sportlink::driver::SportlinkDriver;
 use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopReason};
 use secrecy::SecretString;
 
@@ -106,41 +107,52 @@ async fn a_refused_reused_code_waits_for_the_next_window() {
         return;
     }
     let rig = Rig::start().await;
-    // Both logins must fall in one window: start early in a window.
-    if left_in_window() < 12 {
+    // Someone else (another tool with the same account) and we log in within one window. Both
+    // browsers are started first, so the two logins follow each other closely.
+    let mut other = SportlinkSession::new(session_settings(&rig.sim.base_url())).unwrap();
+    let mut ours = SportlinkSession::new(session_settings(&rig.sim.base_url())).unwrap();
+    let launched = async {
+        other.page().await?;
+        ours.page().await?;
+        Ok::<_, rondo_reverse_sync::sportlink::browser::SessionError>(())
+    };
+    let launched = tokio::time::timeout(Duration::from_secs(60), launched).await;
+    if !matches!(launched, Ok(Ok(()))) {
+        other.close().await;
+        ours.close().await;
+        panic!("browsers did not start: {launched:?}");
+    }
+    if left_in_window() < 15 {
         tokio::time::sleep(Duration::from_secs(left_in_window() + 1)).await;
     }
-    let window_start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 30;
-    // Someone else (another tool with the same account) logs in and uses this window's code.
-    let mut other = SportlinkSession::new(session_settings(&rig.sim.base_url())).unwrap();
     let first = tokio::time::timeout(Duration::from_secs(60), other.relogin()).await;
+    let other_step = other.last_used_otp_step();
     other.close().await;
-    first.expect("in time").expect("the other login works");
+    if !matches!(first, Ok(Ok(()))) {
+        ours.close().await;
+        panic!("the other login failed: {first:?}");
+    }
     assert_eq!(otp_posts(&rig.state()).len(), 1);
 
     // Our session has never used a code, so its first try is this window's code: refused.
-    let mut ours = SportlinkSession::new(session_settings(&rig.sim.base_url())).unwrap();
     let started = Instant::now();
     let login = tokio::time::timeout(Duration::from_secs(90), ours.relogin()).await;
     let step_used = ours.last_used_otp_step();
     ours.close().await;
-    login
-        .expect("in time")
-        .expect("login succeeds in the next window");
+    assert!(
+        matches!(login, Ok(Ok(()))),
+        "login succeeds in the next window: {login:?}"
+    );
     let posts = otp_posts(&rig.state());
     assert_eq!(posts.len(), 3, "refused once, then accepted: {posts:?}");
     assert_eq!(posts[1], 200, "the refused code re-shows the form");
     assert!(matches!(posts[2], 302 | 303), "{posts:?}");
     assert_eq!(
         step_used,
-        Some(window_start + 1),
+        other_step.map(|s| s + 1),
         "the code of the next window"
     );
-    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(started.elapsed() >= Duration::from_millis(500));
     rig.finish().await;
 }
 
@@ -159,6 +171,7 @@ async fn a_new_process_never_reuses_the_code_of_the_previous_one() {
     rig.user_edit(&m).await;
     let mut first = rig.executor();
     rig.run(&mut first, None).await;
+    let first_step = first.driver().last_otp_step();
     first.close().await;
     drop(first); // releases the account lock, which remembers the step used
 
@@ -166,7 +179,12 @@ async fn a_new_process_never_reuses_the_code_of_the_previous_one() {
     rig.user_edit(&m).await;
     let mut second = rig.executor();
     let report = rig.run(&mut second, None).await;
+    let second_step = second.driver().last_otp_step();
     second.close().await;
+    assert!(
+        second_step > first_step,
+        "{second_step:?} after {first_step:?}"
+    );
     assert!(
         matches!(report.members[0].result, MemberResult::Done { .. }),
         "{report:?}"
