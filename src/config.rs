@@ -282,6 +282,12 @@ pub struct AlertSettings {
     pub webhook_url: String,
     /// Alerts about the same subject are combined into one digest per this many seconds.
     pub cooldown_secs: u64,
+    /// How long the first alert about a subject waits for more of the same, in milliseconds.
+    pub gather_ms: u64,
+    /// Pauses before each retry of a failed send, in milliseconds; one retry per entry.
+    pub retry_backoff_ms: Vec<u64>,
+    /// Deadline for one send (SMTP conversation or webhook POST), in seconds.
+    pub send_timeout_secs: u64,
 }
 
 impl Default for AlertSettings {
@@ -295,6 +301,9 @@ impl Default for AlertSettings {
             to: Vec::new(),
             webhook_url: String::new(),
             cooldown_secs: 3_600,
+            gather_ms: 30_000,
+            retry_backoff_ms: vec![5_000, 30_000, 120_000],
+            send_timeout_secs: 20,
         }
     }
 }
@@ -372,7 +381,7 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        Self::extract(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+        Self::extract(figment.merge(env_overrides()))
     }
 
     /// Settings from a TOML string, then the environment (tests, the demo).
@@ -380,7 +389,7 @@ impl Settings {
         Self::extract(
             Figment::from(Serialized::defaults(Settings::default()))
                 .merge(Toml::string(text))
-                .merge(Env::prefixed(ENV_PREFIX).split("__")),
+                .merge(env_overrides()),
         )
     }
 
@@ -436,6 +445,7 @@ impl Settings {
                 ));
             }
         }
+        validate_alerts(&self.alerts)?;
         if needs.webhook {
             validate_webhook_secret("webhook.secret", &self.webhook.secret, true)?;
             validate_webhook_secret(
@@ -537,6 +547,107 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Alerts are optional, but a half-configured transport must stop start-up rather than fail
+/// silently when the first alert is due.
+fn validate_alerts(a: &AlertSettings) -> Result<(), ConfigError> {
+    if a.smtp_server.trim().is_empty() {
+        if !a.to.is_empty() {
+            return Err(ConfigError::new(
+                "alerts.smtp_server",
+                "must be set when alerts.to is (host:port)",
+            ));
+        }
+    } else {
+        if parse_host_port(&a.smtp_server).is_none() {
+            return Err(ConfigError::new(
+                "alerts.smtp_server",
+                format!("{:?} is not host:port", a.smtp_server),
+            ));
+        }
+        if !matches!(a.smtp_security.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError::new(
+                "alerts.smtp_security",
+                format!("{:?} is not one of starttls, tls, none", a.smtp_security),
+            ));
+        }
+        if a.smtp_password.is_set() && a.smtp_username.trim().is_empty() {
+            return Err(ConfigError::new(
+                "alerts.smtp_username",
+                "must be set when alerts.smtp_password is",
+            ));
+        }
+        if !a.smtp_username.trim().is_empty() && !a.smtp_password.is_set() {
+            return Err(ConfigError::new(
+                "alerts.smtp_password",
+                "must be set (RRS_ALERTS__SMTP_PASSWORD) when alerts.smtp_username is",
+            ));
+        }
+        require("alerts.from", &a.from)?;
+        if a.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "alerts.from",
+                format!("{:?} is not an e-mail address", a.from),
+            ));
+        }
+        if a.to.is_empty() {
+            return Err(ConfigError::new(
+                "alerts.to",
+                "must list at least one address when alerts.smtp_server is set",
+            ));
+        }
+        if let Some(bad) =
+            a.to.iter()
+                .find(|to| to.parse::<lettre::message::Mailbox>().is_err())
+        {
+            return Err(ConfigError::new(
+                "alerts.to",
+                format!("{bad:?} is not an e-mail address"),
+            ));
+        }
+    }
+    if !a.webhook_url.is_empty() {
+        // The URL may carry a token in its path, so the problem never repeats it.
+        match reqwest::Url::parse(&a.webhook_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            _ => {
+                return Err(ConfigError::new(
+                    "alerts.webhook_url",
+                    "must be an http(s) URL with a host",
+                ))
+            }
+        }
+    }
+    if a.send_timeout_secs == 0 || a.send_timeout_secs > 300 {
+        return Err(ConfigError::new(
+            "alerts.send_timeout_secs",
+            "must be between 1 and 300",
+        ));
+    }
+    if a.retry_backoff_ms.len() > 10 || a.retry_backoff_ms.iter().any(|&ms| ms > 3_600_000) {
+        return Err(ConfigError::new(
+            "alerts.retry_backoff_ms",
+            "must list at most 10 delays of at most 3600000 ms",
+        ));
+    }
+    Ok(())
+}
+
+/// `host:port` with a non-empty host and a port number; `[::1]:25` works too.
+pub fn parse_host_port(value: &str) -> Option<(String, u16)> {
+    let (host, port) = value.trim().rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.parse::<u16>().ok().filter(|&p| p != 0)?;
+    (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| (host.to_string(), port))
+}
+
+/// `RRS_<SECTION>__<KEY>` variables. Only names with a `__` are settings: `RRS_CONFIG` (the
+/// `--config` option) and other `RRS_…` names are not, and must not fail as unknown fields.
+fn env_overrides() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
 }
 
 fn require(setting: &str, value: &str) -> Result<(), ConfigError> {

@@ -4,16 +4,22 @@
 //! (pure) → `store` records it (the only SQL) → `sportlink` pushes it through a browser, guarded by
 //! `conflict`. `catalogue` says where every tracked field lives on both sides.
 
+pub mod alerts;
 pub mod catalogue;
 pub mod config;
 pub mod conflict;
 pub mod detect;
 pub mod domain;
+pub mod http;
 pub mod normalise;
+pub mod poll;
+pub mod rondo_standin;
 pub mod simulator;
+pub mod startup;
 pub mod sportlink;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 use std::sync::Arc;
 

@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 
 use rondo_reverse_sync::config::{Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
+use rondo_reverse_sync::poll;
 use rondo_reverse_sync::sportlink;
-use rondo_reverse_sync::{load_catalogue, open_store, telemetry};
+use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -25,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the service: receive webhooks until SIGTERM or SIGINT.
+    Serve,
     /// Create or upgrade the database schema, then report its version.
     Migrate,
     /// Show change counts by status, the last detection time and the schema version.
@@ -44,14 +47,38 @@ enum Command {
     },
     /// Check the configuration and that the Sportlink login works.
     Check,
+    /// Poll Rondo Club now and detect changes (people modified since the last poll).
+    Detect {
+        /// Only this member (by the Rondo Club post the database knows for it).
+        #[arg(long)]
+        knvb_id: Option<String>,
+        /// Report what would be detected; record nothing, leave the watermark.
+        #[arg(long)]
+        dry_run: bool,
+        /// Every person, whatever their modified date (finds meta-only edits).
+        #[arg(long, conflicts_with = "knvb_id")]
+        full: bool,
+    },
+    /// Import every person from Rondo Club as the starting state, without emitting changes.
+    Baseline,
+    /// Send one test alert through every configured alert transport (e-mail, webhook) and report.
+    TestAlert,
 }
 
 impl Command {
     fn needs(&self) -> Needs {
         match self {
-            Command::Migrate | Command::Status { .. } => Needs::DATABASE_ONLY,
+            Command::Serve => Needs {
+                webhook: true,
+                ..Needs::DATABASE_ONLY
+            },
+            Command::Migrate | Command::Status { .. } | Command::TestAlert => Needs::DATABASE_ONLY,
             Command::Sync { .. } | Command::Check => Needs {
                 sportlink: true,
+                ..Needs::DATABASE_ONLY
+            },
+            Command::Detect { .. } | Command::Baseline => Needs {
+                rondo_club: true,
                 ..Needs::DATABASE_ONLY
             },
         }
@@ -99,6 +126,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
+            Command::Serve => serve(&settings, catalogue).await,
             Command::Migrate => {
                 let store = open_store(&settings, catalogue)?;
                 let info = store.read(|db| db.schema_info()).await?;
@@ -110,6 +138,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
+            Command::TestAlert => test_alert(&settings).await,
             Command::Sync { knvb_id, dry_run } => {
                 sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
             }
@@ -120,8 +149,48 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 println!("configuration valid; Sportlink login works");
                 Ok(())
             }
+            Command::Detect {
+                knvb_id,
+                dry_run,
+                full,
+            } => {
+                let knvb_id = knvb_id
+                    .map(|raw| KnvbId::parse(&raw))
+                    .transpose()
+                    .map_err(|e| Failure::Usage(e.to_string()))?;
+                let request = poll::PollRequest {
+                    mode: if full {
+                        poll::PollMode::Full
+                    } else {
+                        poll::PollMode::Incremental
+                    },
+                    knvb_id,
+                    dry_run,
+                };
+                poll_verb(&settings, catalogue, Some(request)).await
+            }
+            Command::Baseline => poll_verb(&settings, catalogue, None).await,
         }
     })
+}
+
+/// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
+/// task.
+async fn serve(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+) -> Result<(), Failure> {
+    let state = startup::build_state(settings, catalogue).await?;
+    let listener = tokio::net::TcpListener::bind(settings.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    let running = startup::run(listener, state, startup::shutdown_signal())
+        .await
+        .context("cannot start the HTTP server")?;
+    tracing::info!(address = %settings.server.listen, port = running.port(), "listening");
+    running.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn status(
@@ -196,6 +265,68 @@ async fn sync(
     if sportlink::setup::report_failed(&report) {
         return Err(Failure::Failed(anyhow::anyhow!(
             "not everything was pushed"
+        )));
+    }
+    Ok(())
+}
+
+/// `detect` (a request) or `baseline` (none), with a short report.
+async fn poll_verb(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    request: Option<poll::PollRequest>,
+) -> Result<(), Failure> {
+    let store = open_store(settings, catalogue)?;
+    let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let outcome = match request {
+        Some(request) => {
+            poll::run_poll_until(&store, &client, &settings.poll, request, &cancel).await
+        }
+        None => poll::run_baseline(&store, &client, &cancel).await,
+    };
+    signals.abort();
+    let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
+    print!("{}", report.summary());
+    Ok(())
+}
+
+/// Exit 0 only when every configured transport took the test alert.
+async fn test_alert(settings: &Settings) -> Result<(), Failure> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into());
+    let note = format!("sent by `rondo-reverse-sync test-alert` on {host}");
+    let checks = rondo_reverse_sync::alerts::send_test_alert(&settings.alerts, &note)
+        .await
+        .map_err(|e| Failure::Usage(format!("config: {e}")))?;
+    if checks.is_empty() {
+        return Err(Failure::Usage(
+            "config: alerts: no transport configured (set alerts.smtp_server and/or alerts.webhook_url)"
+                .into(),
+        ));
+    }
+    let mut failed = 0;
+    for check in &checks {
+        match &check.result {
+            Ok(()) => println!("{:<8} {}: sent", check.transport, check.target),
+            Err(e) => {
+                failed += 1;
+                println!("{:<8} {}: FAILED: {e}", check.transport, check.target);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "{failed} of {} alert transports failed",
+            checks.len()
         )));
     }
     Ok(())

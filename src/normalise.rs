@@ -159,7 +159,8 @@ pub fn date_for_sportlink(canonical: &str) -> String {
 /// `true/false/1/0/"1"/"0"/null` → `true`/`false`; `null` and empty mean false. Anything else is
 /// kept as lower-case text: it will not match either value, and the executor reports it.
 pub fn boolean(raw: &str) -> String {
-    let t = text(raw).to_lowercase();
+    // Case mapping can undo NFC composition; normalise again after it.
+    let t = text(&text(raw).to_lowercase());
     match t.as_str() {
         "true" | "1" | "yes" | "ja" | "on" | "checked" => "true".into(),
         "false" | "0" | "no" | "nee" | "off" | "" | "null" => "false".into(),
@@ -169,7 +170,7 @@ pub fn boolean(raw: &str) -> String {
 
 /// Dutch postcodes as `1234AB`; anything else upper-case without surrounding space.
 pub fn postcode(raw: &str) -> String {
-    let t = text(raw).to_uppercase();
+    let t = text(&text(raw).to_uppercase());
     let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
     let bytes = compact.as_bytes();
     let dutch = compact.len() == 6
@@ -184,7 +185,7 @@ pub fn postcode(raw: &str) -> String {
 
 /// Select option values (ISO country codes) compare upper-case.
 pub fn code(raw: &str) -> String {
-    text(raw).to_uppercase()
+    text(&text(raw).to_uppercase())
 }
 
 #[cfg(test)]

@@ -178,3 +178,104 @@ fn webhook_secret_decodes() {
     assert_eq!(key.len(), 24);
     assert!(decode_webhook_secret(&Secret::new("whsec_***")).is_none());
 }
+
+fn with_alerts(alerts: &str) -> String {
+    format!("{}\n[alerts]\n{alerts}", full())
+}
+
+const SMTP_ALERTS: &str = r#"
+smtp_server = "mail.example.nl:587"
+smtp_username = "alerts@example.nl"
+smtp_password = "smtp-pass-secret"
+from = "Rondo Reverse Sync <alerts@example.nl>"
+to = ["ledenadministratie@example.nl"]
+webhook_url = "https://hooks.example.nl/T000/B000/XXXX"
+"#;
+
+#[test]
+fn complete_alert_settings_are_valid() {
+    let s = Settings::from_toml(&with_alerts(SMTP_ALERTS)).unwrap();
+    s.validate(ALL).unwrap();
+    assert_eq!(s.alerts.gather_ms, 30_000);
+    assert!(!format!("{s:?}").contains("smtp-pass-secret"));
+}
+
+#[test]
+fn each_invalid_alert_setting_names_itself_in_one_line() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with_alerts("to = [\"a@example.nl\"]"),
+            "config: alerts.smtp_server: must be set when alerts.to is",
+        ),
+        (
+            with_alerts(&SMTP_ALERTS.replace("mail.example.nl:587", "mail.example.nl")),
+            "config: alerts.smtp_server: \"mail.example.nl\" is not host:port",
+        ),
+        (
+            with_alerts(&format!("{SMTP_ALERTS}\nsmtp_security = \"ssl\"")),
+            "config: alerts.smtp_security:",
+        ),
+        (
+            with_alerts(&SMTP_ALERTS.replace("smtp_username = \"alerts@example.nl\"", "")),
+            "config: alerts.smtp_username: must be set when alerts.smtp_password is",
+        ),
+        (
+            with_alerts(&SMTP_ALERTS.replace("smtp_password = \"smtp-pass-secret\"", "")),
+            "config: alerts.smtp_password: must be set (RRS_ALERTS__SMTP_PASSWORD)",
+        ),
+        (
+            with_alerts(
+                &SMTP_ALERTS.replace("from = \"Rondo Reverse Sync <alerts@example.nl>\"", ""),
+            ),
+            "config: alerts.from: must be set",
+        ),
+        (
+            with_alerts(
+                &SMTP_ALERTS.replace("Rondo Reverse Sync <alerts@example.nl>", "not an address"),
+            ),
+            "config: alerts.from: \"not an address\" is not an e-mail address",
+        ),
+        (
+            with_alerts(&SMTP_ALERTS.replace("[\"ledenadministratie@example.nl\"]", "[]")),
+            "config: alerts.to: must list at least one address",
+        ),
+        (
+            with_alerts(&SMTP_ALERTS.replace("ledenadministratie@example.nl", "leden@")),
+            "config: alerts.to: \"leden@\" is not an e-mail address",
+        ),
+        (
+            with_alerts(&SMTP_ALERTS.replace("https://hooks.example.nl/T000/B000/XXXX", "hooks")),
+            "config: alerts.webhook_url: must be an http(s) URL",
+        ),
+        (
+            with_alerts("send_timeout_secs = 0"),
+            "config: alerts.send_timeout_secs:",
+        ),
+        (
+            with_alerts("retry_backoff_ms = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"),
+            "config: alerts.retry_backoff_ms:",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let err = error_for(&toml);
+        assert!(
+            err.starts_with(expected),
+            "{err:?} should start with {expected:?}"
+        );
+        assert!(!err.contains('\n'), "one line: {err:?}");
+        assert!(!err.contains("smtp-pass-secret"), "{err}");
+    }
+}
+
+#[test]
+fn host_port_parses_names_and_addresses() {
+    assert_eq!(
+        parse_host_port("mail.example.nl:465"),
+        Some(("mail.example.nl".into(), 465))
+    );
+    assert_eq!(parse_host_port("[::1]:25"), Some(("::1".into(), 25)));
+    assert_eq!(parse_host_port("mail.example.nl"), None);
+    assert_eq!(parse_host_port(":25"), None);
+    assert_eq!(parse_host_port("mail:0"), None);
+    assert_eq!(parse_host_port("mail:99999"), None);
+}

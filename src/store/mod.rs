@@ -10,6 +10,7 @@
 
 mod changes;
 mod conflicts;
+mod deliveries;
 mod executor;
 mod members;
 mod migrate;
@@ -28,6 +29,7 @@ use crate::catalogue::Catalogue;
 
 pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
 pub use conflicts::ConflictRecord;
+pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery};
 pub use members::{FieldTimestamps, MemberSummary, SightingContext, SightingResult};
 pub use migrate::{SchemaInfo, MIGRATIONS};
 pub use runs::{RunKind, RunRecord, RunStatus};

@@ -1,0 +1,32 @@
+//! `GET /healthz`: the process answers. `GET /readyz`: the database answers and its schema is the
+//! one this binary expects.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState};
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let info = state.store.read(|db| db.schema_info()).await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check: database not reachable");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database not reachable")
+    })?;
+    if info.version != info.known {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "database schema is at version {}, this binary expects {}",
+                info.version, info.known
+            ),
+        ));
+    }
+    Ok(Json(
+        json!({ "status": "ready", "schema_version": info.version }),
+    ))
+}
