@@ -22,6 +22,7 @@ use tracing::Instrument;
 use super::artefacts::Artefacts;
 use super::driver::{DriverError, FormField, FormSpec, MemberStatus, SportlinkDriver};
 use super::lock::AccountLock;
+use crate::alerts::{AlertEvent, AlertSender};
 use crate::catalogue::{Catalogue, FieldKind, FieldSpec, SportlinkPage};
 use crate::conflict::{resolve, ConflictInput, Resolution, Winner};
 use crate::domain::{ChangeId, ChangeStatus, KnvbId};
@@ -211,6 +212,7 @@ pub struct StatusBoard {
 struct BoardInner {
     status: ExecutorStatus,
     pause_deadline: Option<Instant>,
+    alerts: Option<AlertSender>,
 }
 
 impl Default for StatusBoard {
@@ -224,6 +226,7 @@ impl Default for StatusBoard {
                     last_error: None,
                 },
                 pause_deadline: None,
+                alerts: None,
             })),
         }
     }
@@ -267,10 +270,15 @@ impl StatusBoard {
             if matches!(b.status.state, ExecutorState::Paused { .. }) {
                 tracing::warn!("executor resumed by the operator");
                 b.status.state = ExecutorState::Idle;
+                b.alert(AlertEvent::CircuitBreakerReset);
             }
             b.pause_deadline = None;
             b.status.consecutive_drift_failures = 0;
         });
+    }
+
+    fn set_alerts(&self, alerts: AlertSender) {
+        self.with(|b| b.alerts = Some(alerts));
     }
 
     fn pause(&self, reason: String, cooldown: Duration) {
@@ -278,7 +286,11 @@ impl StatusBoard {
             let now = Utc::now();
             let until =
                 now + chrono::TimeDelta::from_std(cooldown).unwrap_or(chrono::TimeDelta::MAX);
-            tracing::error!(alert = true, %reason, "Sportlink executor paused");
+            tracing::error!(%reason, "Sportlink executor paused");
+            b.alert(AlertEvent::CircuitBreakerTripped {
+                reason: reason.clone(),
+                failures: b.status.consecutive_drift_failures,
+            });
             b.status.state = ExecutorState::Paused {
                 reason,
                 since: now,
@@ -340,7 +352,14 @@ impl BoardInner {
                 self.pause_deadline = None;
                 self.status.state = ExecutorState::Idle;
                 self.status.consecutive_drift_failures = 0;
+                self.alert(AlertEvent::CircuitBreakerReset);
             }
+        }
+    }
+
+    fn alert(&self, event: AlertEvent) {
+        if let Some(alerts) = &self.alerts {
+            alerts.send(event);
         }
     }
 }
@@ -357,6 +376,7 @@ pub struct Executor<D: SportlinkDriver> {
     board: StatusBoard,
     lock: AccountLock,
     last_member_end: Option<Instant>,
+    alerts: Option<AlertSender>,
 }
 
 /// One change with its catalogue entry.
@@ -461,6 +481,20 @@ impl<D: SportlinkDriver> Executor<D> {
             board: StatusBoard::default(),
             lock,
             last_member_end: None,
+            alerts: None,
+        }
+    }
+
+    /// Raise alerts for changes that failed for good, lost conflicts and the circuit breaker.
+    pub fn with_alerts(mut self, alerts: AlertSender) -> Self {
+        self.board.set_alerts(alerts.clone());
+        self.alerts = Some(alerts);
+        self
+    }
+
+    fn alert(&self, event: AlertEvent) {
+        if let Some(alerts) = &self.alerts {
+            alerts.send(event);
         }
     }
 
@@ -707,7 +741,7 @@ impl<D: SportlinkDriver> Executor<D> {
         // A refused login says nothing about the changes: leave them untouched.
         if !dry_run && login_refused.is_none() && !change_ids.is_empty() {
             let message = error.message.clone();
-            let ids = change_ids.clone();
+            let ids: Vec<ChangeId> = change_ids.iter().map(|(id, _)| *id).collect();
             let max = self.settings.max_attempts;
             let knvb = knvb_id.clone();
             // The delay grows with the runs that already failed for this member.
@@ -730,9 +764,17 @@ impl<D: SportlinkDriver> Executor<D> {
                 .await?;
             if !gave_up.is_empty() {
                 tracing::error!(
-                    alert = true, knvb_id = %knvb_id, changes = ?gave_up, error = %error.message,
+                    knvb_id = %knvb_id, changes = ?gave_up, error = %error.message,
                     "changes failed for good after their attempts"
                 );
+            }
+            for (id, field) in change_ids.iter().filter(|(id, _)| gave_up.contains(id)) {
+                self.alert(AlertEvent::ChangeFailed {
+                    change_id: *id,
+                    knvb_id: knvb_id.clone(),
+                    field: field.clone(),
+                    reason: error.message.clone(),
+                });
             }
         }
         Ok(Attempted {
@@ -807,6 +849,8 @@ impl<D: SportlinkDriver> Executor<D> {
             ));
         }
         let all_ids: Vec<ChangeId> = changes.iter().map(|c| c.id).collect();
+        let pending: Vec<(ChangeId, String)> =
+            changes.iter().map(|c| (c.id, c.field.clone())).collect();
         if deceased {
             return self
                 .skip(
@@ -826,7 +870,7 @@ impl<D: SportlinkDriver> Executor<D> {
                     message: format!("fields unknown to the field catalogue: {names:?}"),
                     kind: FailureKind::Refused,
                 },
-                change_ids: all_ids,
+                change_ids: pending,
                 fields: Vec::new(),
                 artefacts: None,
                 page_times: Vec::new(),
@@ -856,7 +900,7 @@ impl<D: SportlinkDriver> Executor<D> {
             Err(e) => {
                 let error = AttemptError::from_driver(&e, "opening the member");
                 return Err(self
-                    .fail(error, all_ids, state, capture_on_failure, knvb_id, None)
+                    .fail(error, pending, state, capture_on_failure, knvb_id, None)
                     .await);
             }
         }
@@ -877,7 +921,7 @@ impl<D: SportlinkDriver> Executor<D> {
                 return Err(self
                     .fail(
                         error,
-                        all_ids,
+                        pending,
                         state,
                         capture_on_failure,
                         knvb_id,
@@ -895,6 +939,22 @@ impl<D: SportlinkDriver> Executor<D> {
             });
         }
         let commit = self.commit(knvb_id, &state).await;
+        if commit.is_ok() {
+            for a in state
+                .audits
+                .iter()
+                .filter(|a| state.lost.contains(&a.change_id))
+            {
+                self.alert(AlertEvent::ConflictLost {
+                    change_id: a.change_id,
+                    knvb_id: knvb_id.clone(),
+                    field: a.field.clone(),
+                    sportlink_value: a.sportlink_value.clone(),
+                    rondo_club_value: a.rondo_club_value.clone(),
+                    reason: a.resolution.reason.as_str().to_owned(),
+                });
+            }
+        }
         match commit {
             Ok((synced, lost)) => Ok(MemberOutcome {
                 knvb_id: knvb_id.clone(),
@@ -907,7 +967,7 @@ impl<D: SportlinkDriver> Executor<D> {
             }),
             Err(e) => Err(FailedAttempt {
                 error: AttemptError::store(e),
-                change_ids: all_ids,
+                change_ids: pending,
                 fields: state.reports,
                 artefacts: None,
                 page_times: state.page_times,
@@ -943,7 +1003,7 @@ impl<D: SportlinkDriver> Executor<D> {
     async fn fail(
         &mut self,
         error: AttemptError,
-        change_ids: Vec<ChangeId>,
+        change_ids: Vec<(ChangeId, String)>,
         state: AttemptState,
         capture: bool,
         knvb_id: &KnvbId,
@@ -1246,7 +1306,8 @@ struct Attempted {
 
 struct FailedAttempt {
     error: AttemptError,
-    change_ids: Vec<ChangeId>,
+    /// The member's pending changes (id, field) that the failure leaves pending.
+    change_ids: Vec<(ChangeId, String)>,
     fields: Vec<FieldReport>,
     artefacts: Option<Artefacts>,
     page_times: Vec<Duration>,

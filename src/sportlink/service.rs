@@ -30,12 +30,13 @@ pub struct ExecutorHandle {
 }
 
 impl ExecutorHandle {
-    /// Start the background task. It runs once right away (work left from before a restart).
-    pub fn spawn<D>(executor: Executor<D>, cancel: CancellationToken) -> Self
+    /// Start the background task. `wake` is what the webhook handler notifies after committing
+    /// changes. It runs once right away (work left from before a restart).
+    pub fn spawn<D>(executor: Executor<D>, wake: Arc<Notify>, cancel: CancellationToken) -> Self
     where
         D: SportlinkDriver + 'static,
     {
-        let notify = Arc::new(Notify::new());
+        let notify = wake;
         let board = executor.status_board();
         let task = tokio::spawn(serve_loop(executor, notify.clone(), cancel));
         notify.notify_one();

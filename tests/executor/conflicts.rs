@@ -1,5 +1,6 @@
 //! The conflict guard at push time (L = live, O = expected old, N = new), and superseded changes.
 
+use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
 use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
 
@@ -93,8 +94,16 @@ async fn live_is_other_and_sportlink_wins() {
     m.email = "laat@example.org".into();
     let ids = rig.user_edit(&m).await;
     rig.state().clear_log();
+    let (alerts, mut raised) = AlertSender::channel(16);
+    executor = executor.with_alerts(alerts);
     let report = rig.run(&mut executor, None).await;
     executor.close().await;
+    let alert = raised.try_recv().expect("a lost conflict is alerted").event;
+    assert!(
+        matches!(&alert, AlertEvent::ConflictLost { field, sportlink_value, .. }
+            if field == "email" && sportlink_value == "door-admin@example.org"),
+        "{alert:?}"
+    );
     assert!(
         matches!(
             report.members[0].result,

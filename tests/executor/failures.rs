@@ -1,5 +1,6 @@
 //! Saves that fail: a validation message, a server error, a stored value that differs.
 
+use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
 use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 
@@ -144,5 +145,52 @@ async fn a_stored_value_that_differs_from_the_typed_one_is_not_synced() {
     );
     let (sportlink_modified, _) = rig.timestamps("DIF0001", "email").await;
     assert!(sportlink_modified.is_none());
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_are_bounded_across_runs_then_the_change_is_failed_and_alerted() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("MAX0001");
+    rig.seed(&m).await;
+    m.email = "nog-steeds-fout".into();
+    let ids = rig.user_edit(&m).await;
+    let mut settings = rig.settings.clone();
+    settings.max_attempts = 2;
+    let (alerts, mut raised) = AlertSender::channel(16);
+    let mut executor = rig
+        .executor_with(rig.session.clone(), settings)
+        .with_alerts(alerts);
+    let first = rig.run(&mut executor, None).await;
+    assert!(
+        matches!(&first.members[0].result, MemberResult::Failed { gave_up, .. } if gave_up.is_empty())
+    );
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Pending.as_str()
+    );
+    let second = rig.run(&mut executor, None).await;
+    // Nothing is due any more: a third run leaves Sportlink alone.
+    rig.state().clear_log();
+    let third = rig.run(&mut executor, None).await;
+    executor.close().await;
+    let MemberResult::Failed { gave_up, .. } = &second.members[0].result else {
+        panic!("{second:?}");
+    };
+    assert_eq!(gave_up, &ids);
+    let c = rig.change(ids[0]).await;
+    assert_eq!(c.status, ChangeStatus::Failed.as_str());
+    assert_eq!(c.attempts, 2);
+    assert!(c.status_reason.unwrap().contains("Ongeldig e-mailadres"));
+    let alert = raised.try_recv().expect("alerted").event;
+    assert!(
+        matches!(&alert, AlertEvent::ChangeFailed { change_id, field, .. } if *change_id == ids[0] && field == "email"),
+        "{alert:?}"
+    );
+    assert!(third.members.is_empty());
+    assert!(rig.state().request_log().is_empty());
     rig.finish().await;
 }

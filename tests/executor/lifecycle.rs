@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
 use rondo_reverse_sync::config::Settings;
 use rondo_reverse_sync::domain::{ChangeStatus, Origin, Source};
 use rondo_reverse_sync::simulator::Section;
@@ -117,9 +118,17 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
         m.email = format!("{}@nieuw.nl", id.to_lowercase());
         rig.user_edit(&m).await;
     }
-    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let (alerts, mut raised) = AlertSender::channel(16);
+    let mut executor = rig
+        .executor_with(rig.session.clone(), settings)
+        .with_alerts(alerts);
     let report = rig.run(&mut executor, None).await;
     assert_eq!(report.members.len(), 2, "{report:?}");
+    let alert = raised.try_recv().expect("the operator is alerted").event;
+    assert!(
+        matches!(alert, AlertEvent::CircuitBreakerTripped { failures: 2, .. }),
+        "{alert:?}"
+    );
     assert!(report
         .members
         .iter()
@@ -152,6 +161,10 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
         rig.state().seed_member(m);
     }
     board.resume();
+    assert!(matches!(
+        raised.try_recv().map(|s| s.event),
+        Ok(AlertEvent::CircuitBreakerReset)
+    ));
     let resumed = rig.run(&mut executor, None).await;
     executor.close().await;
     assert_eq!(resumed.members.len(), 3);
@@ -359,10 +372,12 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
     let mut m = Member::jan("SRV1001");
     rig.seed(&m).await;
     let cancel = CancellationToken::new();
-    let handle = ExecutorHandle::spawn(rig.executor(), cancel.clone());
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let handle = ExecutorHandle::spawn(rig.executor(), wake.clone(), cancel.clone());
     m.email = "via-webhook@example.org".into();
     let ids = rig.user_edit(&m).await;
-    handle.notify();
+    // What the webhook handler does after committing changes.
+    wake.notify_one();
     let state = rig.state();
     let pushed = wait_for_sim(&state, Duration::from_secs(90), |s| {
         s.member("SRV1001").unwrap().communication.email1 == "via-webhook@example.org"
