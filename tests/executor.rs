@@ -7,6 +7,8 @@ mod support;
 mod bench;
 #[path = "executor/browser.rs"]
 mod browser;
+#[path = "executor/cli.rs"]
+mod cli;
 #[path = "executor/conflicts.rs"]
 mod conflicts;
 #[path = "executor/failures.rs"]

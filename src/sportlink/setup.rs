@@ -188,13 +188,14 @@ pub fn render_report(report: &RunReport) -> String {
             }
         };
         out.push_str(&format!("{}  {line}\n", m.knvb_id));
+        let dry = matches!(m.result, MemberResult::DryRun);
         for f in &m.fields {
             out.push_str(&format!(
                 "    {:<24} live {:?} -> new {:?}: {}\n",
                 f.field,
                 f.live_value,
                 f.new_value,
-                decision_text(&f.decision)
+                decision_text(&f.decision, dry)
             ));
         }
     }
@@ -213,13 +214,18 @@ pub fn render_report(report: &RunReport) -> String {
     out
 }
 
-fn decision_text(d: &super::executor::FieldDecision) -> String {
+fn decision_text(d: &super::executor::FieldDecision, dry_run: bool) -> String {
     use super::executor::FieldDecision;
+    let written = if dry_run {
+        "would be written"
+    } else {
+        "written"
+    };
     match d {
         FieldDecision::AlreadyInSync => "already in Sportlink (no write)".into(),
-        FieldDecision::Write => "written".into(),
+        FieldDecision::Write => written.into(),
         FieldDecision::WriteAfterConflict { reason } => {
-            format!("written after a conflict ({reason})")
+            format!("{written} after a conflict ({reason})")
         }
         FieldDecision::ConflictLost { reason } => format!("not written: conflict lost ({reason})"),
     }

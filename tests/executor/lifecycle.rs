@@ -267,6 +267,12 @@ async fn a_dry_run_changes_nothing() {
         .fields
         .iter()
         .all(|f| f.decision == rondo_reverse_sync::sportlink::executor::FieldDecision::Write));
+    let text = setup::render_report(&report);
+    assert!(text.contains("DRY0001  dry run: nothing changed"), "{text}");
+    assert!(
+        text.contains("\"misschien@example.org\": would be written"),
+        "{text}"
+    );
     assert!(saves(&rig.state(), "DRY0001").is_empty());
     assert_eq!(rig.state().member("DRY0001").unwrap(), before_sim);
     assert_eq!(
