@@ -228,7 +228,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<bool> {
     let rondo = RondoStandIn::start(rondo_config.clone())
         .await
         .context("starting the Rondo Club stand-in")?;
-    let settings = demo_settings(dir.path(), &sim, &sim_config, &rondo, &rondo_config, &options)?;
+    let settings = demo_settings(
+        dir.path(),
+        &sim,
+        &sim_config,
+        &rondo,
+        &rondo_config,
+        &options,
+    )?;
     let catalogue = Arc::new(Catalogue::builtin());
 
     // The club as both systems hold it, imported as the starting state (no changes).
@@ -245,10 +252,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<bool> {
     {
         let path = settings.database.path.clone();
         let cat = catalogue.clone();
-        let store = tokio::task::spawn_blocking(move || {
-            Store::open(&path, cat, StoreOptions::default())
-        })
-        .await??;
+        let store =
+            tokio::task::spawn_blocking(move || Store::open(&path, cat, StoreOptions::default()))
+                .await??;
         let client = RondoClient::new(&settings.rondo_club, &settings.poll)?;
         let report = poll::run_baseline(&store, &client, &CancellationToken::new()).await?;
         println!(
@@ -317,7 +323,10 @@ async fn drive(
         if edit.via_poll {
             continue;
         }
-        let person = rondo.state().person(id).context("the stand-in lost a person")?;
+        let person = rondo
+            .state()
+            .person(id)
+            .context("the stand-in lost a person")?;
         let body = serde_json::to_vec(&json!({
             "type": "person.updated",
             "timestamp": now.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -336,7 +345,10 @@ async fn drive(
             .header("content-type", "application/json")
             .header("webhook-id", &webhook_id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", secret.sign(&webhook_id, timestamp, &body))
+            .header(
+                "webhook-signature",
+                secret.sign(&webhook_id, timestamp, &body),
+            )
             .body(body)
             .send()
             .await?;
@@ -348,7 +360,10 @@ async fn drive(
             answer.status().as_u16()
         );
         if !answer.status().is_success() {
-            bail!("the service refused a signed webhook: {}", answer.text().await?);
+            bail!(
+                "the service refused a signed webhook: {}",
+                answer.text().await?
+            );
         }
     }
     // The poll catches what no webhook reported.
@@ -358,9 +373,15 @@ async fn drive(
         .json(&json!({"full": false}))
         .send()
         .await?;
-    println!("poll: triggered through the admin API → HTTP {}", answer.status().as_u16());
+    println!(
+        "poll: triggered through the admin API → HTTP {}",
+        answer.status().as_u16()
+    );
     if !answer.status().is_success() {
-        bail!("the admin API refused to start a poll: {}", answer.text().await?);
+        bail!(
+            "the admin API refused to start a poll: {}",
+            answer.text().await?
+        );
     }
     Ok(())
 }
@@ -368,7 +389,13 @@ async fn drive(
 /// Waits until every demo change is synced (or the deadline passes), then prints the summary.
 async fn report(settings: &Settings, sim: &Simulator, base: &str) -> anyhow::Result<bool> {
     let path = settings.database.path.clone();
-    let store = Store::open(&path, Arc::new(Catalogue::builtin()), StoreOptions::default())?;
+    let store = Store::open(
+        &path,
+        Arc::new(Catalogue::builtin()),
+        StoreOptions::default(),
+    )?;
+    // The address edit changes several fields at once, so there are at least as many changes
+    // as edits.
     let expected_changes = edits().len();
     let started = Instant::now();
     let changes: Vec<ChangeRecord> = loop {
@@ -387,15 +414,20 @@ async fn report(settings: &Settings, sim: &Simulator, base: &str) -> anyhow::Res
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
-    println!("\n{:<9} {:<20} {:<26} {:<26} {:<8} {}", "member", "field", "old", "new", "source", "status");
+    println!(
+        "\n{:<9} {:<20} {:<26} {:<26} {:<8} status",
+        "member", "field", "old", "new", "source"
+    );
     for c in changes.iter().rev() {
         println!(
             "{:<9} {:<20} {:<26} {:<26} {:<8} {}",
             c.knvb_id, c.field, c.old_value, c.new_value, c.source, c.status
         );
     }
-    let mut all_verified = changes.len() == expected_changes
-        && changes.iter().all(|c| c.status == ChangeStatus::Synced.as_str());
+    let mut all_verified = changes.len() >= expected_changes
+        && changes
+            .iter()
+            .all(|c| c.status == ChangeStatus::Synced.as_str());
     println!("\nin the Sportlink simulator:");
     for edit in edits() {
         let member = &CLUB[edit.member];
@@ -415,7 +447,11 @@ async fn report(settings: &Settings, sim: &Simulator, base: &str) -> anyhow::Res
     }
     println!(
         "\n{}: {} changes, {} s. Operator page: {base}/",
-        if all_verified { "all verified" } else { "NOT all verified" },
+        if all_verified {
+            "all verified"
+        } else {
+            "NOT all verified"
+        },
         changes.len(),
         started.elapsed().as_secs()
     );

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use rondo_reverse_sync::config::{Needs, Settings};
+use rondo_reverse_sync::config::{ConfigError, Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
 use rondo_reverse_sync::poll;
 use rondo_reverse_sync::sportlink;
@@ -36,17 +36,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Push the pending changes into Sportlink now and report per member.
-    Sync {
-        /// Only this member (KNVB id).
-        #[arg(long)]
-        knvb_id: Option<String>,
-        /// Log in, open the forms and read the values, but cancel instead of saving.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Check the configuration and that the Sportlink login works.
-    Check,
     /// Poll Rondo Club now and detect changes (people modified since the last poll).
     Detect {
         /// Only this member (by the Rondo Club post the database knows for it).
@@ -63,6 +52,27 @@ enum Command {
     Baseline,
     /// Send one test alert through every configured alert transport (e-mail, webhook) and report.
     TestAlert,
+    /// Run the service on embedded defaults against the built-in Sportlink simulator and a
+    /// stand-in for Rondo Club: a few edits pushed and verified, then a summary.
+    Demo {
+        /// Keep everything running (operator page, simulator) until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+        /// Pause between members in milliseconds (default: the service's 1–2 s).
+        #[arg(long, value_name = "MS")]
+        member_interval_ms: Option<u64>,
+    },
+    /// Push the pending changes into Sportlink now and report per member.
+    Sync {
+        /// Only this member (KNVB id).
+        #[arg(long)]
+        knvb_id: Option<String>,
+        /// Log in, open the forms and read the values, but cancel instead of saving.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the configuration and that the Sportlink login works.
+    Check,
 }
 
 impl Command {
@@ -72,13 +82,16 @@ impl Command {
                 webhook: true,
                 ..Needs::DATABASE_ONLY
             },
-            Command::Migrate | Command::Status { .. } | Command::TestAlert => Needs::DATABASE_ONLY,
-            Command::Sync { .. } | Command::Check => Needs {
-                sportlink: true,
-                ..Needs::DATABASE_ONLY
-            },
+            Command::Migrate
+            | Command::Status { .. }
+            | Command::TestAlert
+            | Command::Demo { .. } => Needs::DATABASE_ONLY,
             Command::Detect { .. } | Command::Baseline => Needs {
                 rondo_club: true,
+                ..Needs::DATABASE_ONLY
+            },
+            Command::Sync { .. } | Command::Check => Needs {
+                sportlink: true,
                 ..Needs::DATABASE_ONLY
             },
         }
@@ -118,7 +131,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
     settings
         .validate(cli.command.needs())
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    telemetry::init(&settings.log);
+    let mut log = settings.log.clone();
+    if matches!(cli.command, Command::Demo { .. }) && log.level == "info" {
+        // The demo prints its own story on stdout; only warnings belong beside it.
+        log.level = "warn".into();
+    }
+    telemetry::init(&log);
     let catalogue = Arc::new(load_catalogue(&settings).map_err(|e| Failure::Usage(e.to_string()))?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -139,15 +157,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
             Command::TestAlert => test_alert(&settings).await,
-            Command::Sync { knvb_id, dry_run } => {
-                sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
-            }
-            Command::Check => {
-                sportlink::setup::check_login(&settings)
-                    .await
-                    .context("Sportlink login")?;
-                println!("configuration valid; Sportlink login works");
-                Ok(())
+            Command::Demo {
+                keep_running,
+                member_interval_ms,
+            } => {
+                let verified =
+                    rondo_reverse_sync::demo::run(rondo_reverse_sync::demo::DemoOptions {
+                        keep_running,
+                        member_interval_ms,
+                    })
+                    .await?;
+                if verified {
+                    Ok(())
+                } else {
+                    Err(Failure::Failed(anyhow::anyhow!(
+                        "the demo's changes were not all verified in the simulator"
+                    )))
+                }
             }
             Command::Detect {
                 knvb_id,
@@ -170,25 +196,40 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 poll_verb(&settings, catalogue, Some(request)).await
             }
             Command::Baseline => poll_verb(&settings, catalogue, None).await,
+            Command::Sync { knvb_id, dry_run } => {
+                sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
+            }
+            Command::Check => {
+                sportlink::setup::check_login(&settings)
+                    .await
+                    .context("Sportlink login")?;
+                println!("configuration valid; Sportlink login works");
+                Ok(())
+            }
         }
     })
 }
 
 /// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
-/// task.
+/// task. The poller runs when Rondo Club is configured, the executor when Sportlink is; the
+/// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
+/// task. The poller runs when Rondo Club is configured, the executor when Sportlink is; the
+/// admin API answers 503 for a part that is not.
 async fn serve(
     settings: &Settings,
     catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
 ) -> Result<(), Failure> {
-    let state = startup::build_state(settings, catalogue).await?;
     let listener = tokio::net::TcpListener::bind(settings.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
-    let running = startup::run(listener, state, startup::shutdown_signal())
+    let service = startup::launch(settings, catalogue, listener, startup::shutdown_signal())
         .await
-        .context("cannot start the HTTP server")?;
-    tracing::info!(address = %settings.server.listen, port = running.port(), "listening");
-    running.wait().await?;
+        .map_err(|e| match e.downcast_ref::<ConfigError>() {
+            Some(config) => Failure::Usage(config.to_string()),
+            None => Failure::Failed(e),
+        })?;
+    tracing::info!(address = %settings.server.listen, port = service.port(), "listening");
+    service.wait().await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -237,6 +278,34 @@ async fn status(
     Ok(())
 }
 
+/// `detect` (a request) or `baseline` (none), with a short report.
+async fn poll_verb(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    request: Option<poll::PollRequest>,
+) -> Result<(), Failure> {
+    let store = open_store(settings, catalogue)?;
+    let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let outcome = match request {
+        Some(request) => {
+            poll::run_poll_until(&store, &client, &settings.poll, request, &cancel).await
+        }
+        None => poll::run_baseline(&store, &client, &cancel).await,
+    };
+    signals.abort();
+    let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
+    print!("{}", report.summary());
+    Ok(())
+}
+
 async fn sync(
     settings: &Settings,
     catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
@@ -267,34 +336,6 @@ async fn sync(
             "not everything was pushed"
         )));
     }
-    Ok(())
-}
-
-/// `detect` (a request) or `baseline` (none), with a short report.
-async fn poll_verb(
-    settings: &Settings,
-    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
-    request: Option<poll::PollRequest>,
-) -> Result<(), Failure> {
-    let store = open_store(settings, catalogue)?;
-    let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
-    let outcome = match request {
-        Some(request) => {
-            poll::run_poll_until(&store, &client, &settings.poll, request, &cancel).await
-        }
-        None => poll::run_baseline(&store, &client, &cancel).await,
-    };
-    signals.abort();
-    let report = outcome.map_err(|e| Failure::Failed(e.into()))?;
-    print!("{}", report.summary());
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
 use crate::config::{ConfigError, Settings, WebhookSettings};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Metrics, OpsState, Unwired};
 use crate::webhook::{Verifier, WebhookSecret};
 
 /// The signature verifier for the configured secret (and the previous one, during a rotation).
@@ -55,11 +55,22 @@ pub async fn build_state(
             .await
             .context("opening the database")??
     };
+    let executor_wake = Arc::new(Notify::new());
+    // The poll and the executor are wired in by `serve` through `OpsState::with_operations`;
+    // until then their admin endpoints answer 503 "not available in this build".
+    let ops = OpsState::new(
+        store.clone(),
+        settings.admin.token.clone(),
+        Arc::new(Metrics::new()),
+        Arc::new(Unwired),
+        executor_wake.clone(),
+    );
     Ok(AppState {
         store,
         verifier: Arc::new(verifier),
         max_body_bytes: settings.server.max_body_bytes,
-        executor_wake: Arc::new(Notify::new()),
+        executor_wake,
+        ops,
     })
 }
 
@@ -157,5 +168,147 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received"),
         () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// The whole service: the HTTP server, the reconciliation poller (when Rondo Club is configured),
+/// the Sportlink executor (when Sportlink is), and the alerter (when a transport is configured).
+pub struct Service {
+    running: Running,
+    cancel: CancellationToken,
+    poller: Option<crate::poll::Poller>,
+    executor: Option<crate::sportlink::service::ExecutorHandle>,
+    alerter: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Builds everything `serve` runs from the settings and starts it on `listener`; runs until
+/// `shutdown` completes. Configuration problems come back as [`ConfigError`] inside the error.
+pub async fn launch(
+    settings: &Settings,
+    catalogue: Arc<Catalogue>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Service> {
+    use crate::config::Needs;
+    use crate::http::OpsState;
+    use crate::operations::{ExecutorControl, ServiceOperations};
+    use crate::{poll, sportlink};
+
+    let mut state = build_state(settings, catalogue).await?;
+    if !settings.admin.token.is_set() {
+        tracing::warn!(
+            "admin.token is not set: the admin API and the operator page refuse everyone"
+        );
+    }
+    let cancel = CancellationToken::new();
+    let rondo = if settings.rondo_club.base_url.trim().is_empty() {
+        tracing::warn!("rondo_club.base_url is not set: no reconciliation poll, no re-detection");
+        None
+    } else {
+        settings.validate(Needs {
+            rondo_club: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+        Some(poll::RondoClient::new(
+            &settings.rondo_club,
+            &settings.poll,
+        )?)
+    };
+    let poller = rondo.as_ref().map(|client| {
+        poll::Poller::spawn(
+            state.store.clone(),
+            client.clone(),
+            settings.poll.clone(),
+            cancel.clone(),
+        )
+    });
+    let alerts_configured = !settings.alerts.smtp_server.trim().is_empty()
+        || !settings.alerts.webhook_url.trim().is_empty();
+    let (alert_sender, alerter) = if alerts_configured {
+        let (sender, task) = crate::alerts::Alerter::spawn(&settings.alerts, cancel.clone())?;
+        (Some(sender), Some(task))
+    } else {
+        (None, None)
+    };
+    let executor = if settings.sportlink.username.trim().is_empty() {
+        tracing::warn!("sportlink.username is not set: the executor does not run");
+        None
+    } else {
+        settings.validate(Needs {
+            sportlink: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+        let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
+        let mut executor =
+            sportlink::setup::chromium_executor(&settings.sportlink, state.store.clone(), lock)
+                .context("Sportlink executor")?;
+        if let Some(sender) = &alert_sender {
+            executor.set_alerts(sender.clone());
+        }
+        Some(sportlink::service::ExecutorHandle::spawn_with_metrics(
+            executor,
+            cancel.clone(),
+            Some(state.ops.metrics().clone()),
+        ))
+    };
+    let wake = executor
+        .as_ref()
+        .map(|e| e.notifier())
+        .unwrap_or_else(|| state.executor_wake.clone());
+    state.executor_wake = wake.clone();
+    state.ops = OpsState::new(
+        state.store.clone(),
+        settings.admin.token.clone(),
+        state.ops.metrics().clone(),
+        Arc::new(ServiceOperations {
+            store: state.store.clone(),
+            poller: poller.as_ref().map(|p| p.handle()),
+            rondo,
+            executor: executor.as_ref().map(|e| ExecutorControl {
+                board: e.status_board(),
+                wake: e.notifier(),
+            }),
+        }),
+        wake,
+    );
+    let running = run(listener, state, shutdown)
+        .await
+        .context("cannot start the HTTP server")?;
+    Ok(Service {
+        running,
+        cancel,
+        poller,
+        executor,
+        alerter,
+    })
+}
+
+impl Service {
+    pub fn port(&self) -> u16 {
+        self.running.port()
+    }
+
+    /// Starts the shutdown, as the shutdown future completing would.
+    pub fn shutdown(&self) {
+        self.running.shutdown();
+    }
+
+    /// Waits until the HTTP server has stopped, then stops and joins the poller, the executor
+    /// (which closes the browser) and the alerter (which sends what it still holds).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let served = self.running.wait().await;
+        self.cancel.cancel();
+        if let Some(poller) = self.poller {
+            poller.join().await;
+        }
+        if let Some(executor) = self.executor {
+            executor.join().await;
+        }
+        if let Some(alerter) = self.alerter {
+            if let Err(e) = alerter.await {
+                tracing::error!(error = %e, "the alerter task failed");
+            }
+        }
+        served
     }
 }

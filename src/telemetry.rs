@@ -7,9 +7,8 @@ use crate::config::LogSettings;
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level.
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .or_else(|_| EnvFilter::try_new(with_quiet_dependencies(&settings.level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let filter = quiet_chromiumoxide(filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -21,15 +20,8 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
-/// chromiumoxide 0.7 logs, at ERROR, every message of a newer Chromium that it cannot decode;
-/// they are harmless (the Sportlink executor watches the browser itself). Silenced unless the
-/// filter says something about chromiumoxide.
-fn quiet_chromiumoxide(filter: EnvFilter) -> EnvFilter {
-    if filter.to_string().contains("chromiumoxide") {
-        return filter;
-    }
-    ["chromiumoxide::conn=off", "chromiumoxide::handler=off"]
-        .into_iter()
-        .filter_map(|d| d.parse().ok())
-        .fold(filter, EnvFilter::add_directive)
+/// chromiumoxide 0.7 logs an ERROR for every DevTools event newer Chromium sends that it has no
+/// type for; they are harmless and would drown the log. Its real failures reach us as errors.
+fn with_quiet_dependencies(level: &str) -> String {
+    format!("{level},chromiumoxide::conn=off,chromiumoxide::handler=off")
 }

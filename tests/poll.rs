@@ -313,6 +313,44 @@ mod standin {
     }
 
     #[tokio::test]
+    async fn a_cancelled_run_stops_between_pages_and_is_recorded() {
+        let f = Fixture::new(5).await;
+        f.seed(12, at(BASE));
+        let state = f.state();
+        state.set_faults(Faults {
+            after_requests: 1,
+            slow_responses: 1,
+            slow_delay: Duration::from_secs(3),
+            ..Faults::default()
+        });
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let run = {
+            let (store, client, settings) = (f.store.clone(), f.client(), f.poll.clone());
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                poll::run_poll_until(&store, &client, &settings, PollRequest::full(), &cancel).await
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while state.faults().slow_responses > 0 {
+            assert!(Instant::now() < deadline, "page 2 was never asked for");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let cancelled_at = Instant::now();
+        cancel.cancel();
+        let err = run.await.unwrap().unwrap_err();
+        assert!(matches!(err, PollError::Cancelled), "{err}");
+        assert!(
+            cancelled_at.elapsed() < Duration::from_secs(2),
+            "did not wait for the slow page"
+        );
+        assert_eq!(f.watermark().await, None);
+        let run = &f.runs().await[0];
+        assert_eq!(run.status, "failed");
+        assert_eq!(run.people_seen, 5, "page 1 was committed");
+    }
+
+    #[tokio::test]
     async fn incremental_starts_at_the_watermark_minus_the_overlap_in_utc_with_z() {
         let f = Fixture::new(10).await;
         f.seed(25, at(BASE));
@@ -587,7 +625,13 @@ mod standin {
         }
         assert!(f.people_requests().is_empty(), "no anonymous poll");
         assert_eq!(f.watermark().await, watermark);
-        assert_eq!(f.runs().await.len(), runs_before);
+        let runs = f.runs().await;
+        assert_eq!(runs.len(), runs_before + 2);
+        for run in &runs[..2] {
+            assert_eq!(run.status, "failed");
+            let error = run.error.as_deref().unwrap_or("");
+            assert!(error.contains(USER) && !error.contains("wxyz"), "{error}");
+        }
         assert_eq!(f.total_changes().await, 0);
     }
 

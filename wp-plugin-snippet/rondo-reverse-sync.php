@@ -294,11 +294,12 @@ final class Rondo_Reverse_Sync
                 ? 'person.trashed'
                 : ($job['created'] ? 'person.created' : 'person.updated');
             $data['modified_gmt'] = self::modified_gmt($post);
-            $data['acf']          = self::tracked_values($post_id);
+            // An empty PHP array would be encoded as a JSON list.
+            $data['acf']          = self::tracked_values($post_id) ?: new \stdClass();
         } elseif (is_array($job['snapshot'] ?? null)) {
             $type                 = 'person.trashed';
             $data['modified_gmt'] = $job['snapshot']['modified_gmt'];
-            $data['acf']          = $job['snapshot']['acf'];
+            $data['acf']          = $job['snapshot']['acf'] ?: new \stdClass();
         } else {
             return null;
         }

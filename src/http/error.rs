@@ -4,7 +4,7 @@
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -44,6 +44,14 @@ pub fn cause_chain(error: &(dyn StdError + 'static)) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
+            // The rest of an oversized body is never read, so the connection cannot carry another
+            // request: say so, and hyper closes it after the answer.
+            Self::Client { status, reason } if status == StatusCode::PAYLOAD_TOO_LARGE => (
+                status,
+                [(header::CONNECTION, "close")],
+                Json(json!({ "error": reason })),
+            )
+                .into_response(),
             Self::Client { status, reason } => {
                 (status, Json(json!({ "error": reason }))).into_response()
             }

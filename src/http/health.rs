@@ -8,10 +8,22 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive", content_type = "application/json")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// The database answers and its schema is the one this binary expects.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", content_type = "application/json"),
+        (status = 503, description = "Not ready, with the reason", body = super::admin::ErrorBody),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let info = state.store.read(|db| db.schema_info()).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check: database not reachable");

@@ -1,8 +1,13 @@
 //! Thin axum handlers over the rest of the service. [`router`] is the one place routes are
-//! declared; every error answer is JSON `{"error": "..."}` ([`ApiError`]).
+//! declared; every error answer is JSON `{"error": "..."}`. The webhook and health checks here;
+//! the admin API (`/api/`), the operator page (`/`) and `/metrics` in [`ops_routes`].
 
+pub mod admin;
 mod error;
 mod health;
+pub mod metrics;
+pub mod operator;
+pub mod ops;
 mod webhook;
 
 use std::sync::Arc;
@@ -15,6 +20,11 @@ use crate::store::Store;
 use crate::webhook::Verifier;
 
 pub use error::ApiError;
+pub use metrics::Metrics;
+pub use ops::{
+    ExecutorStateView, ExecutorView, OperationError, Operations, OpsState, PollAccepted,
+    Redetected, Unwired,
+};
 
 /// What handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -25,12 +35,48 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Woken after a delivery committed new changes, so the executor starts without polling.
     pub executor_wake: Arc<Notify>,
+    /// The admin API's, the operator page's and the metrics' state (same store and wake).
+    pub ops: OpsState,
 }
 
 pub fn router(state: AppState) -> Router {
+    let ops = state.ops.clone();
     Router::new()
         .route("/webhooks/rondo-club", post(webhook::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .with_state(state)
+        .merge(ops_routes(ops))
+}
+
+/// The admin API, the operator page and `/metrics`, with their state applied.
+pub fn ops_routes(state: OpsState) -> Router {
+    let api = Router::new()
+        .route("/deliveries/{id}/replay", post(admin::replay_delivery))
+        .route("/members/{knvb_id}/redetect", post(admin::redetect_member))
+        .route("/members/{knvb_id}", get(admin::get_member))
+        .route("/changes/{id}/requeue", post(admin::requeue_change))
+        .route("/changes/requeue", post(admin::requeue_changes))
+        .route("/changes", get(admin::list_changes))
+        .route("/conflicts", get(admin::list_conflicts))
+        .route("/runs", get(admin::list_runs))
+        .route("/status", get(admin::get_status))
+        .route("/poll", post(admin::trigger_poll))
+        .route("/executor/resume", post(admin::resume_executor))
+        .route("/forward-sync/report", post(admin::forward_sync_report))
+        .route("/openapi.json", get(admin::openapi_json))
+        .fallback(admin::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_token,
+        ));
+    Router::new()
+        .route("/", get(operator::page))
+        .route("/login", post(operator::login))
+        .route("/logout", post(operator::logout))
+        .route("/ui/changes/{id}/requeue", post(operator::ui_requeue))
+        .route("/ui/executor/resume", post(operator::ui_resume))
+        .route("/metrics", get(metrics::scrape))
+        .nest("/api", api)
         .with_state(state)
 }

@@ -12,26 +12,61 @@ use futures::StreamExt as _;
 use super::{ApiError, AppState};
 use crate::webhook::{ingest, Ingested};
 
+/// A signed Standard Webhooks delivery from the Rondo Club snippet.
+#[utoipa::path(
+    post,
+    path = "/webhooks/rondo-club",
+    tag = "webhook",
+    request_body(content = Object, description = "Event: {type, timestamp, data: {id, modified_gmt, acf, origin, user}}, signed with webhook-id, webhook-timestamp, webhook-signature"),
+    params(
+        ("webhook-id" = String, Header, description = "Unique delivery id (idempotency key)"),
+        ("webhook-timestamp" = i64, Header, description = "Unix seconds"),
+        ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>, space-separated for rotation"),
+    ),
+    responses(
+        (status = 200, description = "Committed (processed, trashed, ignored or duplicate)", content_type = "application/json"),
+        (status = 400, description = "Verified but malformed", body = super::admin::ErrorBody),
+        (status = 401, description = "Bad or missing signature, stale timestamp", body = super::admin::ErrorBody),
+        (status = 413, description = "Body over the limit", body = super::admin::ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "webhook", skip_all, fields(webhook_id, knvb_id))]
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Ingested>, ApiError> {
-    let bytes = read_capped(&headers, body, state.max_body_bytes).await?;
+    let bytes = read_capped(&headers, body, state.max_body_bytes)
+        .await
+        .inspect_err(|e| {
+            let too_large = matches!(e, ApiError::Client { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE);
+            state
+                .ops
+                .metrics()
+                .record_delivery(if too_large { "too_large" } else { "unreadable" });
+        })?;
     let now = Utc::now();
     let verified = state
         .verifier
         .verify(&headers, bytes, now.timestamp())
         .map_err(|e| {
+            state.ops.metrics().record_delivery("unverified");
             tracing::warn!(reason = %e, "webhook rejected: not verified");
             ApiError::new(StatusCode::UNAUTHORIZED, e.to_string())
         })?;
     tracing::Span::current().record("webhook_id", verified.webhook_id());
 
-    let ingested = ingest(&state.store, verified, now)
-        .await
-        .map_err(ApiError::internal)?;
+    let ingested = ingest(&state.store, verified, now).await.map_err(|e| {
+        state.ops.metrics().record_delivery("error");
+        ApiError::internal(e)
+    })?;
+    state.ops.metrics().record_delivery(match &ingested {
+        Ingested::Processed { .. } => "processed",
+        Ingested::Trashed => "trashed",
+        Ingested::Ignored { .. } => "ignored",
+        Ingested::Rejected { .. } => "rejected",
+        Ingested::Duplicate => "duplicate",
+    });
     match &ingested {
         Ingested::Processed {
             knvb_id,

@@ -251,9 +251,6 @@ async fn sweep(
     plan: Sweep,
     cancel: &CancellationToken,
 ) -> Result<PollReport, PollError> {
-    // Before the run row: a wrong password is a configuration error, loud, with nothing recorded
-    // as if a poll had happened.
-    client.whoami().await?;
     let started_at = Utc::now();
     let run_id = start_run(store, plan.kind, None, plan.dry_run).await?;
     let mut report = PollReport {
@@ -263,7 +260,12 @@ async fn sweep(
         modified_after: plan.modified_after,
         ..PollReport::default()
     };
-    let outcome = sweep_pages(store, client, &plan, cancel, &mut report).await;
+    // The identity first: with a wrong password WordPress would list people as anonymous. A
+    // failure is recorded as a failed run, so the operator page shows it.
+    let outcome = match client.whoami().await {
+        Ok(_) => sweep_pages(store, client, &plan, cancel, &mut report).await,
+        Err(e) => Err(e.into()),
+    };
     let outcome = match outcome {
         Ok(()) => settle_watermark(store, &plan, started_at, &mut report).await,
         Err(e) => Err(e),
@@ -298,19 +300,16 @@ async fn sweep_pages(
     // page boundaries so that someone was skipped.
     let mut seen_ids: HashSet<i64> = HashSet::new();
     let mut first_total: Option<u64> = None;
+    let fetch = |page: u32| async move {
+        tokio::select! {
+            fetched = client.people_page(plan.modified_after, page) => fetched.map_err(PollError::from),
+            _ = cancel.cancelled() => Err(PollError::Cancelled),
+        }
+    };
     let mut page = 1u32;
-    loop {
-        if cancel.is_cancelled() {
-            return Err(PollError::Cancelled);
-        }
-        if page > MAX_PAGES {
-            return Err(PollError::TooManyPages(MAX_PAGES));
-        }
-        let fetched = tokio::select! {
-            fetched = client.people_page(plan.modified_after, page) => fetched?,
-            _ = cancel.cancelled() => return Err(PollError::Cancelled),
-        };
-        let Some(fetched) = fetched else { break };
+    let mut current = fetch(page).await?;
+    // While one page is committed the next is fetched: two pages in memory at most.
+    while let Some(fetched) = current {
         if first_total.is_none() {
             first_total = fetched.total;
         }
@@ -322,22 +321,28 @@ async fn sweep_pages(
                 .iter()
                 .filter_map(|p| p.get("id").and_then(Value::as_i64)),
         );
-        let outcome = apply_page(
+        let last_page = count == 0
+            || match fetched.total_pages {
+                Some(total_pages) => page >= total_pages,
+                None => count < client.per_page() as usize,
+            };
+        let apply = apply_page(
             store,
             fetched.people,
             plan.source,
             report.run_id,
             plan.dry_run,
-        )
-        .await?;
-        outcome.add_to(report);
-        let last_page = match fetched.total_pages {
-            Some(total_pages) => page >= total_pages,
-            None => count < client.per_page() as usize,
-        };
-        if last_page || count == 0 {
+        );
+        if last_page {
+            apply.await?.add_to(report);
             break;
         }
+        if page >= MAX_PAGES {
+            return Err(PollError::TooManyPages(MAX_PAGES));
+        }
+        let (applied, next) = tokio::join!(apply, fetch(page + 1));
+        applied?.add_to(report);
+        current = next?;
         page += 1;
     }
     if let Some(total) = first_total {
@@ -480,7 +485,6 @@ async fn one_member(
     knvb_id: KnvbId,
     dry_run: bool,
 ) -> Result<PollReport, PollError> {
-    client.whoami().await?;
     let lookup = knvb_id.clone();
     let member = store.read(move |db| db.member(&lookup)).await?;
     let Some(wp_post_id) = member.and_then(|m| m.wp_post_id) else {
@@ -493,7 +497,10 @@ async fn one_member(
         dry_run,
         ..PollReport::default()
     };
-    let outcome = fetch_member(store, client, source, &knvb_id, wp_post_id, &mut report).await;
+    let outcome = match client.whoami().await {
+        Ok(_) => fetch_member(store, client, source, &knvb_id, wp_post_id, &mut report).await,
+        Err(e) => Err(e.into()),
+    };
     finish_run(store, run_id, outcome.as_ref().map(|_| &report)).await;
     let watermark = store.read(|db| db.watermark()).await?;
     report.watermark = watermark;

@@ -277,8 +277,14 @@ impl StatusBoard {
         });
     }
 
-    fn set_alerts(&self, alerts: AlertSender) {
+    /// Sends circuit-breaker and failure alerts to `alerts` from now on.
+    pub fn set_alerts(&self, alerts: AlertSender) {
         self.with(|b| b.alerts = Some(alerts));
+    }
+
+    /// Raises an alert when a sender is set.
+    pub fn alert(&self, event: AlertEvent) {
+        self.with(|b| b.alert(event));
     }
 
     fn pause(&self, reason: String, cooldown: Duration) {
@@ -376,7 +382,6 @@ pub struct Executor<D: SportlinkDriver> {
     board: StatusBoard,
     lock: AccountLock,
     last_member_end: Option<Instant>,
-    alerts: Option<AlertSender>,
 }
 
 /// One change with its catalogue entry.
@@ -481,21 +486,16 @@ impl<D: SportlinkDriver> Executor<D> {
             board: StatusBoard::default(),
             lock,
             last_member_end: None,
-            alerts: None,
         }
     }
 
-    /// Raise alerts for changes that failed for good, lost conflicts and the circuit breaker.
-    pub fn with_alerts(mut self, alerts: AlertSender) -> Self {
-        self.board.set_alerts(alerts.clone());
-        self.alerts = Some(alerts);
-        self
+    /// Sends alerts (failed changes, lost conflicts, the circuit breaker) to `alerts`.
+    pub fn set_alerts(&mut self, alerts: AlertSender) {
+        self.board.set_alerts(alerts);
     }
 
     fn alert(&self, event: AlertEvent) {
-        if let Some(alerts) = &self.alerts {
-            alerts.send(event);
-        }
+        self.board.alert(event);
     }
 
     pub fn status_board(&self) -> StatusBoard {

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::driver::SportlinkDriver;
 use super::executor::{Executor, ExecutorStatus, StatusBoard};
+use crate::http::Metrics;
 use crate::store::Store;
 
 /// Shortest pause between two runs started by the timer, so a row that is due "now" but cannot
@@ -30,15 +31,26 @@ pub struct ExecutorHandle {
 }
 
 impl ExecutorHandle {
-    /// Start the background task. `wake` is what the webhook handler notifies after committing
-    /// changes. It runs once right away (work left from before a restart).
-    pub fn spawn<D>(executor: Executor<D>, wake: Arc<Notify>, cancel: CancellationToken) -> Self
+    /// Start the background task. It runs once right away (work left from before a restart).
+    pub fn spawn<D>(executor: Executor<D>, cancel: CancellationToken) -> Self
     where
         D: SportlinkDriver + 'static,
     {
-        let notify = wake;
+        Self::spawn_with_metrics(executor, cancel, None)
+    }
+
+    /// As [`ExecutorHandle::spawn`], counting every run's members into `metrics`.
+    pub fn spawn_with_metrics<D>(
+        executor: Executor<D>,
+        cancel: CancellationToken,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self
+    where
+        D: SportlinkDriver + 'static,
+    {
+        let notify = Arc::new(Notify::new());
         let board = executor.status_board();
-        let task = tokio::spawn(serve_loop(executor, notify.clone(), cancel));
+        let task = tokio::spawn(serve_loop(executor, notify.clone(), cancel, metrics));
         notify.notify_one();
         Self {
             notify,
@@ -84,6 +96,7 @@ async fn serve_loop<D: SportlinkDriver>(
     mut executor: Executor<D>,
     notify: Arc<Notify>,
     cancel: CancellationToken,
+    metrics: Option<Arc<Metrics>>,
 ) {
     let board = executor.status_board();
     let idle_close = executor.settings().idle_close;
@@ -110,6 +123,9 @@ async fn serve_loop<D: SportlinkDriver>(
         earliest_next_run = Instant::now() + MIN_RERUN;
         match executor.run(None, false, &cancel).await {
             Ok(report) => {
+                if let Some(metrics) = &metrics {
+                    crate::operations::record_executor_run(metrics, &report);
+                }
                 if !report.members.is_empty() || report.stopped.is_some() {
                     tracing::info!(
                         members = report.members.len(),

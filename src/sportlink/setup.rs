@@ -1,11 +1,9 @@
 //! Wiring from the configuration to a running executor, and the CLI verbs `sync` and `check`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::browser::{SessionError, SessionSettings, SportlinkSession};
@@ -15,8 +13,6 @@ use super::executor::{
 };
 use super::lock::{AccountLock, LockError};
 use super::page::PageTimings;
-use super::service::ExecutorHandle;
-use crate::alerts::AlertSender;
 use crate::config::{Settings, SportlinkSettings};
 use crate::domain::KnvbId;
 use crate::store::Store;
@@ -100,23 +96,6 @@ pub fn chromium_executor(
         ExecutorSettings::from_config(sportlink),
         lock,
     ))
-}
-
-/// The daemon's executor: takes the account lock (held until the task ends), starts the
-/// background task woken by `wake`, stopped by `cancel`. Join the handle after cancelling.
-pub fn spawn_executor(
-    settings: &Settings,
-    store: Store,
-    wake: Arc<Notify>,
-    alerts: Option<AlertSender>,
-    cancel: CancellationToken,
-) -> Result<ExecutorHandle, SetupError> {
-    let lock = lock_account(settings)?;
-    let mut executor = chromium_executor(&settings.sportlink, store, lock)?;
-    if let Some(alerts) = alerts {
-        executor = executor.with_alerts(alerts);
-    }
-    Ok(ExecutorHandle::spawn(executor, wake, cancel))
 }
 
 /// `sync`: push what is pending now (optionally one member), then close the browser. The

@@ -24,7 +24,7 @@ pub struct PendingChange {
 }
 
 /// A change row as the operator page and the API show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChangeRecord {
     pub id: ChangeId,
     pub knvb_id: String,
@@ -44,7 +44,7 @@ pub struct ChangeRecord {
     pub detection_run_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ChangeStatusCounts {
     pub pending: u64,
     pub synced: u64,

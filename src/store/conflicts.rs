@@ -8,7 +8,7 @@ use super::{parse_opt_ts, parse_ts, ts, Conn, Result};
 use crate::conflict::{ConflictInput, Resolution};
 use crate::domain::{ChangeId, KnvbId};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ConflictRecord {
     pub id: i64,
     pub knvb_id: String,

@@ -32,7 +32,7 @@ pub struct SightingContext<'a> {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemberSummary {
     pub knvb_id: KnvbId,
     pub wp_post_id: Option<i64>,

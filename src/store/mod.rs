@@ -12,8 +12,10 @@ mod changes;
 mod conflicts;
 mod deliveries;
 mod executor;
+mod forward_sync;
 mod members;
 mod migrate;
+mod operator;
 mod runs;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,8 +32,10 @@ use crate::catalogue::Catalogue;
 pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
 pub use conflicts::ConflictRecord;
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery};
+pub use forward_sync::{ForwardSyncOutcome, ForwardSyncReport};
 pub use members::{FieldTimestamps, MemberSummary, SightingContext, SightingResult};
 pub use migrate::{SchemaInfo, MIGRATIONS};
+pub use operator::{DeliverySummary, FieldSourceStatusCount};
 pub use runs::{RunKind, RunRecord, RunStatus};
 
 /// Jobs committed together at most; bounds the latency one job can add to the others.

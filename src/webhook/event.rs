@@ -1,25 +1,37 @@
 //! The events Rondo Club's snippet sends, parsed only from a [`VerifiedBody`].
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::signature::VerifiedBody;
 use crate::domain::Origin;
 
 /// A person as the event carries it: the same shape as `/wp/v2/people/{id}` with
 /// `_fields=id,modified_gmt,acf`, plus who wrote it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PersonData {
     pub id: u64,
     /// UTC without a zone (`2026-11-26T11:30:20`), as WordPress writes it.
-    #[serde(default)]
     pub modified_gmt: Option<String>,
-    #[serde(default)]
-    pub acf: Map<String, Value>,
-    /// `user_edit` or `sync_sportlink_to_rondo_club` (checked by [`Event::parse`]).
+    /// The tracked ACF fields (an object; WordPress writes an empty one as `[]`).
+    pub acf: Value,
+    /// `user_edit` or `sync_sportlink_to_rondo_club`.
     pub origin: Origin,
-    #[serde(default)]
+    /// Login of the WordPress user who saved (empty for scripts and cron).
     pub user: Option<String>,
+}
+
+/// `data` as sent, before the origin is checked.
+#[derive(Deserialize)]
+struct RawPersonData {
+    id: u64,
+    #[serde(default)]
+    modified_gmt: Option<String>,
+    #[serde(default)]
+    acf: Value,
+    origin: String,
+    #[serde(default)]
+    user: Option<String>,
 }
 
 impl PersonData {
@@ -81,7 +93,13 @@ pub fn claimed_type(body: &VerifiedBody) -> Option<String> {
 
 impl Event {
     pub fn parse(body: &VerifiedBody) -> Result<Self, EventError> {
-        let value: Value = serde_json::from_slice(body.bytes()).map_err(EventError::NotJson)?;
+        Self::parse_stored(body.bytes())
+    }
+
+    /// Parses the body of a delivery that was verified when it arrived and is now read back from
+    /// the database (operator replay). Never use it for bytes that were not verified.
+    pub fn parse_stored(bytes: &[u8]) -> Result<Self, EventError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(EventError::NotJson)?;
         if !value.is_object() {
             return Err(EventError::WrongShape("expected a JSON object".into()));
         }
@@ -89,14 +107,24 @@ impl Event {
             serde_json::from_value(value).map_err(|e| EventError::WrongShape(e.to_string()))?;
         let person = |data: Option<Value>| -> Result<PersonData, EventError> {
             let data = data.ok_or_else(|| EventError::WrongShape("missing field `data`".into()))?;
-            let person: PersonData = serde_json::from_value(data)
+            let raw: RawPersonData = serde_json::from_value(data)
                 .map_err(|e| EventError::WrongShape(format!("data: {e}")))?;
-            if person.origin == Origin::SyncRondoClubToSportlink {
-                return Err(EventError::WrongShape(
-                    "data.origin: Rondo Club cannot report a write of this service".into(),
-                ));
-            }
-            Ok(person)
+            let origin = match Origin::parse(&raw.origin) {
+                Some(o @ (Origin::UserEdit | Origin::SyncSportlinkToRondoClub)) => o,
+                _ => {
+                    return Err(EventError::WrongShape(format!(
+                        "data.origin: {:?} is not user_edit or sync_sportlink_to_rondo_club",
+                        raw.origin.chars().take(64).collect::<String>()
+                    )))
+                }
+            };
+            Ok(PersonData {
+                id: raw.id,
+                modified_gmt: raw.modified_gmt,
+                acf: raw.acf,
+                origin,
+                user: raw.user,
+            })
         };
         Ok(match envelope.event_type.as_str() {
             "person.created" => Self::PersonCreated(person(envelope.data)?),

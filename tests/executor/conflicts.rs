@@ -95,7 +95,7 @@ async fn live_is_other_and_sportlink_wins() {
     let ids = rig.user_edit(&m).await;
     rig.state().clear_log();
     let (alerts, mut raised) = AlertSender::channel(16);
-    executor = executor.with_alerts(alerts);
+    executor.set_alerts(alerts);
     let report = rig.run(&mut executor, None).await;
     executor.close().await;
     let alert = raised.try_recv().expect("a lost conflict is alerted").event;

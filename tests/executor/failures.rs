@@ -161,9 +161,8 @@ async fn attempts_are_bounded_across_runs_then_the_change_is_failed_and_alerted(
     let mut settings = rig.settings.clone();
     settings.max_attempts = 2;
     let (alerts, mut raised) = AlertSender::channel(16);
-    let mut executor = rig
-        .executor_with(rig.session.clone(), settings)
-        .with_alerts(alerts);
+    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    executor.set_alerts(alerts);
     let first = rig.run(&mut executor, None).await;
     assert!(
         matches!(&first.members[0].result, MemberResult::Failed { gave_up, .. } if gave_up.is_empty())

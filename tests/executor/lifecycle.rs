@@ -119,9 +119,8 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
         rig.user_edit(&m).await;
     }
     let (alerts, mut raised) = AlertSender::channel(16);
-    let mut executor = rig
-        .executor_with(rig.session.clone(), settings)
-        .with_alerts(alerts);
+    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    executor.set_alerts(alerts);
     let report = rig.run(&mut executor, None).await;
     assert_eq!(report.members.len(), 2, "{report:?}");
     let alert = raised.try_recv().expect("the operator is alerted").event;
@@ -378,12 +377,11 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
     let mut m = Member::jan("SRV1001");
     rig.seed(&m).await;
     let cancel = CancellationToken::new();
-    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let handle = ExecutorHandle::spawn(rig.executor(), wake.clone(), cancel.clone());
+    let handle = ExecutorHandle::spawn(rig.executor(), cancel.clone());
     m.email = "via-webhook@example.org".into();
     let ids = rig.user_edit(&m).await;
     // What the webhook handler does after committing changes.
-    wake.notify_one();
+    handle.notifier().notify_one();
     let state = rig.state();
     let pushed = wait_for_sim(&state, Duration::from_secs(90), |s| {
         s.member("SRV1001").unwrap().communication.email1 == "via-webhook@example.org"

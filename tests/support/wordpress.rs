@@ -51,7 +51,6 @@ pub struct WordPress {
     stop_on_drop: bool,
     /// Held open for the watchdog; closing it (at exit) stops WordPress.
     _watchdog: Option<ChildStdin>,
-    http: reqwest::Client,
 }
 
 static SHARED: OnceCell<WordPress> = OnceCell::const_new();
@@ -144,7 +143,6 @@ impl WordPress {
             state_dir,
             stop_on_drop,
             _watchdog: watchdog,
-            http: reqwest::Client::builder().timeout(HTTP_DEADLINE).build()?,
         })
     }
 
@@ -206,8 +204,10 @@ impl WordPress {
         body: &Value,
     ) -> Result<Value> {
         let url = format!("{}/wp-json{route}", self.base_url);
-        let mut request = self
-            .http
+        // A client per call: the WordPress outlives the runtime of the test that started it, and
+        // a pooled connection must not.
+        let http = reqwest::Client::builder().timeout(HTTP_DEADLINE).build()?;
+        let mut request = http
             .request(method.clone(), &url)
             .basic_auth(&as_user.user, Some(&as_user.app_password));
         if !body.is_null() {

@@ -1,0 +1,136 @@
+//! What the forward sync (Sportlink → Rondo Club) reports it wrote (product.md §8). Recording it
+//! moves the baseline to those values, so the next sighting of them is not a user edit echoed
+//! back into Sportlink (lessons.md 5), and feeds the conflict resolver's timestamps.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{ts, Conn, Result, StoreError};
+use crate::detect::{tracked_hash, TrackedValues};
+use crate::domain::{KnvbId, Origin};
+
+/// One forward-sync write, validated at the edge (known fields, scalar values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardSyncReport {
+    pub knvb_id: KnvbId,
+    /// Field name → the value written into Rondo Club, as JSON (string, number, bool or null).
+    pub fields: BTreeMap<String, Value>,
+    /// When the forward sync wrote the values into Rondo Club.
+    pub rondo_club_modified: DateTime<Utc>,
+    /// When Sportlink last changed them, when the forward sync knows; `None` leaves the stored
+    /// `{field}_sportlink_modified` as it is.
+    pub sportlink_modified: Option<DateTime<Utc>>,
+}
+
+/// What recording a report did.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ForwardSyncOutcome {
+    pub knvb_id: KnvbId,
+    /// The member had no baseline yet; one was started with the reported fields.
+    pub new_member: bool,
+    /// The canonical values now in the baseline, by field.
+    pub baseline: TrackedValues,
+    /// Fields whose baseline value the report changed.
+    pub changed_fields: Vec<String>,
+}
+
+impl Conn<'_> {
+    /// Records a forward-sync write in one transaction: baseline values (normalised by the
+    /// catalogue) and hash, `sync_origin = sync_sportlink_to_rondo_club` at the write's time, and
+    /// per field `{field}_rondo_club_modified` (and `{field}_sportlink_modified` when given).
+    ///
+    /// A member without a baseline gets one holding only the reported fields: detection adopts
+    /// fields missing from a baseline instead of reporting them as changes.
+    pub fn record_forward_sync(
+        &self,
+        report: &ForwardSyncReport,
+        now: DateTime<Utc>,
+    ) -> Result<ForwardSyncOutcome> {
+        if report.fields.is_empty() {
+            return Err(StoreError::Rejected("the report names no fields".into()));
+        }
+        let mut reported = TrackedValues::new();
+        for (field, value) in &report.fields {
+            let spec = self.catalogue.get(field).ok_or_else(|| {
+                StoreError::Rejected(format!("unknown field {field:?} in the report"))
+            })?;
+            if value.is_object() || value.is_array() {
+                return Err(StoreError::Rejected(format!(
+                    "field {field:?}: expected a string, number, boolean or null"
+                )));
+            }
+            reported.insert(field.clone(), spec.kind.normalise_json(value));
+        }
+
+        let knvb_id = report.knvb_id.as_str();
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT baseline_json FROM rondo_club_members WHERE knvb_id = ?1",
+                [knvb_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let new_member = stored.is_none();
+        let mut baseline: TrackedValues = match &stored {
+            Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+                what: format!("baseline of {knvb_id}"),
+                message: e.to_string(),
+            })?,
+            None => TrackedValues::new(),
+        };
+        let mut changed_fields = Vec::new();
+        for (field, value) in &reported {
+            if baseline.get(field) != Some(value) {
+                changed_fields.push(field.clone());
+            }
+            baseline.insert(field.clone(), value.clone());
+        }
+        let hash = tracked_hash(&report.knvb_id, &baseline);
+        let baseline_json = serde_json::to_string(&baseline).map_err(|e| StoreError::Corrupt {
+            what: "baseline".into(),
+            message: e.to_string(),
+        })?;
+        let origin = Origin::SyncSportlinkToRondoClub.as_str();
+        let written_at = ts(report.rondo_club_modified);
+        if new_member {
+            self.conn.execute(
+                "INSERT INTO rondo_club_members (
+                     knvb_id, tracked_fields_hash, baseline_json, sync_origin, sync_origin_at,
+                     first_seen_at, last_seen_at, last_seen_source, last_verdict, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'forward_sync_report', 'forward_sync', ?6)",
+                params![knvb_id, hash, baseline_json, origin, written_at, ts(now)],
+            )?;
+        } else {
+            self.conn.execute(
+                "UPDATE rondo_club_members
+                 SET tracked_fields_hash = ?2, baseline_json = ?3, sync_origin = ?4,
+                     sync_origin_at = ?5, updated_at = ?6
+                 WHERE knvb_id = ?1",
+                params![knvb_id, hash, baseline_json, origin, written_at, ts(now)],
+            )?;
+        }
+        for field in reported.keys() {
+            // Field names come from the catalogue, validated to [a-z][a-z0-9_]*.
+            self.conn.execute(
+                &format!(
+                    "UPDATE rondo_club_members
+                     SET {field}_rondo_club_modified = ?2,
+                         {field}_sportlink_modified = COALESCE(?3, {field}_sportlink_modified)
+                     WHERE knvb_id = ?1"
+                ),
+                params![knvb_id, written_at, report.sportlink_modified.map(ts)],
+            )?;
+        }
+        Ok(ForwardSyncOutcome {
+            knvb_id: report.knvb_id.clone(),
+            new_member,
+            baseline,
+            changed_fields,
+        })
+    }
+}

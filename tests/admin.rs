@@ -1,0 +1,1746 @@
+//! The admin API, the OpenAPI document, `/metrics` and the operator page, against the real
+//! router on 127.0.0.1:0. The poll, re-detection and the executor are behind the `Operations`
+//! seam; a fake records what was asked of it. The operator page is driven in real headless
+//! Chromium. Every wait is a condition with a deadline.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use reqwest::{Method, StatusCode};
+use rondo_reverse_sync::catalogue::Catalogue;
+use rondo_reverse_sync::config::Secret;
+use rondo_reverse_sync::config::Settings;
+use rondo_reverse_sync::conflict::{self, ConflictInput};
+use rondo_reverse_sync::detect::{Person, Sighting};
+use rondo_reverse_sync::domain::{ChangeId, ChangeStatus, KnvbId, Origin, Source};
+use rondo_reverse_sync::http::{
+    ExecutorStateView, ExecutorView, OperationError, Operations, OpsState, PollAccepted, Redetected,
+};
+use rondo_reverse_sync::startup;
+use rondo_reverse_sync::store::{
+    DeliveryOutcome, NewDelivery, RunKind, RunStatus, SightingContext, Store,
+};
+use rondo_reverse_sync::webhook::signature::WebhookSecret;
+use serde_json::{json, Value};
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+
+const TOKEN: &str = "admin-token-0123456789-abcdefghij";
+/// The webhook secret is not an admin token.
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The seam's fake: records poll triggers, re-detects from a canned person, and keeps an
+/// executor state the tests can pause.
+struct FakeOps {
+    store: Store,
+    polls: Mutex<Vec<bool>>,
+    paused: Mutex<bool>,
+}
+
+impl Operations for FakeOps {
+    fn executor_status(&self) -> Option<ExecutorView> {
+        let paused = *self.paused.lock().unwrap();
+        Some(ExecutorView {
+            state: if paused {
+                ExecutorStateView::Paused {
+                    reason: "5 consecutive UI drift failures: section Communicatie not found"
+                        .into(),
+                    since: Some(Utc::now()),
+                    until: Some(Utc::now() + TimeDelta::minutes(30)),
+                }
+            } else {
+                ExecutorStateView::Idle
+            },
+            consecutive_drift_failures: if paused { 5 } else { 0 },
+            last_run_finished_at: None,
+            last_error: None,
+        })
+    }
+
+    fn resume_executor(&self) -> Result<(), OperationError> {
+        *self.paused.lock().unwrap() = false;
+        Ok(())
+    }
+
+    fn trigger_poll(&self, full: bool) -> BoxFuture<'_, Result<PollAccepted, OperationError>> {
+        self.polls.lock().unwrap().push(full);
+        Box::pin(async move {
+            Ok(PollAccepted {
+                full,
+                detail: "started".into(),
+            })
+        })
+    }
+
+    fn redetect(&self, knvb_id: KnvbId) -> BoxFuture<'_, Result<Redetected, OperationError>> {
+        Box::pin(async move {
+            if knvb_id.as_str() != "RED0001" {
+                return Err(OperationError::NotFound(format!(
+                    "member {knvb_id} is not in Rondo Club"
+                )));
+            }
+            let s = sighting(
+                "RED0001",
+                "fetched@example.nl",
+                minutes_ago(1),
+                Source::Replay,
+                None,
+            );
+            let now = Utc::now();
+            let run_id = self
+                .store
+                .write(move |db| {
+                    let run = db.start_run(RunKind::Replay, Some("RED0001"), false, now)?;
+                    let ctx = SightingContext {
+                        run_id: Some(run),
+                        ..Default::default()
+                    };
+                    db.apply_sighting(&s, &ctx, now)?;
+                    db.finish_run(run, RunStatus::Completed, None, None, now)?;
+                    Ok(run)
+                })
+                .await?;
+            Ok(Redetected {
+                run_id,
+                summary: "fetched from the fake".into(),
+            })
+        })
+    }
+}
+
+struct App {
+    base: String,
+    client: reqwest::Client,
+    store: Store,
+    state: OpsState,
+    ops: Arc<FakeOps>,
+    wake: Arc<Notify>,
+    shutdown: Option<oneshot::Sender<()>>,
+    running: Option<startup::Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    async fn start() -> App {
+        Self::start_with(
+            |store| {
+                Arc::new(FakeOps {
+                    store,
+                    polls: Mutex::new(Vec::new()),
+                    paused: Mutex::new(false),
+                })
+            },
+            true,
+        )
+        .await
+    }
+
+    async fn start_unwired() -> App {
+        Self::start_with(
+            |store| {
+                Arc::new(FakeOps {
+                    store,
+                    polls: Mutex::new(Vec::new()),
+                    paused: Mutex::new(false),
+                })
+            },
+            false,
+        )
+        .await
+    }
+
+    /// The real app (`startup::build_state`, `http::router`, `startup::run`) with the fake
+    /// behind the operations seam (or nothing, as a build without poll and executor).
+    async fn start_with(fake: impl FnOnce(Store) -> Arc<FakeOps>, wired: bool) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.database.path = dir.path().join("admin.sqlite3");
+        settings.webhook.secret = Secret::new(WEBHOOK_SECRET);
+        settings.admin.token = Secret::new(TOKEN);
+        let mut state = startup::build_state(&settings, Arc::new(Catalogue::builtin()))
+            .await
+            .expect("app state");
+        let store = state.store.clone();
+        let ops = fake(store.clone());
+        if wired {
+            state.ops = state.ops.with_operations(ops.clone());
+        }
+        let wake = state.executor_wake.clone();
+        let ops_state = state.ops.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let running = startup::run(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("app starts");
+        App {
+            base: format!("http://127.0.0.1:{}", running.port()),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            store,
+            state: ops_state,
+            ops,
+            wake,
+            shutdown: Some(tx),
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(running) = self.running.take() {
+            tokio::time::timeout(Duration::from_secs(10), running.wait())
+                .await
+                .expect("app stops")
+                .unwrap();
+        }
+    }
+
+    /// Sends a signed webhook delivery, as the snippet does.
+    async fn webhook(&self, id: &str, event_type: &str, data: Value) -> (StatusCode, Value) {
+        let body = serde_json::to_vec(&json!({
+            "type": event_type,
+            "timestamp": Utc::now().timestamp(),
+            "data": data,
+        }))
+        .unwrap();
+        let now = Utc::now().timestamp();
+        let signature = WebhookSecret::parse(WEBHOOK_SECRET)
+            .unwrap()
+            .sign(id, now, &body);
+        let response = self
+            .client
+            .post(self.url("/webhooks/rondo-club"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+
+    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, _, text) = self.send(method, path, Some(TOKEN), body).await;
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: answer is not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// Whether the executor's wake was signalled (consumes the signal). No waiting: a stored
+    /// `notify_one` permit makes `notified()` ready at once.
+    fn woken(&self) -> bool {
+        self.wake.notified().now_or_never().is_some()
+    }
+}
+
+fn minutes_ago(m: i64) -> DateTime<Utc> {
+    Utc::now() - TimeDelta::minutes(m)
+}
+
+fn wp_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+fn person_json(knvb: &str, email: &str, modified: DateTime<Utc>) -> Value {
+    json!({
+        "id": 100 + knvb.bytes().map(i64::from).sum::<i64>(),
+        "modified_gmt": wp_time(modified),
+        "acf": {
+            "knvb-id": knvb,
+            "contact_info": [{"contact_type": "email", "contact_value": email}],
+            "datum-vog": "2023-10-30",
+            "financiele-blokkade": false
+        }
+    })
+}
+
+fn sighting(
+    knvb: &str,
+    email: &str,
+    modified: DateTime<Utc>,
+    source: Source,
+    origin: Option<Origin>,
+) -> Sighting {
+    Sighting {
+        person: Person::from_json(&person_json(knvb, email, modified)).unwrap(),
+        source,
+        origin,
+    }
+}
+
+async fn see(store: &Store, s: Sighting) -> Vec<ChangeId> {
+    store
+        .write(move |db| db.apply_sighting(&s, &SightingContext::default(), Utc::now()))
+        .await
+        .unwrap()
+        .change_ids
+}
+
+/// A member with one pending e-mail change; returns the change id.
+async fn seed_pending(store: &Store, knvb: &str, new_email: &str) -> ChangeId {
+    let old = format!("old.{}@example.nl", knvb.to_lowercase());
+    see(
+        store,
+        sighting(knvb, &old, minutes_ago(60), Source::Webhook, None),
+    )
+    .await;
+    let ids = see(
+        store,
+        sighting(
+            knvb,
+            new_email,
+            minutes_ago(30),
+            Source::Webhook,
+            Some(Origin::UserEdit),
+        ),
+    )
+    .await;
+    assert_eq!(ids.len(), 1, "one change for {knvb}");
+    ids[0]
+}
+
+const FAILURE: &str = "section Communicatie not found on /general";
+
+async fn seed_failed(store: &Store, knvb: &str) -> ChangeId {
+    let id = seed_pending(
+        store,
+        knvb,
+        &format!("new.{}@example.nl", knvb.to_lowercase()),
+    )
+    .await;
+    let now = Utc::now();
+    let failed = store
+        .write(move |db| db.record_failure(&[id], FAILURE, now, 1, now))
+        .await
+        .unwrap();
+    assert_eq!(failed, vec![id]);
+    id
+}
+
+async fn seed_conflict_lost(store: &Store, knvb: &str) -> ChangeId {
+    let id = seed_pending(store, knvb, "volunteer@example.nl").await;
+    let knvb_id = KnvbId::parse(knvb).unwrap();
+    let now = Utc::now();
+    store
+        .write(move |db| {
+            let input = ConflictInput {
+                kind: rondo_reverse_sync::catalogue::FieldKind::Text,
+                sportlink_value: "sportlink@example.nl",
+                rondo_club_value: "volunteer@example.nl",
+                sportlink_modified: Some(now),
+                rondo_club_modified: Some(now - TimeDelta::hours(2)),
+            };
+            let resolution = conflict::resolve(&input);
+            db.record_conflict(&knvb_id, "email", &input, &resolution, Some(id), now)?;
+            db.resolve_without_push(
+                &[id],
+                ChangeStatus::ConflictLost,
+                "Sportlink changed the field meanwhile and is newer (sportlink_newer)",
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    id
+}
+
+/// A stored webhook delivery that detection has not seen (recorded through the store's own
+/// delivery API, as the webhook handler records one).
+async fn seed_delivery(store: &Store, id: &str, event_type: &str, data: Value) {
+    let body = serde_json::to_vec(&json!({
+        "type": event_type,
+        "timestamp": Utc::now().timestamp(),
+        "data": data,
+    }))
+    .unwrap();
+    let id = id.to_string();
+    let event_type = event_type.to_string();
+    let inserted = store
+        .write(move |db| {
+            db.insert_delivery(&NewDelivery {
+                id: &id,
+                received_at: Utc::now(),
+                webhook_timestamp: Utc::now().timestamp(),
+                event_type: Some(&event_type),
+                wp_post_id: None,
+                knvb_id: None,
+                outcome: DeliveryOutcome::Rejected,
+                detail: Some("seeded by the test"),
+                body: &body,
+            })
+        })
+        .await
+        .unwrap();
+    assert!(inserted);
+}
+
+async fn change_status(store: &Store, id: ChangeId) -> String {
+    store
+        .read(move |db| db.change(id))
+        .await
+        .unwrap()
+        .expect("change exists")
+        .status
+}
+
+fn error_of(body: &Value) -> &str {
+    body.get("error")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no error reason in {body}"))
+}
+
+/// Every route with a request that would otherwise be valid.
+fn api_endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
+    vec![
+        (Method::POST, "/api/deliveries/d-1/replay", None),
+        (Method::POST, "/api/members/ABC1234/redetect", None),
+        (Method::GET, "/api/members/ABC1234", None),
+        (Method::POST, "/api/changes/1/requeue", None),
+        (
+            Method::POST,
+            "/api/changes/requeue",
+            Some(json!({"ids": [1]})),
+        ),
+        (Method::GET, "/api/changes?status=pending", None),
+        (Method::GET, "/api/conflicts", None),
+        (Method::GET, "/api/runs", None),
+        (Method::GET, "/api/status", None),
+        (Method::POST, "/api/poll", Some(json!({"full": true}))),
+        (Method::POST, "/api/executor/resume", None),
+        (
+            Method::POST,
+            "/api/forward-sync/report",
+            Some(json!({"knvb_id": "ABC1234", "fields": {"email": "a@b.nl"},
+                        "rondo_club_modified": "2026-11-26T10:00:00Z"})),
+        ),
+        (Method::GET, "/api/openapi.json", None),
+        (Method::GET, "/api/no-such-endpoint", None),
+    ]
+}
+
+mod auth {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_api_endpoint_refuses_a_missing_or_wrong_token() {
+        let app = App::start().await;
+        let failed = seed_failed(&app.store, "AUTH001").await;
+        for (method, path, body) in api_endpoints() {
+            for token in [None, Some("wrong-token"), Some(WEBHOOK_SECRET), Some("")] {
+                let (status, headers, text) =
+                    app.send(method.clone(), path, token, body.clone()).await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} with {token:?}"
+                );
+                let challenge = headers
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                assert!(
+                    challenge.starts_with("Bearer"),
+                    "{method} {path}: {challenge:?}"
+                );
+                let body: Value = serde_json::from_str(&text).unwrap();
+                assert!(!error_of(&body).is_empty());
+                assert!(!text.contains(TOKEN));
+            }
+        }
+        // Nothing happened behind the refused requests.
+        assert_eq!(change_status(&app.store, failed).await, "failed");
+        assert!(app.ops.polls.lock().unwrap().is_empty());
+        assert!(!app.woken());
+        // And the right token works (so the 401s were about the token).
+        let (status, _) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status, StatusCode::OK);
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_operator_page_and_its_forms_need_the_token() {
+        let app = App::start().await;
+        let failed = seed_failed(&app.store, "AUTH002").await;
+        for token in [None, Some("wrong-token"), Some(WEBHOOK_SECRET)] {
+            let (status, _, text) = app.send(Method::GET, "/", token, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert!(text.contains("Sign in"), "{text}");
+            assert!(!text.contains("AUTH002"), "no data before signing in");
+        }
+        let requeue = format!("/ui/changes/{failed}/requeue");
+        for path in [requeue.as_str(), "/ui/executor/resume", "/logout"] {
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("cookie", "rrs_session=v1.1700000000.deadbeef")
+                .form(&[("csrf", "x")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        }
+        assert_eq!(change_status(&app.store, failed).await, "failed");
+        // A wrong token at the login form: no cookie.
+        let response = app
+            .client
+            .post(app.url("/login"))
+            .form(&[("token", "wrong-token")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().get("set-cookie").is_none());
+        // The bearer header works for the page.
+        let (status, _, text) = app.send(Method::GET, "/", Some(TOKEN), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(text.contains("AUTH002"));
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn login_sets_a_signed_http_only_strict_cookie_and_forms_need_csrf() {
+        let app = App::start().await;
+        let failed = seed_failed(&app.store, "AUTH003").await;
+        let response = app
+            .client
+            .post(app.url("/login"))
+            .form(&[("token", TOKEN)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(
+            !cookie.contains(TOKEN),
+            "the cookie must not carry the token"
+        );
+        let session = cookie.split(';').next().unwrap().to_string();
+        // With the cookie but without the CSRF token: refused.
+        let response = app
+            .client
+            .post(app.url(&format!("/ui/changes/{failed}/requeue")))
+            .header("cookie", &session)
+            .form(&[("csrf", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(change_status(&app.store, failed).await, "failed");
+        // The page's own form carries the right one.
+        let page = app
+            .client
+            .get(app.url("/"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let marker = "name=\"csrf\" value=\"";
+        let start = page.find(marker).expect("a csrf field") + marker.len();
+        let csrf = &page[start..start + page[start..].find('"').unwrap()];
+        let response = app
+            .client
+            .post(app.url(&format!("/ui/changes/{failed}/requeue")))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(change_status(&app.store, failed).await, "pending");
+        assert!(app.woken());
+        app.stop().await;
+    }
+}
+
+mod validation {
+    use super::*;
+
+    async fn expect(
+        app: &App,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        want: StatusCode,
+    ) -> String {
+        let (status, value) = app.api(method.clone(), path, body).await;
+        assert_eq!(status, want, "{method} {path}: {value}");
+        let reason = error_of(&value).to_string();
+        assert!(!reason.is_empty());
+        reason
+    }
+
+    async fn raw(
+        app: &App,
+        path: &str,
+        content_type: &str,
+        body: &'static str,
+    ) -> (StatusCode, Value) {
+        let response = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn bad_input_gets_a_4xx_with_a_reason() {
+        let app = App::start().await;
+        let pending = seed_pending(&app.store, "VAL0001", "new@example.nl").await;
+        let long = format!("/api/deliveries/{}/replay", "x".repeat(300));
+        expect(&app, Method::POST, &long, None, StatusCode::BAD_REQUEST).await;
+        let r = expect(
+            &app,
+            Method::POST,
+            "/api/deliveries/unknown-id/replay",
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert!(r.contains("unknown-id"), "{r}");
+
+        expect(
+            &app,
+            Method::POST,
+            "/api/members/bad%21id/redetect",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::POST,
+            "/api/members/NOPE001/redetect",
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        expect(
+            &app,
+            Method::GET,
+            "/api/members/a%3Bb",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::GET,
+            "/api/members/NOPE001",
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+
+        expect(
+            &app,
+            Method::POST,
+            "/api/changes/abc/requeue",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::POST,
+            "/api/changes/0/requeue",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::POST,
+            "/api/changes/999999/requeue",
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        let r = expect(
+            &app,
+            Method::POST,
+            &format!("/api/changes/{pending}/requeue"),
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await;
+        assert!(r.contains("pending"), "{r}");
+
+        expect(
+            &app,
+            Method::POST,
+            "/api/changes/requeue",
+            Some(json!({"ids": []})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::POST,
+            "/api/changes/requeue",
+            Some(json!({"ids": ["one"]})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::POST,
+            "/api/changes/requeue",
+            Some(json!({"ids": [-4]})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        let many: Vec<i64> = (1..=201).collect();
+        expect(
+            &app,
+            Method::POST,
+            "/api/changes/requeue",
+            Some(json!({ "ids": many })),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        let (status, v) = raw(
+            &app,
+            "/api/changes/requeue",
+            "application/json",
+            "{not json",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(error_of(&v).contains("JSON"), "{v}");
+        let (status, v) = raw(&app, "/api/changes/requeue", "text/plain", "[1]").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(error_of(&v).contains("Content-Type"), "{v}");
+
+        expect(
+            &app,
+            Method::POST,
+            "/api/poll",
+            Some(json!({"full": "yes"})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::POST,
+            "/api/poll",
+            Some(json!({"fast": true})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        let (status, v) = raw(&app, "/api/poll", "application/json", "[").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+
+        let r = expect(
+            &app,
+            Method::GET,
+            "/api/changes?status=pending,bogus",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(r.contains("bogus"), "{r}");
+        let r = expect(
+            &app,
+            Method::GET,
+            "/api/changes?per_page=201",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(r.contains("per_page"), "{r}");
+        expect(
+            &app,
+            Method::GET,
+            "/api/changes?page=0",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::GET,
+            "/api/changes?knvb_id=%21%21",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::GET,
+            "/api/conflicts?per_page=0",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::GET,
+            "/api/conflicts?knvb_id=a%20b",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(
+            &app,
+            Method::GET,
+            "/api/runs?page=x",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+
+        let report = |v: Value| Some(v);
+        let now = Utc::now().to_rfc3339();
+        let r = expect(&app, Method::POST, "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "fields": {"shoe_size": "42"}, "rondo_club_modified": now})),
+            StatusCode::BAD_REQUEST).await;
+        assert!(r.contains("shoe_size"), "{r}");
+        expect(&app, Method::POST, "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL 0001", "fields": {"email": "a@b.nl"}, "rondo_club_modified": now})),
+            StatusCode::BAD_REQUEST).await;
+        let r = expect(&app, Method::POST, "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "fields": {"email": "a@b.nl"}, "rondo_club_modified": "yesterday"})),
+            StatusCode::BAD_REQUEST).await;
+        assert!(r.contains("rondo_club_modified"), "{r}");
+        expect(&app, Method::POST, "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "fields": {"email": "a@b.nl"}, "rondo_club_modified": "2026-11-26T10:00:00"})),
+            StatusCode::BAD_REQUEST).await;
+        let future = (Utc::now() + TimeDelta::days(2)).to_rfc3339();
+        let r = expect(&app, Method::POST, "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "fields": {"email": "a@b.nl"}, "rondo_club_modified": future})),
+            StatusCode::BAD_REQUEST).await;
+        assert!(r.contains("future"), "{r}");
+        expect(&app, Method::POST, "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "fields": {"email": "a@b.nl"}, "rondo_club_modified": now, "sportlink_modified": 5})),
+            StatusCode::BAD_REQUEST).await;
+        expect(
+            &app,
+            Method::POST,
+            "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "fields": {}, "rondo_club_modified": now})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(&app, Method::POST, "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "fields": {"email": {"nested": 1}}, "rondo_club_modified": now})),
+            StatusCode::BAD_REQUEST).await;
+        expect(
+            &app,
+            Method::POST,
+            "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "rondo_club_modified": now})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        expect(&app, Method::POST, "/api/forward-sync/report",
+            report(json!({"knvb_id": "VAL0001", "fields": {"email": "a@b.nl"}, "rondo_club_modified": now, "extra": 1})),
+            StatusCode::BAD_REQUEST).await;
+
+        let r = expect(&app, Method::GET, "/api/nope", None, StatusCode::NOT_FOUND).await;
+        assert!(r.contains("openapi"), "{r}");
+
+        // None of it changed anything.
+        assert_eq!(change_status(&app.store, pending).await, "pending");
+        let member: Value = app.api(Method::GET, "/api/members/VAL0001", None).await.1;
+        assert_eq!(member["member"]["baseline"]["email"], "new@example.nl");
+        assert!(app.ops.polls.lock().unwrap().is_empty());
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn parts_missing_from_this_build_answer_503_with_a_reason() {
+        let app = App::start_unwired().await;
+        for (method, path, body) in [
+            (Method::POST, "/api/poll", Some(json!({"full": false}))),
+            (Method::POST, "/api/members/ABC1234/redetect", None),
+            (Method::POST, "/api/executor/resume", None),
+        ] {
+            let (status, value) = app.api(method, path, body).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert!(
+                error_of(&value).contains("not available in this build"),
+                "{value}"
+            );
+        }
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status["executor"], Value::Null);
+        app.stop().await;
+    }
+}
+
+mod operations {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_requeued_change_is_pending_again_and_wakes_the_executor() {
+        let app = App::start().await;
+        let failed = seed_failed(&app.store, "REQ0001").await;
+        let lost = seed_conflict_lost(&app.store, "REQ0002").await;
+        let pending = seed_pending(&app.store, "REQ0003", "x@example.nl").await;
+        assert!(!app.woken(), "no wake before the requeue");
+
+        let (status, body) = app
+            .api(
+                Method::POST,
+                &format!("/api/changes/{failed}/requeue"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "pending");
+        assert_eq!(body["attempts"], 0);
+        assert_eq!(change_status(&app.store, failed).await, "pending");
+        assert!(app.woken(), "the executor's wake is signalled");
+        // It is due now: the executor's next run picks it.
+        let due = app
+            .store
+            .read(|db| db.due_members(Utc::now(), None, 10))
+            .await
+            .unwrap();
+        assert!(due.contains(&KnvbId::parse("REQ0001").unwrap()), "{due:?}");
+
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/changes/requeue",
+                Some(json!({ "ids": [lost.0, pending.0, 424242] })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["requeued"], json!([lost.0]));
+        let refused = body["refused"].as_array().unwrap();
+        assert_eq!(refused.len(), 2);
+        assert!(refused.iter().all(|r| !error_of(r).is_empty()));
+        assert_eq!(change_status(&app.store, lost).await, "pending");
+        assert!(app.woken());
+        // A bare list works too.
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/changes/requeue",
+                Some(json!([pending.0])),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["requeued"], json!([]));
+        assert!(!app.woken(), "nothing requeued, no wake");
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn poll_trigger_redetect_resume_and_reading() {
+        let app = App::start().await;
+        let (status, body) = app
+            .api(Method::POST, "/api/poll", Some(json!({"full": true})))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["full"], true);
+        let response = app
+            .client
+            .post(app.url("/api/poll"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "an empty body is a normal poll"
+        );
+        assert_eq!(*app.ops.polls.lock().unwrap(), vec![true, false]);
+
+        // Re-detect: first sighting, then a changed one through the same fake.
+        see(
+            &app.store,
+            sighting(
+                "RED0001",
+                "before@example.nl",
+                minutes_ago(90),
+                Source::Webhook,
+                None,
+            ),
+        )
+        .await;
+        let (status, body) = app
+            .api(Method::POST, "/api/members/red0001/redetect", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let changes = body["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 1, "{body}");
+        assert_eq!(changes[0]["source"], "replay");
+        assert_eq!(changes[0]["new_value"], "fetched@example.nl");
+        assert!(app.woken());
+
+        *app.ops.paused.lock().unwrap() = true;
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status["executor"]["state"], "paused");
+        let (code, body) = app.api(Method::POST, "/api/executor/resume", None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(body["state"], "idle");
+
+        // Paging and filters.
+        for i in 0..5 {
+            seed_pending(&app.store, &format!("PAGE00{i}"), "p@example.nl").await;
+        }
+        let (_, page) = app
+            .api(
+                Method::GET,
+                "/api/changes?status=pending&per_page=2&page=2",
+                None,
+            )
+            .await;
+        assert_eq!(page["total"], 6);
+        assert_eq!(page["changes"].as_array().unwrap().len(), 2);
+        assert_eq!(page["page"], 2);
+        let (_, page) = app
+            .api(Method::GET, "/api/changes?status=failed,synced", None)
+            .await;
+        assert_eq!(page["total"], 0);
+        let (_, page) = app
+            .api(Method::GET, "/api/changes?knvb_id=page001", None)
+            .await;
+        assert_eq!(page["total"], 1);
+        assert_eq!(page["changes"][0]["knvb_id"], "PAGE001");
+
+        seed_conflict_lost(&app.store, "CONF001").await;
+        let (_, conflicts) = app
+            .api(Method::GET, "/api/conflicts?knvb_id=CONF001", None)
+            .await;
+        assert_eq!(conflicts["total"], 1);
+        assert_eq!(conflicts["conflicts"][0]["winning_system"], "sportlink");
+        let (_, member) = app.api(Method::GET, "/api/members/CONF001", None).await;
+        assert_eq!(member["changes"][0]["status"], "conflict_lost");
+        assert_eq!(member["conflicts"].as_array().unwrap().len(), 1);
+        assert!(member["field_timestamps"]["email"].is_object());
+        let (_, runs) = app.api(Method::GET, "/api/runs?per_page=1", None).await;
+        assert_eq!(runs["runs"][0]["kind"], "replay");
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn replaying_a_stored_delivery_runs_detection_with_source_replay() {
+        let app = App::start().await;
+        see(
+            &app.store,
+            sighting(
+                "RPL0001",
+                "first@example.nl",
+                minutes_ago(90),
+                Source::Webhook,
+                None,
+            ),
+        )
+        .await;
+        let mut data = person_json("RPL0001", "replayed@example.nl", minutes_ago(10));
+        data["origin"] = json!("user_edit");
+        data["user"] = json!("volunteer");
+        seed_delivery(&app.store, "msg_replay_1", "person.updated", data).await;
+        let (status, body) = app
+            .api(Method::POST, "/api/deliveries/msg_replay_1/replay", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["verdict"], "changed");
+        assert_eq!(body["changes"][0]["new_value"], "replayed@example.nl");
+        assert!(app.woken());
+        let id = ChangeId(body["changes"][0]["id"].as_i64().unwrap());
+        let record = app
+            .store
+            .read(move |db| db.change(id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.source, "replay");
+        assert_eq!(record.delivery_id.as_deref(), Some("msg_replay_1"));
+        // Replaying again finds nothing new: one detection path, idempotent.
+        let (status, body) = app
+            .api(Method::POST, "/api/deliveries/msg_replay_1/replay", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["verdict"], "unchanged");
+        // A trashed person carries nothing to detect.
+        seed_delivery(
+            &app.store,
+            "msg_trash",
+            "person.trashed",
+            json!({"id": 5, "origin": "user_edit"}),
+        )
+        .await;
+        let (status, body) = app
+            .api(Method::POST, "/api/deliveries/msg_trash/replay", None)
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(error_of(&body).contains("person.trashed"), "{body}");
+        app.stop().await;
+    }
+}
+
+mod forward_sync {
+    use super::*;
+
+    async fn changes_of(app: &App, knvb: &str) -> u64 {
+        let (_, page) = app
+            .api(Method::GET, &format!("/api/changes?knvb_id={knvb}"), None)
+            .await;
+        page["total"].as_u64().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_reported_forward_sync_write_is_not_echoed_back() {
+        let app = App::start().await;
+        // Two members with the same history; only one gets the report.
+        for knvb in ["FWD0001", "CTL0001"] {
+            see(
+                &app.store,
+                sighting(
+                    knvb,
+                    "old@example.nl",
+                    minutes_ago(120),
+                    Source::Webhook,
+                    None,
+                ),
+            )
+            .await;
+        }
+        let written = minutes_ago(30);
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/forward-sync/report",
+                Some(json!({
+                    "knvb_id": "fwd0001",
+                    "fields": {"email": "  Sportlink@Example.nl ", "financiele_blokkade": "1"},
+                    "rondo_club_modified": written.to_rfc3339(),
+                    "sportlink_modified": minutes_ago(40).to_rfc3339(),
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["new_member"], false);
+        assert_eq!(body["baseline"]["financiele_blokkade"], "true");
+
+        // The forward sync's write shows up in Rondo Club: through the poll (no origin) and a
+        // webhook that (wrongly) says user_edit, both later than the write.
+        let acf_value = |knvb: &str| {
+            let mut p = person_json(knvb, "Sportlink@Example.nl", minutes_ago(20));
+            p["acf"]["financiele-blokkade"] = json!(true);
+            p
+        };
+        for knvb in ["FWD0001", "CTL0001"] {
+            let s = Sighting {
+                person: Person::from_json(&acf_value(knvb)).unwrap(),
+                source: Source::Poll,
+                origin: None,
+            };
+            see(&app.store, s).await;
+        }
+        // A signed webhook through the real handler.
+        let mut data = acf_value("FWD0001");
+        data["modified_gmt"] = json!(wp_time(minutes_ago(10)));
+        data["origin"] = json!("user_edit");
+        data["user"] = json!("volunteer");
+        let (status, body) = app.webhook("msg_fwd_echo", "person.updated", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "processed", "{body}");
+        assert_eq!(body["change_ids"], json!([]), "{body}");
+
+        assert_eq!(
+            changes_of(&app, "FWD0001").await,
+            0,
+            "no echo after the report"
+        );
+        assert_eq!(
+            changes_of(&app, "CTL0001").await,
+            2,
+            "without the report the same values are changes (the test can fail)"
+        );
+
+        let (_, member) = app.api(Method::GET, "/api/members/FWD0001", None).await;
+        let email_ts = &member["field_timestamps"]["email"];
+        assert!(email_ts["rondo_club_modified"].is_string(), "{member}");
+        assert!(email_ts["sportlink_modified"].is_string(), "{member}");
+        assert!(member["field_timestamps"]["mobile"]["rondo_club_modified"].is_null());
+        let stored_at: DateTime<Utc> = email_ts["rondo_club_modified"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(stored_at.timestamp(), written.timestamp());
+
+        // A real user edit after the forward sync is still detected (and wakes the executor).
+        assert!(!app.woken());
+        let mut data = person_json("FWD0001", "volunteer@example.nl", minutes_ago(5));
+        data["origin"] = json!("user_edit");
+        let (status, body) = app.webhook("msg_fwd_edit", "person.updated", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["change_ids"].as_array().unwrap().len(),
+            2,
+            "email and the block's revert: {body}"
+        );
+        assert!(app.woken());
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_report_for_an_unseen_member_starts_a_baseline_without_changes() {
+        let app = App::start().await;
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/forward-sync/report",
+                Some(json!({
+                    "knvb_id": "NEW0001",
+                    "fields": {"email": "new@example.nl"},
+                    "rondo_club_modified": minutes_ago(30).to_rfc3339(),
+                    "sportlink_modified": null,
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["new_member"], true);
+        let (_, member) = app.api(Method::GET, "/api/members/NEW0001", None).await;
+        assert_eq!(
+            member["member"]["sync_origin"],
+            "sync_sportlink_to_rondo_club"
+        );
+        assert!(member["field_timestamps"]["email"]["sportlink_modified"].is_null());
+        // The next sighting adopts the unreported fields and sees the reported one unchanged.
+        let s = sighting(
+            "NEW0001",
+            "new@example.nl",
+            minutes_ago(10),
+            Source::Poll,
+            None,
+        );
+        assert!(see(&app.store, s).await.is_empty());
+        app.stop().await;
+    }
+}
+
+mod openapi {
+    use super::*;
+
+    /// Every route the service serves (method, path); the document must list them all.
+    const ROUTES: &[(&str, &str)] = &[
+        ("post", "/api/deliveries/{id}/replay"),
+        ("post", "/api/members/{knvb_id}/redetect"),
+        ("get", "/api/members/{knvb_id}"),
+        ("post", "/api/changes/{id}/requeue"),
+        ("post", "/api/changes/requeue"),
+        ("get", "/api/changes"),
+        ("get", "/api/conflicts"),
+        ("get", "/api/runs"),
+        ("get", "/api/status"),
+        ("post", "/api/poll"),
+        ("post", "/api/executor/resume"),
+        ("post", "/api/forward-sync/report"),
+        ("get", "/api/openapi.json"),
+        ("get", "/metrics"),
+        ("post", "/webhooks/rondo-club"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/"),
+        ("post", "/login"),
+        ("post", "/logout"),
+        ("post", "/ui/changes/{id}/requeue"),
+        ("post", "/ui/executor/resume"),
+    ];
+
+    #[tokio::test]
+    async fn the_document_parses_and_lists_every_route_and_only_served_ones() {
+        let app = App::start().await;
+        let (status, doc) = app.api(Method::GET, "/api/openapi.json", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            doc["openapi"].as_str().unwrap().starts_with("3."),
+            "{}",
+            doc["openapi"]
+        );
+        let paths = doc["paths"].as_object().expect("paths");
+        for (method, path) in ROUTES {
+            assert!(
+                paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} missing from the OpenAPI document"
+            );
+        }
+        assert!(doc["components"]["schemas"]["ChangeRecord"].is_object());
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        // Every documented operation is served (no 404 from the router, no 405).
+        let mut documented = 0;
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                documented += 1;
+                let concrete = path.replace("{knvb_id}", "ABC1234").replace("{id}", "1");
+                let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let (status, _, text) = app.send(m, &concrete, Some(TOKEN), None).await;
+                assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                let router_404 = status == StatusCode::NOT_FOUND
+                    && (text.is_empty() || text.contains("no such API endpoint"));
+                assert!(!router_404, "{method} {path} is documented but not served");
+            }
+        }
+        assert!(documented >= ROUTES.len());
+        app.stop().await;
+    }
+}
+
+mod metrics {
+    use super::*;
+
+    /// A strict-enough reader of the Prometheus/OpenMetrics text format: families from
+    /// `# TYPE`, every sample `name{labels} value` with a numeric value.
+    type Families = Vec<(String, String)>;
+    type Samples = Vec<(String, String, f64)>;
+
+    fn parse(text: &str) -> (Families, Samples) {
+        let mut families = Vec::new();
+        let mut samples = Vec::new();
+        assert!(text.trim_end().ends_with("# EOF"), "no # EOF");
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+                families.push((name.to_string(), kind.to_string()));
+                continue;
+            }
+            if line.starts_with("# HELP ") || line.starts_with("# UNIT ") || line == "# EOF" {
+                continue;
+            }
+            assert!(!line.starts_with('#'), "unknown comment {line:?}");
+            let (series, value) = line.rsplit_once(' ').expect("sample value");
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("value in {line:?}"));
+            let (name, labels) = match series.split_once('{') {
+                Some((n, l)) => {
+                    assert!(l.ends_with('}'), "labels in {line:?}");
+                    (n, l.trim_end_matches('}'))
+                }
+                None => (series, ""),
+            };
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "metric name {name:?}"
+            );
+            samples.push((name.to_string(), labels.to_string(), value));
+        }
+        (families, samples)
+    }
+
+    #[tokio::test]
+    async fn metrics_parse_have_the_families_and_no_secrets() {
+        let app = App::start().await;
+        seed_pending(&app.store, "MET0001", "m@example.nl").await;
+        seed_failed(&app.store, "MET0002").await;
+        // Deliveries are counted by the real webhook handler.
+        let mut data = person_json("MET0003", "w@example.nl", minutes_ago(3));
+        data["origin"] = json!("user_edit");
+        assert_eq!(
+            app.webhook("msg_met_1", "person.updated", data.clone())
+                .await
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.webhook("msg_met_1", "person.updated", data).await.0,
+            StatusCode::OK
+        );
+        let unsigned = app
+            .client
+            .post(app.url("/webhooks/rondo-club"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+        let metrics = app.state.metrics();
+        metrics.record_executor_action("member", "ok", Duration::from_millis(1_200));
+        metrics.record_poll_run("poll", "completed", Duration::from_secs(3));
+        *app.ops.paused.lock().unwrap() = true;
+        app.store
+            .write(|db| {
+                let run = db.start_run(RunKind::Poll, None, false, Utc::now())?;
+                db.finish_run(run, RunStatus::Completed, None, None, Utc::now())
+            })
+            .await
+            .unwrap();
+
+        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "no token needed");
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(TOKEN) && !text.contains(WEBHOOK_SECRET));
+        let (families, samples) = parse(&text);
+        for (family, kind) in [
+            ("rrs_webhook_deliveries", "counter"),
+            ("rrs_changes", "gauge"),
+            ("rrs_changes_by_status", "gauge"),
+            ("rrs_executor_actions", "counter"),
+            ("rrs_executor_action_seconds", "histogram"),
+            ("rrs_queue_depth", "gauge"),
+            ("rrs_circuit_breaker_open", "gauge"),
+            ("rrs_executor_state", "gauge"),
+            ("rrs_poll_runs", "counter"),
+            ("rrs_poll_run_seconds", "histogram"),
+            ("rrs_runs", "gauge"),
+        ] {
+            assert!(
+                families.iter().any(|(n, k)| n == family && k == kind),
+                "family {family} ({kind}) missing:\n{text}"
+            );
+        }
+        let value = |name: &str, labels: &str| {
+            samples
+                .iter()
+                .find(|(n, l, _)| n == name && l == labels)
+                .map(|s| s.2)
+                .unwrap_or_else(|| panic!("no {name}{{{labels}}} in\n{text}"))
+        };
+        assert_eq!(
+            value("rrs_webhook_deliveries_total", "outcome=\"processed\""),
+            1.0
+        );
+        assert_eq!(
+            value("rrs_webhook_deliveries_total", "outcome=\"duplicate\""),
+            1.0
+        );
+        assert_eq!(
+            value("rrs_webhook_deliveries_total", "outcome=\"unverified\""),
+            1.0
+        );
+        assert_eq!(value("rrs_queue_depth", ""), 1.0);
+        assert_eq!(
+            value(
+                "rrs_changes",
+                "field=\"email\",source=\"webhook\",status=\"failed\""
+            ),
+            1.0
+        );
+        assert_eq!(value("rrs_circuit_breaker_open", ""), 1.0);
+        assert_eq!(value("rrs_runs", "kind=\"poll\",status=\"completed\""), 1.0);
+        assert_eq!(value("rrs_executor_state", "state=\"paused\""), 1.0);
+        assert_eq!(
+            value("rrs_executor_action_seconds_count", "action=\"member\""),
+            1.0
+        );
+        assert_eq!(
+            value("rrs_poll_runs_total", "kind=\"poll\",outcome=\"completed\""),
+            1.0
+        );
+
+        // Scrape-time values follow the store.
+        let failed = app
+            .store
+            .read(|db| db.list_changes(&[ChangeStatus::Failed], None, 1, 0))
+            .await
+            .unwrap()[0]
+            .id;
+        app.api(
+            Method::POST,
+            &format!("/api/changes/{failed}/requeue"),
+            None,
+        )
+        .await;
+        *app.ops.paused.lock().unwrap() = false;
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (_, samples) = parse(&text);
+        let get = |name: &str, labels: &str| {
+            samples
+                .iter()
+                .find(|(n, l, _)| n == name && l == labels)
+                .map(|s| s.2)
+        };
+        assert_eq!(get("rrs_queue_depth", ""), Some(2.0));
+        assert_eq!(
+            get(
+                "rrs_changes",
+                "field=\"email\",source=\"webhook\",status=\"failed\""
+            ),
+            None
+        );
+        assert_eq!(get("rrs_circuit_breaker_open", ""), Some(0.0));
+        app.stop().await;
+    }
+}
+
+mod operator_browser {
+    use super::*;
+    use anyhow::{anyhow, bail, Context};
+    use chromiumoxide::browser::{Browser, BrowserConfig};
+    use chromiumoxide::cdp::browser_protocol::network::CookieSameSite;
+    use chromiumoxide::page::ScreenshotParams;
+    use chromiumoxide::Page;
+    use futures::StreamExt;
+    use std::path::Path;
+    use std::time::Instant;
+
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    const WAIT: Duration = Duration::from_secs(20);
+
+    async fn launch() -> anyhow::Result<(Browser, JoinHandle<()>, tempfile::TempDir)> {
+        let profile = tempfile::tempdir()?;
+        let config = BrowserConfig::builder()
+            .chrome_executable(CHROMIUM)
+            .no_sandbox()
+            .user_data_dir(profile.path())
+            .launch_timeout(Duration::from_secs(30))
+            .request_timeout(Duration::from_secs(20))
+            .window_size(1100, 900)
+            .viewport(None)
+            .args([
+                "--headless",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ])
+            .build()
+            .map_err(|e| anyhow!("browser config: {e}"))?;
+        let (browser, mut events) = Browser::launch(config).await.context("launch chromium")?;
+        let handler = tokio::spawn(async move { while events.next().await.is_some() {} });
+        Ok((browser, handler, profile))
+    }
+
+    async fn close(mut browser: Browser, mut handler: JoinHandle<()>) {
+        if browser.close().await.is_err() {
+            let _ = browser.kill().await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), browser.wait()).await;
+        if tokio::time::timeout(Duration::from_secs(5), &mut handler)
+            .await
+            .is_err()
+        {
+            handler.abort();
+        }
+    }
+
+    /// Waits until `js` (an expression) is true in the page.
+    async fn wait_for(page: &Page, js: &str, what: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ok = page
+                .evaluate(js)
+                .await
+                .ok()
+                .and_then(|v| v.into_value::<bool>().ok())
+                .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let html = page.content().await.unwrap_or_default();
+                bail!(
+                    "timed out waiting for {what}; page:\n{}",
+                    &html[..html.len().min(3000)]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn text_of(page: &Page, selector: &str) -> anyhow::Result<String> {
+        let js = format!(
+            "(document.querySelector({sel}) || {{innerText: ''}}).innerText",
+            sel = serde_json::to_string(selector)?
+        );
+        Ok(page.evaluate(js).await?.into_value::<String>()?)
+    }
+
+    async fn scenario(
+        page: Page,
+        app: &App,
+        ids: (ChangeId, ChangeId, ChangeId),
+    ) -> anyhow::Result<()> {
+        let (pending, failed, lost) = ids;
+        page.goto(app.url("/")).await?;
+        wait_for(
+            &page,
+            "!!document.querySelector('#token')",
+            "the sign-in form",
+        )
+        .await?;
+        page.find_element("#token")
+            .await?
+            .click()
+            .await?
+            .type_str(TOKEN)
+            .await?;
+        page.find_element("button[type=submit]")
+            .await?
+            .click()
+            .await?;
+        wait_for(
+            &page,
+            "!!document.querySelector('#pending')",
+            "the operator page",
+        )
+        .await?;
+
+        let cookies = page.get_cookies().await?;
+        let session = cookies
+            .iter()
+            .find(|c| c.name == "rrs_session")
+            .context("session cookie")?;
+        assert!(session.http_only, "HttpOnly");
+        assert_eq!(session.same_site, Some(CookieSameSite::Strict));
+        assert!(!session.value.contains(TOKEN));
+
+        let pending_text = text_of(&page, &format!("#pending #change-{pending}")).await?;
+        assert!(pending_text.contains("BRW0001"), "{pending_text}");
+        assert!(
+            pending_text.contains("Waiting for the executor"),
+            "{pending_text}"
+        );
+        let failed_text = text_of(&page, &format!("#attention #change-{failed}")).await?;
+        assert!(
+            failed_text.contains("BRW0002") && failed_text.contains(FAILURE),
+            "{failed_text}"
+        );
+        let lost_text = text_of(&page, &format!("#attention #change-{lost}")).await?;
+        assert!(
+            lost_text.contains("Conflict lost") && lost_text.contains("sportlink_newer"),
+            "{lost_text}"
+        );
+        let conflicts = text_of(&page, "#conflicts").await?;
+        assert!(
+            conflicts.contains("BRW0003") && conflicts.contains("sportlink@example.nl"),
+            "{conflicts}"
+        );
+        let executor = text_of(&page, "#executor").await?;
+        assert!(
+            executor.contains("Paused by the circuit breaker"),
+            "{executor}"
+        );
+        assert!(text_of(&page, "#count-failed").await?.trim() == "1");
+
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artefacts");
+        std::fs::create_dir_all(&shots)?;
+        page.save_screenshot(
+            ScreenshotParams::builder().full_page(true).build(),
+            shots.join("operator-page.png"),
+        )
+        .await?;
+
+        // The requeue button: the failed change becomes pending.
+        page.find_element(format!("#attention #change-{failed} button"))
+            .await?
+            .click()
+            .await?;
+        wait_for(
+            &page,
+            &format!("!!document.querySelector('#pending #change-{failed}')"),
+            "the requeued change in the pending list",
+        )
+        .await?;
+        let notice = text_of(&page, ".notice").await?;
+        assert!(
+            notice.contains(&format!("Change {failed} is pending again")),
+            "{notice}"
+        );
+        assert!(text_of(&page, "#count-failed").await?.trim() == "0");
+
+        // The resume button.
+        page.find_element("#executor button").await?.click().await?;
+        wait_for(&page, "!!document.querySelector('.notice') && document.querySelector('#executor').innerText.includes('Idle')", "the resumed executor").await?;
+        page.save_screenshot(
+            ScreenshotParams::builder().full_page(true).build(),
+            shots.join("operator-page-after-requeue.png"),
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn operator_page_in_chromium_shows_rows_and_requeues() {
+        if !Path::new(CHROMIUM).exists() {
+            println!("SKIPPED: chromium not found at {CHROMIUM}");
+            return;
+        }
+        let app = App::start().await;
+        let pending = seed_pending(&app.store, "BRW0001", "pending@example.nl").await;
+        let failed = seed_failed(&app.store, "BRW0002").await;
+        let lost = seed_conflict_lost(&app.store, "BRW0003").await;
+        *app.ops.paused.lock().unwrap() = true;
+
+        let (browser, handler, _profile) = launch().await.expect("chromium starts");
+        let outcome = async {
+            let page = browser.new_page("about:blank").await?;
+            tokio::time::timeout(
+                Duration::from_secs(90),
+                scenario(page, &app, (pending, failed, lost)),
+            )
+            .await
+            .map_err(|_| anyhow!("scenario timed out"))?
+        }
+        .await;
+        close(browser, handler).await;
+        outcome.unwrap();
+        assert_eq!(change_status(&app.store, failed).await, "pending");
+        assert!(app.woken());
+        assert!(!*app.ops.paused.lock().unwrap());
+        app.stop().await;
+    }
+}

@@ -1,0 +1,40 @@
+//! The README's first command: `demo` runs to completion and every change is verified in the
+//! simulator. Runs the real binary, as a newcomer would.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn demo_runs_to_completion_with_every_change_verified() {
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        println!("SKIPPED: chromium not found at /usr/bin/chromium");
+        return;
+    }
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_rondo-reverse-sync"))
+        .args(["demo", "--member-interval-ms", "300"])
+        .env_remove("RRS_CONFIG")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "demo failed ({:?}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("all verified"), "{stdout}");
+    assert!(!stdout.contains("NOT"), "{stdout}");
+    // Five edits, one of them an address (four fields): eight changes, each synced.
+    assert_eq!(stdout.matches(" synced").count(), 8, "{stdout}");
+    let verified_in_simulator = stdout
+        .lines()
+        .filter(|l| l.starts_with("  DEMO") && l.ends_with(" verified"))
+        .count();
+    assert_eq!(verified_in_simulator, 5, "{stdout}");
+    assert!(
+        stdout.contains(" poll "),
+        "one change came through the poll: {stdout}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(240));
+}

@@ -1,0 +1,172 @@
+//! The real service for tests: the real router and store, on `127.0.0.1`, with a database in a
+//! temporary directory.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use rondo_reverse_sync::catalogue::Catalogue;
+use rondo_reverse_sync::config::Settings;
+use rondo_reverse_sync::domain::{ChangeStatus, KnvbId};
+use rondo_reverse_sync::http::AppState;
+use rondo_reverse_sync::startup::{self, Running};
+use rondo_reverse_sync::store::{ChangeRecord, DeliveryRecord, MemberSummary};
+use tokio::net::TcpListener;
+
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Used as `webhook.previous_secret` in the rotation test.
+pub const OTHER_SECRET: &str = "whsec_c2Vjb25kIHNlY3JldCBmb3Igcm90YXRpb24uLi4=";
+
+/// A database directory that outlives the services started on it.
+pub struct TestDb {
+    dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn new() -> Result<Self> {
+        Ok(Self {
+            dir: tempfile::Builder::new().prefix("rrs-test-").tempdir()?,
+        })
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("rrs.sqlite3")
+    }
+
+    /// Settings for a service on this database with the given webhook secrets.
+    pub fn settings(&self, secret: &str, previous_secret: Option<&str>) -> Result<Settings> {
+        let previous = previous_secret
+            .map(|s| format!("previous_secret = {s:?}\n"))
+            .unwrap_or_default();
+        Ok(Settings::from_toml(&format!(
+            "[database]\npath = {path:?}\n[webhook]\nsecret = {secret:?}\n{previous}",
+            path = self.path().display().to_string()
+        ))?)
+    }
+}
+
+pub struct TestService {
+    pub state: AppState,
+    pub port: u16,
+    pub base_url: String,
+    running: Option<Running>,
+}
+
+impl TestService {
+    /// Starts the service on `port` (0: any free port).
+    pub async fn start(settings: &Settings, port: u16) -> Result<Self> {
+        let state = startup::build_state(settings, Arc::new(Catalogue::builtin())).await?;
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        let running = startup::run(listener, state.clone(), std::future::pending()).await?;
+        let port = running.port();
+        Ok(Self {
+            state,
+            port,
+            base_url: format!("http://127.0.0.1:{port}"),
+            running: Some(running),
+        })
+    }
+
+    /// A service with its own fresh database and [`SECRET`].
+    pub async fn fresh() -> Result<(TestDb, Self)> {
+        let db = TestDb::new()?;
+        let service = Self::start(&db.settings(SECRET, None)?, 0).await?;
+        Ok((db, service))
+    }
+
+    pub fn webhook_url(&self) -> String {
+        format!("{}/webhooks/rondo-club", self.base_url)
+    }
+
+    /// Starts the shutdown and waits (bounded) until every task has finished.
+    pub async fn stop(mut self) -> Result<()> {
+        let running = self
+            .running
+            .take()
+            .ok_or_else(|| anyhow!("already stopped"))?;
+        running.shutdown();
+        tokio::time::timeout(Duration::from_secs(30), running.wait())
+            .await
+            .map_err(|_| anyhow!("the service did not stop within 30 s"))?
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("the service is running")
+    }
+
+    pub fn take_running(&mut self) -> Running {
+        self.running.take().expect("the service is running")
+    }
+
+    pub async fn delivery_count(&self) -> Result<u64> {
+        Ok(self.state.store.read(|db| db.delivery_count()).await?)
+    }
+
+    pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>> {
+        let id = id.to_owned();
+        Ok(self.state.store.read(move |db| db.delivery(&id)).await?)
+    }
+
+    pub async fn deliveries_for_post(&self, post: u64) -> Result<Vec<DeliveryRecord>> {
+        let post = i64::try_from(post)?;
+        Ok(self
+            .state
+            .store
+            .read(move |db| db.deliveries_for_post(post))
+            .await?)
+    }
+
+    /// Every change row, newest first (all members, or one).
+    pub async fn changes(&self, knvb_id: Option<&str>) -> Result<Vec<ChangeRecord>> {
+        let knvb_id = knvb_id.map(KnvbId::parse).transpose()?;
+        Ok(self
+            .state
+            .store
+            .read(move |db| db.list_changes(&[], knvb_id.as_ref(), 1_000_000, 0))
+            .await?)
+    }
+
+    pub async fn changes_with_status(&self, status: ChangeStatus) -> Result<Vec<ChangeRecord>> {
+        Ok(self
+            .state
+            .store
+            .read(move |db| db.list_changes(&[status], None, 1_000_000, 0))
+            .await?)
+    }
+
+    pub async fn member(&self, knvb_id: &str) -> Result<Option<MemberSummary>> {
+        let knvb_id = KnvbId::parse(knvb_id)?;
+        Ok(self.state.store.read(move |db| db.member(&knvb_id)).await?)
+    }
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            running.shutdown();
+        }
+    }
+}
+
+/// Waits until `check` returns `Some`, re-checking whenever `tick` elapses, for at most `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if start.elapsed() > deadline {
+            return Err(anyhow!("timed out after {deadline:?} waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

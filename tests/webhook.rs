@@ -1,0 +1,663 @@
+//! Webhook ingress in-process: the real router and store on 127.0.0.1:0, a temporary database,
+//! deliveries signed as the WordPress snippet signs them.
+
+#[path = "support/service.rs"]
+mod service;
+
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use chrono::Utc;
+use rondo_reverse_sync::domain::ChangeStatus;
+use rondo_reverse_sync::webhook::WebhookSecret;
+use serde_json::{json, Value};
+use service::{wait_for, TestDb, TestService, OTHER_SECRET, SECRET};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A `person.*` event as the snippet sends it.
+fn person_event(event_type: &str, post_id: u64, knvb_id: &str, email: &str, second: u32) -> Value {
+    json!({
+        "type": event_type,
+        "timestamp": "2026-11-26T11:30:21Z",
+        "data": {
+            "id": post_id,
+            "modified_gmt": format!("2026-11-26T11:{:02}:{:02}", second / 60, second % 60),
+            "acf": {
+                "knvb-id": knvb_id,
+                "email_1": email,
+                "mobile_1": "+31612345678",
+                "contact_info": [],
+                "datum-vog": "2024-01-02",
+                "freescout-id": 42,
+                "financiele-blokkade": false
+            },
+            "origin": "user_edit",
+            "user": "volunteer"
+        }
+    })
+}
+
+type Headers = Vec<(&'static str, String)>;
+
+struct Delivery {
+    id: String,
+    timestamp: i64,
+    body: Vec<u8>,
+    signature: String,
+}
+
+impl Delivery {
+    fn new(secret: &str, body: &Value) -> Self {
+        Self::raw(secret, &new_id(), body.to_string().into_bytes())
+    }
+
+    fn raw(secret: &str, id: &str, body: Vec<u8>) -> Self {
+        let timestamp = Utc::now().timestamp();
+        let signature = WebhookSecret::parse(secret)
+            .expect("test secret")
+            .sign(id, timestamp, &body);
+        Self {
+            id: id.to_owned(),
+            timestamp,
+            body,
+            signature,
+        }
+    }
+
+    async fn send(&self, url: &str) -> Result<(u16, Value)> {
+        send_with(url, &self.headers(), self.body.clone()).await
+    }
+
+    fn headers(&self) -> Headers {
+        vec![
+            ("webhook-id", self.id.clone()),
+            ("webhook-timestamp", self.timestamp.to_string()),
+            ("webhook-signature", self.signature.clone()),
+        ]
+    }
+}
+
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "msg_test{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn send_with(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Result<(u16, Value)> {
+    let client = reqwest::Client::builder().timeout(DEADLINE).build()?;
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, json))
+}
+
+/// Asserts that the service stored nothing at all.
+async fn assert_nothing_stored(service: &TestService, knvb_id: &str) -> Result<()> {
+    ensure!(
+        service.delivery_count().await? == 0,
+        "a delivery was stored"
+    );
+    ensure!(
+        service.changes(None).await?.is_empty(),
+        "a change was stored"
+    );
+    ensure!(
+        service.member(knvb_id).await?.is_none(),
+        "a member was stored"
+    );
+    Ok(())
+}
+
+fn error_reason(body: &Value) -> &str {
+    body.get("error").and_then(Value::as_str).unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_first_sighting_then_an_edit_records_one_change_from_the_webhook() -> Result<()> {
+    let (_db, service) = TestService::fresh().await?;
+    let first = Delivery::new(
+        SECRET,
+        &person_event("person.created", 7, "AAA0001", "old@example.org", 1),
+    );
+    let (status, body) = first.send(&service.webhook_url()).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "processed");
+    assert_eq!(body["verdict"], "first_sighting");
+
+    let edit = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 7, "AAA0001", "new@example.org", 2),
+    );
+    let (status, body) = edit.send(&service.webhook_url()).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["verdict"], "changed");
+
+    let changes = service.changes(Some("AAA0001")).await?;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let change = &changes[0];
+    assert_eq!(
+        (
+            change.field.as_str(),
+            change.old_value.as_str(),
+            change.new_value.as_str()
+        ),
+        ("email", "old@example.org", "new@example.org")
+    );
+    assert_eq!(change.source, "webhook");
+    assert_eq!(change.delivery_id.as_deref(), Some(edit.id.as_str()));
+    let delivery = service
+        .delivery(&edit.id)
+        .await?
+        .expect("the delivery is stored");
+    assert_eq!(delivery.outcome, "processed");
+    assert_eq!(delivery.event_type.as_deref(), Some("person.updated"));
+    assert_eq!(delivery.wp_post_id, Some(7));
+    assert_eq!(delivery.knvb_id.as_deref(), Some("AAA0001"));
+    assert_eq!(delivery.body, edit.body, "the raw body is kept for replay");
+    assert_eq!(service.delivery_count().await?, 2);
+    service.stop().await
+}
+
+#[tokio::test]
+async fn the_known_answer_of_the_specification_is_refused_today_as_stale() -> Result<()> {
+    // The signature is right (see the verifier's unit tests) but 2021 is far outside ±5 min.
+    let (_db, service) = TestService::fresh().await?;
+    let headers = [
+        ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".to_owned()),
+        ("webhook-timestamp", "1614265330".to_owned()),
+        (
+            "webhook-signature",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".to_owned(),
+        ),
+    ];
+    let (status, body) = send_with(
+        &service.webhook_url(),
+        &headers,
+        br#"{"test": 2432232314}"#.to_vec(),
+    )
+    .await?;
+    assert_eq!(status, 401, "{body}");
+    assert!(error_reason(&body).contains("timestamp"), "{body}");
+    assert_eq!(service.delivery_count().await?, 0);
+    service.stop().await
+}
+
+#[tokio::test]
+async fn two_secrets_are_accepted_during_a_rotation() -> Result<()> {
+    let db = TestDb::new()?;
+    let service = TestService::start(&db.settings(SECRET, Some(OTHER_SECRET))?, 0).await?;
+    let url = service.webhook_url();
+
+    let by_current = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 1, "ROT0001", "a@example.org", 1),
+    );
+    let by_previous = Delivery::new(
+        OTHER_SECRET,
+        &person_event("person.updated", 2, "ROT0002", "b@example.org", 1),
+    );
+    assert_eq!(by_current.send(&url).await?.0, 200);
+    assert_eq!(by_previous.send(&url).await?.0, 200);
+
+    // A sender that rotates signs with both keys; one match is enough.
+    let mut both = Delivery::new(
+        "whsec_dW5rbm93biBzZWNyZXQgdW5rbm93bg==",
+        &person_event("person.updated", 3, "ROT0003", "c@example.org", 1),
+    );
+    let by_other = WebhookSecret::parse(OTHER_SECRET)?.sign(&both.id, both.timestamp, &both.body);
+    both.signature = format!("{} {by_other}", both.signature);
+    assert_eq!(both.send(&url).await?.0, 200);
+
+    let unknown = Delivery::new(
+        "whsec_dW5rbm93biBzZWNyZXQgdW5rbm93bg==",
+        &person_event("person.updated", 4, "ROT0004", "d@example.org", 1),
+    );
+    let (status, body) = unknown.send(&url).await?;
+    assert_eq!(status, 401, "{body}");
+    assert!(service.delivery(&unknown.id).await?.is_none());
+    assert_eq!(service.delivery_count().await?, 3);
+
+    // After the rotation the old secret is gone from the configuration, and refused.
+    service.stop().await?;
+    let rotated = TestService::start(&db.settings(SECRET, None)?, 0).await?;
+    let late = Delivery::new(
+        OTHER_SECRET,
+        &person_event("person.updated", 5, "ROT0005", "e@example.org", 1),
+    );
+    assert_eq!(late.send(&rotated.webhook_url()).await?.0, 401);
+    assert_eq!(rotated.delivery_count().await?, 3);
+    rotated.stop().await
+}
+
+#[tokio::test]
+async fn unsigned_badly_signed_stale_and_future_deliveries_are_401_and_store_nothing() -> Result<()>
+{
+    let (_db, service) = TestService::fresh().await?;
+    let url = service.webhook_url();
+    let event = person_event("person.updated", 9, "BAD0001", "x@example.org", 1);
+    let good = Delivery::new(SECRET, &event);
+
+    let mut cases: Vec<(&str, Headers, Vec<u8>)> = Vec::new();
+    for missing in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        let headers = good
+            .headers()
+            .into_iter()
+            .filter(|(n, _)| *n != missing)
+            .collect();
+        cases.push((missing, headers, good.body.clone()));
+    }
+    let mut tampered = good.body.clone();
+    tampered.extend_from_slice(b" ");
+    cases.push(("body changed after signing", good.headers(), tampered));
+    let wrong_key = Delivery::raw(
+        "whsec_d3Jvbmcga2V5IHdyb25nIGtleQ==",
+        &good.id,
+        good.body.clone(),
+    );
+    cases.push((
+        "signed with another secret",
+        wrong_key.headers(),
+        good.body.clone(),
+    ));
+    let mut no_v1 = good.headers();
+    no_v1[2].1 = good.signature.replacen("v1,", "v2,", 1);
+    cases.push(("no v1 signature", no_v1, good.body.clone()));
+    for (label, offset) in [("stale", -301), ("future", 301)] {
+        let timestamp = Utc::now().timestamp() + offset;
+        let signature = WebhookSecret::parse(SECRET)?.sign(&good.id, timestamp, &good.body);
+        let headers = vec![
+            ("webhook-id", good.id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        cases.push((label, headers, good.body.clone()));
+    }
+
+    for (label, headers, body) in cases {
+        let (status, answer) = send_with(&url, &headers, body).await?;
+        assert_eq!(status, 401, "{label}: {answer}");
+        assert!(!error_reason(&answer).is_empty(), "{label}: {answer}");
+        assert!(
+            !answer.to_string().contains("MfKQ9r8G"),
+            "{label}: secret in {answer}"
+        );
+        assert_nothing_stored(&service, "BAD0001").await?;
+    }
+
+    // The same delivery, intact, is accepted: the cases above failed for their own reason.
+    assert_eq!(good.send(&url).await?.0, 200);
+    assert_eq!(service.delivery_count().await?, 1);
+    service.stop().await
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413_without_being_read_and_stores_nothing() -> Result<()> {
+    let (_db, service) = TestService::fresh().await?;
+    let limit = service.state.max_body_bytes;
+    assert_eq!(limit, 1024 * 1024, "the default limit is 1 MiB");
+
+    // Declared too long: answered before a single body byte is sent.
+    let mut stream = TcpStream::connect(("127.0.0.1", service.port)).await?;
+    let good = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 1, "BIG0001", "a@example.org", 1),
+    );
+    let head = format!(
+        "POST /webhooks/rondo-club HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n\
+         content-length: {}\r\n\r\n",
+        good.id,
+        good.timestamp,
+        good.signature,
+        limit + 1
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut answer)).await??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(r#"{"error":"#), "{answer}");
+
+    // Sent without a length (chunked), the read stops at the limit.
+    let mut stream = TcpStream::connect(("127.0.0.1", service.port)).await?;
+    let head = format!(
+        "POST /webhooks/rondo-club HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n\
+         transfer-encoding: chunked\r\n\r\n",
+        good.id, good.timestamp, good.signature
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+    let mut sent = 0;
+    while sent <= limit {
+        // The server may stop reading (and close) before everything is sent.
+        if stream.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+        sent += 64 * 1024;
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut answer)).await?;
+    // A reset may swallow the answer; when one arrived, it is a 413.
+    if read.is_ok() && !answer.is_empty() {
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
+
+    // Exactly at the limit is fine (and then it is the signature that decides).
+    let mut padded = serde_json::to_vec(&person_event(
+        "person.updated",
+        1,
+        "BIG0001",
+        "a@example.org",
+        1,
+    ))?;
+    padded.resize(limit, b' ');
+    let at_limit = Delivery::raw(SECRET, &new_id(), padded);
+    assert_nothing_stored(&service, "BIG0001").await?;
+    let (status, body) = at_limit.send(&service.webhook_url()).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(service.delivery_count().await?, 1);
+    service.stop().await
+}
+
+#[tokio::test]
+async fn verified_but_malformed_deliveries_are_400_with_a_reason_and_recorded() -> Result<()> {
+    let (_db, service) = TestService::fresh().await?;
+    let url = service.webhook_url();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not JSON", b"{\"type\": \"person.updated\", ".to_vec(), "not JSON"),
+        ("not an object", b"[1, 2]".to_vec(), "not an event"),
+        ("no type", br#"{"data": {}}"#.to_vec(), "type"),
+        ("no data", br#"{"type": "person.updated"}"#.to_vec(), "data"),
+        (
+            "unknown origin",
+            json!({"type": "person.updated", "data": {"id": 1, "acf": {}, "origin": "someone"}})
+                .to_string()
+                .into_bytes(),
+            "origin",
+        ),
+        (
+            "bad modified_gmt",
+            json!({"type": "person.updated", "data": {"id": 1, "modified_gmt": "yesterday", "acf": {"knvb-id": "MAL0001"}, "origin": "user_edit"}})
+                .to_string()
+                .into_bytes(),
+            "modified_gmt",
+        ),
+        (
+            "acf not an object",
+            json!({"type": "person.updated", "data": {"id": 1, "acf": "x", "origin": "user_edit"}})
+                .to_string()
+                .into_bytes(),
+            "acf",
+        ),
+    ];
+    for (label, body, expected) in cases {
+        let delivery = Delivery::raw(SECRET, &new_id(), body);
+        let (status, answer) = delivery.send(&url).await?;
+        assert_eq!(status, 400, "{label}: {answer}");
+        assert!(
+            error_reason(&answer).contains(expected),
+            "{label}: {answer}"
+        );
+        let stored = service
+            .delivery(&delivery.id)
+            .await?
+            .expect("a rejected delivery is recorded");
+        assert_eq!(stored.outcome, "rejected", "{label}");
+        assert_eq!(
+            stored.detail.as_deref(),
+            Some(error_reason(&answer)),
+            "{label}"
+        );
+        // Sent again, it is a duplicate: acknowledged, nothing done twice.
+        let (status, answer) = delivery.send(&url).await?;
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (200, Some("duplicate")),
+            "{label}"
+        );
+    }
+    assert_eq!(service.delivery_count().await?, 7);
+    assert!(service.changes(None).await?.is_empty());
+    assert!(service.member("MAL0001").await?.is_none());
+    service.stop().await
+}
+
+#[tokio::test]
+async fn unknown_types_are_ignored_and_trashed_persons_recorded_without_changes() -> Result<()> {
+    let (_db, service) = TestService::fresh().await?;
+    let url = service.webhook_url();
+    let baseline = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 3, "TRA0001", "a@example.org", 1),
+    );
+    assert_eq!(baseline.send(&url).await?.0, 200);
+
+    let unknown = Delivery::new(SECRET, &json!({"type": "team.updated", "data": {"id": 5}}));
+    let (status, body) = unknown.send(&url).await?;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ignored")),
+        "{body}"
+    );
+    let stored = service.delivery(&unknown.id).await?.expect("recorded");
+    assert_eq!(
+        (stored.outcome.as_str(), stored.event_type.as_deref()),
+        ("ignored", Some("team.updated"))
+    );
+
+    // Trashed with different values: recorded, but neither a change nor a new baseline.
+    let trashed = Delivery::new(
+        SECRET,
+        &person_event("person.trashed", 3, "TRA0001", "b@example.org", 2),
+    );
+    let (status, body) = trashed.send(&url).await?;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("trashed")),
+        "{body}"
+    );
+    let stored = service.delivery(&trashed.id).await?.expect("recorded");
+    assert_eq!(stored.outcome, "trashed");
+    assert_eq!(stored.knvb_id.as_deref(), Some("TRA0001"));
+    assert!(service.changes(None).await?.is_empty());
+    let member = service.member("TRA0001").await?.expect("member");
+    assert_eq!(member.baseline["email"], "a@example.org");
+    service.stop().await
+}
+
+#[tokio::test]
+async fn the_same_delivery_twice_at_once_is_processed_once() -> Result<()> {
+    let (_db, service) = TestService::fresh().await?;
+    let url = service.webhook_url();
+    let baseline = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 4, "DUP0001", "a@example.org", 1),
+    );
+    assert_eq!(baseline.send(&url).await?.0, 200);
+
+    for round in 0..20u32 {
+        let email = format!("round{round}@example.org");
+        let edit = Delivery::new(
+            SECRET,
+            &person_event("person.updated", 4, "DUP0001", &email, 2 + round),
+        );
+        let (a, b) = tokio::join!(edit.send(&url), edit.send(&url));
+        let (a, b) = (a?, b?);
+        assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+        let mut statuses = [a.1["status"].as_str(), b.1["status"].as_str()];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [Some("duplicate"), Some("processed")],
+            "round {round}"
+        );
+        let rows: Vec<_> = service
+            .changes(Some("DUP0001"))
+            .await?
+            .into_iter()
+            .filter(|c| c.new_value == email)
+            .collect();
+        assert_eq!(rows.len(), 1, "round {round}: {rows:?}");
+    }
+    assert_eq!(service.delivery_count().await?, 21);
+    assert_eq!(service.changes(Some("DUP0001")).await?.len(), 20);
+    service.stop().await
+}
+
+#[tokio::test]
+async fn a_burst_of_a_thousand_deliveries_is_recorded_exactly() -> Result<()> {
+    const MEMBERS: u32 = 250;
+    const EDITS: u32 = 4; // the first is the member's first sighting
+    let (_db, service) = TestService::fresh().await?;
+    let url = service.webhook_url();
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for member in 0..MEMBERS {
+        let url = url.clone();
+        tasks.spawn(async move {
+            // Concurrent across members, in order within one member (as WordPress sends them).
+            for edit in 0..EDITS {
+                let event = person_event(
+                    "person.updated",
+                    u64::from(1000 + member),
+                    &format!("BUR{member:04}"),
+                    &format!("m{member}e{edit}@example.org"),
+                    edit,
+                );
+                let (status, body) = Delivery::new(SECRET, &event).send(&url).await?;
+                ensure!(
+                    status == 200,
+                    "member {member} edit {edit}: {status} {body}"
+                );
+            }
+            Ok(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(service.delivery_count().await?, u64::from(MEMBERS * EDITS));
+    let changes = service.changes(None).await?;
+    assert_eq!(changes.len(), (MEMBERS * (EDITS - 1)) as usize);
+    assert!(changes
+        .iter()
+        .all(|c| c.field == "email" && c.source == "webhook"));
+    let pending = service.changes_with_status(ChangeStatus::Pending).await?;
+    assert_eq!(
+        pending.len(),
+        MEMBERS as usize,
+        "one pending (the latest) per member"
+    );
+    assert!(pending.iter().all(|c| c
+        .new_value
+        .ends_with(&format!("e{}@example.org", EDITS - 1))));
+    eprintln!("1,000 deliveries in {elapsed:?}");
+    service.stop().await
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight_then_stops() -> Result<()> {
+    let (_db, mut service) = TestService::fresh().await?;
+    let delivery = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 6, "SHU0001", "a@example.org", 1),
+    );
+
+    let mut stream = TcpStream::connect(("127.0.0.1", service.port)).await?;
+    let head = format!(
+        "POST /webhooks/rondo-club HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n\
+         content-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        delivery.id,
+        delivery.timestamp,
+        delivery.signature,
+        delivery.body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    // The server sends `100 Continue` when the handler starts reading the body: from then on
+    // the request is in flight.
+    let mut interim = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        let mut byte = [0u8; 1];
+        while !interim.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await? == 0 {
+                break;
+            }
+            interim.push(byte[0]);
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await??;
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    let running = service.take_running();
+    running.shutdown();
+
+    // New connections are refused once the listener is closed.
+    let port = service.port;
+    wait_for("the listener to close", DEADLINE, || async move {
+        Ok(TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+            .then_some(()))
+    })
+    .await?;
+
+    // The request in flight still completes, and is committed.
+    stream.write_all(&delivery.body).await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut answer)).await??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    tokio::time::timeout(DEADLINE, running.wait()).await??;
+    assert!(service.delivery(&delivery.id).await?.is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn health_and_readiness() -> Result<()> {
+    let (_db, service) = TestService::fresh().await?;
+    let client = reqwest::Client::builder().timeout(DEADLINE).build()?;
+    let health = client
+        .get(format!("{}/healthz", service.base_url))
+        .send()
+        .await?;
+    assert_eq!(health.status().as_u16(), 200);
+    let ready: Value = client
+        .get(format!("{}/readyz", service.base_url))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(ready["status"], "ready");
+    assert!(ready["schema_version"].as_i64().unwrap_or(0) >= 1);
+    let missing = client
+        .get(format!("{}/nothing-here", service.base_url))
+        .send()
+        .await?;
+    assert_eq!(missing.status().as_u16(), 404);
+    service.stop().await
+}
