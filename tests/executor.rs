@@ -3,7 +3,23 @@
 
 mod support;
 
+#[path = "executor/bench.rs"]
+mod bench;
 #[path = "executor/browser.rs"]
 mod browser;
+#[path = "executor/cli.rs"]
+mod cli;
+#[path = "executor/conflicts.rs"]
+mod conflicts;
+#[path = "executor/failures.rs"]
+mod failures;
 #[path = "executor/fields.rs"]
 mod fields;
+#[path = "executor/lifecycle.rs"]
+mod lifecycle;
+#[path = "executor/login.rs"]
+mod login;
+#[path = "executor/pages.rs"]
+mod pages;
+#[path = "executor/rendering.rs"]
+mod rendering;
