@@ -261,15 +261,7 @@ impl SportlinkSession {
 
     /// Continue from a TOTP step known to be used (persisted with the account lock).
     pub fn set_last_used_otp_step(&mut self, step: Option<u64>) {
-        self.otp = std::mem::replace(
-            &mut self.otp,
-            // Re-creating cannot fail: the secret was accepted in `new`.
-            match OtpGenerator::new(&self.settings.otp_secret) {
-                Ok(g) => g,
-                Err(_) => return,
-            },
-        )
-        .with_last_used_step(step);
+        self.otp.remember_used_step(step);
     }
 
     pub fn last_used_otp_step(&self) -> Option<u64> {

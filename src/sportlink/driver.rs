@@ -165,6 +165,9 @@ pub trait SportlinkDriver: Send + Sync {
     fn last_otp_step(&self) -> Option<u64> {
         None
     }
+
+    /// Continue from the TOTP step a previous holder of the account lock used last.
+    fn resume_otp_step(&mut self, _step: Option<u64>) {}
 }
 
 /// The real driver: Chromium through the session and the page model.
@@ -350,6 +353,10 @@ impl SportlinkDriver for ChromiumDriver {
 
     fn last_otp_step(&self) -> Option<u64> {
         self.session.last_used_otp_step()
+    }
+
+    fn resume_otp_step(&mut self, step: Option<u64>) {
+        self.session.set_last_used_otp_step(step);
     }
 
     async fn close_if_idle(&mut self, idle: std::time::Duration) {

@@ -5,7 +5,6 @@
 //! breaker, cancellation). Nothing is marked synced unless Sportlink's stored value was read back
 //! and matched, and all of a member's outcome is committed in one transaction (by row id).
 
-use crate::alerts::{AlertEvent, AlertSender};
 use std::collections::{BTreeMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -23,6 +22,7 @@ use tracing::Instrument;
 use super::artefacts::Artefacts;
 use super::driver::{DriverError, FormField, FormSpec, MemberStatus, SportlinkDriver};
 use super::lock::AccountLock;
+use crate::alerts::{AlertEvent, AlertSender};
 use crate::catalogue::{Catalogue, FieldKind, FieldSpec, SportlinkPage};
 use crate::conflict::{resolve, ConflictInput, Resolution, Winner};
 use crate::domain::{ChangeId, ChangeStatus, KnvbId};
@@ -212,7 +212,6 @@ pub struct StatusBoard {
 struct BoardInner {
     status: ExecutorStatus,
     pause_deadline: Option<Instant>,
-    /// Where circuit-breaker and failure alerts go (`serve` with a transport configured).
     alerts: Option<AlertSender>,
 }
 
@@ -265,6 +264,19 @@ impl StatusBoard {
         })
     }
 
+    /// Operator action: end a pause now.
+    pub fn resume(&self) {
+        self.with(|b| {
+            if matches!(b.status.state, ExecutorState::Paused { .. }) {
+                tracing::warn!("executor resumed by the operator");
+                b.status.state = ExecutorState::Idle;
+                b.alert(AlertEvent::CircuitBreakerReset);
+            }
+            b.pause_deadline = None;
+            b.status.consecutive_drift_failures = 0;
+        });
+    }
+
     /// Sends circuit-breaker and failure alerts to `alerts` from now on.
     pub fn set_alerts(&self, alerts: AlertSender) {
         self.with(|b| b.alerts = Some(alerts));
@@ -272,26 +284,7 @@ impl StatusBoard {
 
     /// Raises an alert when a sender is set.
     pub fn alert(&self, event: AlertEvent) {
-        self.with(|b| {
-            if let Some(alerts) = &b.alerts {
-                alerts.send(event);
-            }
-        });
-    }
-
-    /// Operator action: end a pause now.
-    pub fn resume(&self) {
-        self.with(|b| {
-            if matches!(b.status.state, ExecutorState::Paused { .. }) {
-                tracing::warn!("executor resumed by the operator");
-                b.status.state = ExecutorState::Idle;
-                if let Some(alerts) = &b.alerts {
-                    alerts.send(AlertEvent::CircuitBreakerReset);
-                }
-            }
-            b.pause_deadline = None;
-            b.status.consecutive_drift_failures = 0;
-        });
+        self.with(|b| b.alert(event));
     }
 
     fn pause(&self, reason: String, cooldown: Duration) {
@@ -299,13 +292,11 @@ impl StatusBoard {
             let now = Utc::now();
             let until =
                 now + chrono::TimeDelta::from_std(cooldown).unwrap_or(chrono::TimeDelta::MAX);
-            tracing::error!(alert = true, %reason, "Sportlink executor paused");
-            if let Some(alerts) = &b.alerts {
-                alerts.send(AlertEvent::CircuitBreakerTripped {
-                    reason: reason.clone(),
-                    failures: b.status.consecutive_drift_failures,
-                });
-            }
+            tracing::error!(%reason, "Sportlink executor paused");
+            b.alert(AlertEvent::CircuitBreakerTripped {
+                reason: reason.clone(),
+                failures: b.status.consecutive_drift_failures,
+            });
             b.status.state = ExecutorState::Paused {
                 reason,
                 since: now,
@@ -364,13 +355,17 @@ impl BoardInner {
         if let Some(deadline) = self.pause_deadline {
             if Instant::now() >= deadline {
                 tracing::warn!("executor pause ended after its cool-down");
-                if let Some(alerts) = &self.alerts {
-                    alerts.send(AlertEvent::CircuitBreakerReset);
-                }
                 self.pause_deadline = None;
                 self.status.state = ExecutorState::Idle;
                 self.status.consecutive_drift_failures = 0;
+                self.alert(AlertEvent::CircuitBreakerReset);
             }
+        }
+    }
+
+    fn alert(&self, event: AlertEvent) {
+        if let Some(alerts) = &self.alerts {
+            alerts.send(event);
         }
     }
 }
@@ -386,6 +381,7 @@ pub struct Executor<D: SportlinkDriver> {
     limiter: Option<Limiter>,
     board: StatusBoard,
     lock: AccountLock,
+    last_member_end: Option<Instant>,
 }
 
 /// One change with its catalogue entry.
@@ -477,7 +473,8 @@ struct Audit {
 }
 
 impl<D: SportlinkDriver> Executor<D> {
-    pub fn new(store: Store, driver: D, settings: ExecutorSettings, lock: AccountLock) -> Self {
+    pub fn new(store: Store, mut driver: D, settings: ExecutorSettings, lock: AccountLock) -> Self {
+        driver.resume_otp_step(lock.last_otp_step());
         let limiter = Quota::with_period(settings.min_member_interval)
             .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)));
         Self {
@@ -488,12 +485,17 @@ impl<D: SportlinkDriver> Executor<D> {
             limiter,
             board: StatusBoard::default(),
             lock,
+            last_member_end: None,
         }
     }
 
     /// Sends alerts (failed changes, lost conflicts, the circuit breaker) to `alerts`.
     pub fn set_alerts(&mut self, alerts: AlertSender) {
         self.board.set_alerts(alerts);
+    }
+
+    fn alert(&self, event: AlertEvent) {
+        self.board.alert(event);
     }
 
     pub fn status_board(&self) -> StatusBoard {
@@ -613,7 +615,9 @@ impl<D: SportlinkDriver> Executor<D> {
                     return Ok(());
                 }
                 self.board.working(&knvb_id);
-                let outcome = self.execute_with_retries(&knvb_id, dry_run, cancel).await?;
+                let outcome = self.execute_with_retries(&knvb_id, dry_run, cancel).await;
+                self.last_member_end = Some(Instant::now());
+                let outcome = outcome?;
                 self.lock.record_otp_step(self.driver.last_otp_step());
                 let login_refused = outcome.login_refused.clone();
                 let streak = self.board.record(&outcome.outcome.result);
@@ -647,12 +651,23 @@ impl<D: SportlinkDriver> Executor<D> {
         }
     }
 
-    /// The politeness pause between members (governor, with jitter). False when cancelled.
+    /// The politeness pause before a member: the governor quota (at most one member per
+    /// interval, plus random jitter) and, because a member can take longer than the interval, at
+    /// least the interval since the previous member finished. False when cancelled.
     async fn pace(&self, cancel: &CancellationToken) -> bool {
         let Some(limiter) = &self.limiter else {
             return !cancel.is_cancelled();
         };
-        let wait = limiter.until_ready_with_jitter(Jitter::up_to(self.settings.member_jitter));
+        let jitter = Jitter::up_to(self.settings.member_jitter);
+        let after_previous = self
+            .last_member_end
+            .map(|end| end + self.settings.min_member_interval);
+        let wait = async {
+            if let Some(at) = after_previous {
+                tokio::time::sleep_until(at).await;
+            }
+            limiter.until_ready_with_jitter(jitter).await;
+        };
         tokio::select! {
             _ = cancel.cancelled() => false,
             _ = wait => true,
@@ -726,7 +741,7 @@ impl<D: SportlinkDriver> Executor<D> {
         // A refused login says nothing about the changes: leave them untouched.
         if !dry_run && login_refused.is_none() && !change_ids.is_empty() {
             let message = error.message.clone();
-            let ids = change_ids.clone();
+            let ids: Vec<ChangeId> = change_ids.iter().map(|(id, _)| *id).collect();
             let max = self.settings.max_attempts;
             let knvb = knvb_id.clone();
             // The delay grows with the runs that already failed for this member.
@@ -749,22 +764,17 @@ impl<D: SportlinkDriver> Executor<D> {
                 .await?;
             if !gave_up.is_empty() {
                 tracing::error!(
-                    alert = true, knvb_id = %knvb_id, changes = ?gave_up, error = %error.message,
+                    knvb_id = %knvb_id, changes = ?gave_up, error = %error.message,
                     "changes failed for good after their attempts"
                 );
-                for change_id in &gave_up {
-                    let field = fields
-                        .iter()
-                        .find(|f| f.change_id == *change_id)
-                        .map(|f| f.field.clone())
-                        .unwrap_or_default();
-                    self.board.alert(AlertEvent::ChangeFailed {
-                        change_id: *change_id,
-                        knvb_id: knvb_id.clone(),
-                        field,
-                        reason: error.message.clone(),
-                    });
-                }
+            }
+            for (id, field) in change_ids.iter().filter(|(id, _)| gave_up.contains(id)) {
+                self.alert(AlertEvent::ChangeFailed {
+                    change_id: *id,
+                    knvb_id: knvb_id.clone(),
+                    field: field.clone(),
+                    reason: error.message.clone(),
+                });
             }
         }
         Ok(Attempted {
@@ -839,6 +849,8 @@ impl<D: SportlinkDriver> Executor<D> {
             ));
         }
         let all_ids: Vec<ChangeId> = changes.iter().map(|c| c.id).collect();
+        let pending: Vec<(ChangeId, String)> =
+            changes.iter().map(|c| (c.id, c.field.clone())).collect();
         if deceased {
             return self
                 .skip(
@@ -858,7 +870,7 @@ impl<D: SportlinkDriver> Executor<D> {
                     message: format!("fields unknown to the field catalogue: {names:?}"),
                     kind: FailureKind::Refused,
                 },
-                change_ids: all_ids,
+                change_ids: pending,
                 fields: Vec::new(),
                 artefacts: None,
                 page_times: Vec::new(),
@@ -888,7 +900,7 @@ impl<D: SportlinkDriver> Executor<D> {
             Err(e) => {
                 let error = AttemptError::from_driver(&e, "opening the member");
                 return Err(self
-                    .fail(error, all_ids, state, capture_on_failure, knvb_id, None)
+                    .fail(error, pending, state, capture_on_failure, knvb_id, None)
                     .await);
             }
         }
@@ -909,7 +921,7 @@ impl<D: SportlinkDriver> Executor<D> {
                 return Err(self
                     .fail(
                         error,
-                        all_ids,
+                        pending,
                         state,
                         capture_on_failure,
                         knvb_id,
@@ -933,13 +945,13 @@ impl<D: SportlinkDriver> Executor<D> {
                 .iter()
                 .filter(|a| state.lost.contains(&a.change_id))
             {
-                self.board.alert(AlertEvent::ConflictLost {
+                self.alert(AlertEvent::ConflictLost {
                     change_id: a.change_id,
                     knvb_id: knvb_id.clone(),
                     field: a.field.clone(),
                     sportlink_value: a.sportlink_value.clone(),
                     rondo_club_value: a.rondo_club_value.clone(),
-                    reason: a.resolution.reason.as_str().to_string(),
+                    reason: a.resolution.reason.as_str().to_owned(),
                 });
             }
         }
@@ -955,7 +967,7 @@ impl<D: SportlinkDriver> Executor<D> {
             }),
             Err(e) => Err(FailedAttempt {
                 error: AttemptError::store(e),
-                change_ids: all_ids,
+                change_ids: pending,
                 fields: state.reports,
                 artefacts: None,
                 page_times: state.page_times,
@@ -991,7 +1003,7 @@ impl<D: SportlinkDriver> Executor<D> {
     async fn fail(
         &mut self,
         error: AttemptError,
-        change_ids: Vec<ChangeId>,
+        change_ids: Vec<(ChangeId, String)>,
         state: AttemptState,
         capture: bool,
         knvb_id: &KnvbId,
@@ -1294,7 +1306,8 @@ struct Attempted {
 
 struct FailedAttempt {
     error: AttemptError,
-    change_ids: Vec<ChangeId>,
+    /// The member's pending changes (id, field) that the failure leaves pending.
+    change_ids: Vec<(ChangeId, String)>,
     fields: Vec<FieldReport>,
     artefacts: Option<Artefacts>,
     page_times: Vec<Duration>,

@@ -88,8 +88,7 @@ pub fn chromium_executor(
     store: Store,
     lock: AccountLock,
 ) -> Result<Executor<ChromiumDriver>, SetupError> {
-    let mut session = SportlinkSession::new(SessionSettings::from_config(sportlink))?;
-    session.set_last_used_otp_step(lock.last_otp_step());
+    let session = SportlinkSession::new(SessionSettings::from_config(sportlink))?;
     let driver = ChromiumDriver::new(session, Some(sportlink.artefact_dir.clone()));
     Ok(Executor::new(
         store,
@@ -168,13 +167,14 @@ pub fn render_report(report: &RunReport) -> String {
             }
         };
         out.push_str(&format!("{}  {line}\n", m.knvb_id));
+        let dry = matches!(m.result, MemberResult::DryRun);
         for f in &m.fields {
             out.push_str(&format!(
                 "    {:<24} live {:?} -> new {:?}: {}\n",
                 f.field,
                 f.live_value,
                 f.new_value,
-                decision_text(&f.decision)
+                decision_text(&f.decision, dry)
             ));
         }
     }
@@ -193,13 +193,18 @@ pub fn render_report(report: &RunReport) -> String {
     out
 }
 
-fn decision_text(d: &super::executor::FieldDecision) -> String {
+fn decision_text(d: &super::executor::FieldDecision, dry_run: bool) -> String {
     use super::executor::FieldDecision;
+    let written = if dry_run {
+        "would be written"
+    } else {
+        "written"
+    };
     match d {
         FieldDecision::AlreadyInSync => "already in Sportlink (no write)".into(),
-        FieldDecision::Write => "written".into(),
+        FieldDecision::Write => written.into(),
         FieldDecision::WriteAfterConflict { reason } => {
-            format!("written after a conflict ({reason})")
+            format!("{written} after a conflict ({reason})")
         }
         FieldDecision::ConflictLost { reason } => format!("not written: conflict lost ({reason})"),
     }

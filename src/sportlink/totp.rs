@@ -64,11 +64,10 @@ impl OtpGenerator {
         })
     }
 
-    /// Forget nothing, but start from a step known to be used (e.g. persisted by a previous
-    /// process that held the account lock).
-    pub fn with_last_used_step(mut self, step: Option<u64>) -> Self {
-        self.last_used_step = step;
-        self
+    /// Remember a step known to be used (e.g. persisted by a previous process that held the
+    /// account lock). Never moves backwards.
+    pub fn remember_used_step(&mut self, step: Option<u64>) {
+        self.last_used_step = self.last_used_step.max(step);
     }
 
     pub fn last_used_step(&self) -> Option<u64> {

@@ -1,16 +1,13 @@
-//! Executor benchmark (issue #6): browser time per member page against the simulator with render
-//! delay 0 and politeness delay 0, 100 members, one login for the whole run. Ignored in CI (it
-//! reports, it does not judge); run by hand:
-//!
-//! ```text
-//! cargo test --release --test executor -- --ignored bench_executor_100 --nocapture
-//! ```
-//!
-//! `RRS_BENCH_SETTLE_MS` sets the DOM-quiet period (default: the configuration default).
+//! Measurement, run by hand:
+//! `cargo test --test executor bench -- --ignored --nocapture`
+//! Browser time per member page against the simulator (render delay 0, pacing excluded) over
+//! 100 members with changes on three pages each, and Chromium's peak memory meanwhile.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rondo_reverse_sync::config::SportlinkSettings;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 
 use crate::support::chromium::chromium_available;
@@ -18,201 +15,158 @@ use crate::support::rig::{Member, Rig};
 
 const MEMBERS: usize = 100;
 
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// (RSS, PSS) in KiB summed over a process and its descendants.
+fn tree_memory(root: u32) -> (u64, u64) {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // The command may contain spaces; fields after the closing parenthesis are fixed.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                continue;
+            };
+            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+    }
+    let mut stack = vec![root];
+    let (mut rss, mut pss) = (0, 0);
+    while let Some(pid) = stack.pop() {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            rss += kib(&status, "VmRSS:");
+        }
+        if let Ok(rollup) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
+            pss += kib(&rollup, "Pss:");
+        }
+        stack.extend(children.get(&pid).cloned().unwrap_or_default());
+    }
+    (rss, pss)
+}
+
+fn kib(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run by hand with --ignored"]
-async fn bench_executor_100() {
+#[ignore = "measurement, run by hand with --ignored --nocapture"]
+async fn bench_browser_time_per_member_page() {
     if !chromium_available() {
         return;
     }
-    let mut rig = Rig::start().await;
-    let settle = std::env::var("RRS_BENCH_SETTLE_MS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SportlinkSettings::default().settle_ms);
-    rig.session.timings.settle = Duration::from_millis(settle);
-    let mut members = Vec::new();
+    let rig = Rig::start().await;
+    let mut warm = Member::jan("WARM001");
+    rig.seed(&warm).await;
+    warm.email = "warm@example.org".into();
+    rig.user_edit(&warm).await;
+    eprintln!("BENCH seeding {MEMBERS} members");
     for n in 0..MEMBERS {
-        let m = Member::jan(&format!("BEN{n:04}"));
+        let mut m = Member::jan(&format!("B{n:06}"));
         rig.seed(&m).await;
-        let mut edited = m.clone();
-        edited.email = format!("nieuw{n}@example.nl");
-        assert!(!rig.user_edit(&edited).await.is_empty());
-        members.push(edited);
+        m.email = format!("b{n}@example.org");
+        m.datum_vog = "2025-05-05".into();
+        m.blokkade = true;
+        rig.user_edit(&m).await;
     }
     let mut executor = rig.executor();
+    // Start the browser and log in outside the measurement.
+    rig.run(&mut executor, Some("WARM001")).await;
+    let pid = executor
+        .driver_mut()
+        .session_mut()
+        .browser_pid()
+        .expect("browser runs");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    // Stops the sampler on every path (a panic included), so the runtime can shut down.
+    let _stop_on_drop = StopOnDrop(stop.clone());
+    let peak_rss = Arc::new(AtomicU64::new(0));
+    let peak_pss = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak_rss, peak_pss) = (stop.clone(), peak_rss.clone(), peak_pss.clone());
+        tokio::task::spawn_blocking(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (rss, pss) = tree_memory(pid);
+                peak_rss.fetch_max(rss, Ordering::Relaxed);
+                peak_pss.fetch_max(pss, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
     let started = Instant::now();
+    let cancel = tokio_util::sync::CancellationToken::new();
     let report = tokio::time::timeout(
-        Duration::from_secs(900),
-        executor.run(None, false, &tokio_util::sync::CancellationToken::new()),
+        Duration::from_secs(1800),
+        executor.run(None, false, &cancel),
     )
     .await
-    .expect("the run ends within 15 minutes")
-    .expect("run");
+    .expect("bench run within 30 minutes")
+    .expect("bench run");
     let wall = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    sampler.await.unwrap();
     executor.close().await;
 
-    let mut times: Vec<Duration> = report
+    assert_eq!(report.members.len(), MEMBERS);
+    assert!(report
+        .members
+        .iter()
+        .all(|m| matches!(m.result, MemberResult::Done { synced: 3, .. })));
+    let mut pages: Vec<Duration> = report
         .members
         .iter()
         .flat_map(|m| m.page_times.iter().copied())
         .collect();
-    times.sort_unstable();
-    let synced = report
+    let mut members: Vec<Duration> = report
         .members
         .iter()
-        .filter(|m| matches!(m.result, MemberResult::Done { synced: 1, .. }))
-        .count();
-    let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-    let logins = rig
-        .state()
-        .request_log()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.contains("login"))
-        .count();
-    eprintln!(
-        "executor bench: {MEMBERS} members, settle {settle} ms, {} pages, {synced} synced, \
-         {logins} login POSTs, wall {:.1} s; per page median {:.0} ms, p95 {:.0} ms",
-        times.len(),
-        wall.as_secs_f64(),
-        q(0.5).as_secs_f64() * 1000.0,
-        q(0.95).as_secs_f64() * 1000.0,
-    );
-    for m in &members {
-        let saved = crate::support::rig::saves(&rig.state(), &m.knvb_id);
-        assert!(
-            saved.iter().any(|(status, fields)| *status == 200
-                && fields.iter().any(|(_, v)| v == &m.email)),
-            "{} was not saved with {}",
-            m.knvb_id,
-            m.email
-        );
-    }
-    assert_eq!(synced, MEMBERS, "{:?}", report.stopped);
-    rig.finish().await;
-}
-
-/// End to end (issue #6): a signed webhook to the running service → the value verified in the
-/// simulator (the change marked synced, which the executor does only after reading the value
-/// back), with the default rate limit and an idle queue (each edit after the previous one is
-/// synced and the politeness interval has passed): p50 and p95 over 50 edits.
-///
-/// ```text
-/// cargo test --release --test executor -- --ignored bench_end_to_end_50 --nocapture
-/// ```
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run by hand with --ignored"]
-async fn bench_end_to_end_50() {
-    use std::sync::Arc;
-
-    use chrono::Utc;
-    use rondo_reverse_sync::config::{Secret, WebhookSettings};
-    use rondo_reverse_sync::loadgen::Delivery;
-    use rondo_reverse_sync::sportlink::executor::ExecutorSettings;
-    use rondo_reverse_sync::sportlink::service::ExecutorHandle;
-    use rondo_reverse_sync::webhook::WebhookSecret;
-    use serde_json::json;
-    use tokio_util::sync::CancellationToken;
-
-    const EDITS: usize = 50;
-    const SECRET: &str = "whsec_ZTJlLWJlbmNoLXNlY3JldC1rZXktMDEyMzQ1Njc4OQ==";
-    if !chromium_available() {
-        return;
-    }
-    let mut rig = Rig::start().await;
-    let defaults = SportlinkSettings::default();
-    rig.session.timings.settle = Duration::from_millis(defaults.settle_ms);
-    rig.settings = ExecutorSettings::from_config(&defaults);
-    let members: Vec<Member> = (0..EDITS)
-        .map(|n| Member::jan(&format!("E2E{n:04}")))
+        .map(|m| m.page_times.iter().sum())
         .collect();
-    for m in &members {
-        rig.seed(m).await;
-    }
-    let webhook = WebhookSettings {
-        secret: Secret::new(SECRET),
-        ..WebhookSettings::default()
-    };
-    let cancel = CancellationToken::new();
-    let handle = ExecutorHandle::spawn(rig.executor(), cancel.clone());
-    let mut settings = rondo_reverse_sync::config::Settings::default();
-    settings.database.path = rig.store.path().to_path_buf();
-    settings.webhook = webhook;
-    let mut state = rondo_reverse_sync::startup::build_state(
-        &settings,
-        Arc::new(rondo_reverse_sync::catalogue::Catalogue::builtin()),
-    )
-    .await
-    .expect("state");
-    // The rig's store (one writer for the database) and the executor's wake-up.
-    state.store = rig.store.clone();
-    state.executor_wake = handle.notifier();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let running =
-        rondo_reverse_sync::startup::run(listener, state, cancel.clone().cancelled_owned())
-            .await
-            .expect("serve");
-    let url = format!("http://127.0.0.1:{}/webhooks/rondo-club", running.port());
-    let client = reqwest::Client::new();
-    let secret = WebhookSecret::parse(SECRET).expect("secret");
-    let pause = Duration::from_millis(defaults.min_member_interval_ms + defaults.member_jitter_ms);
-
-    let mut latencies = Vec::new();
-    for (n, m) in members.iter().enumerate() {
-        let mut edited = m.clone();
-        edited.email = format!("e2e{n}@example.nl");
-        let body = json!({"type": "person.updated", "data": {
-            "id": 100, "modified_gmt": Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
-            "origin": "user_edit", "user": "vrijwilliger", "acf": edited.acf()}});
-        let delivery = Delivery::sign(
-            &secret,
-            format!("msg_e2e_{n}"),
-            Utc::now().timestamp(),
-            body.to_string().into_bytes(),
-        );
-        let started = Instant::now();
-        let answer: serde_json::Value = delivery
-            .request(&client, &url)
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
-        let id: i64 = answer["change_ids"][0]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{answer}"));
-        let deadline = started + Duration::from_secs(60);
-        loop {
-            let change = rig.change(rondo_reverse_sync::domain::ChangeId(id)).await;
-            if change.status == "synced" {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "edit {n} not synced in 60 s: {change:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        latencies.push(started.elapsed());
-        // An idle queue: the next edit arrives after the politeness interval has passed.
-        tokio::time::sleep(pause).await;
-    }
-    latencies.sort_unstable();
-    let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
-    eprintln!(
-        "end-to-end bench: {EDITS} edits, settle {} ms, interval {} ms + jitter {} ms: \
-         p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
-        defaults.settle_ms,
-        defaults.min_member_interval_ms,
-        defaults.member_jitter_ms,
-        q(0.5).as_secs_f64() * 1000.0,
-        q(0.95).as_secs_f64() * 1000.0,
-        q(1.0).as_secs_f64() * 1000.0,
+    pages.sort();
+    members.sort();
+    println!(
+        "BENCH {} members, {} member-pages, wall {:.1} s (no pacing)",
+        members.len(),
+        pages.len(),
+        wall.as_secs_f64()
     );
-    cancel.cancel();
-    running.wait().await.expect("stopped");
-    handle.join().await;
+    println!(
+        "BENCH per member-page: median {} ms, p95 {} ms, max {} ms",
+        percentile(&pages, 50.0).as_millis(),
+        percentile(&pages, 95.0).as_millis(),
+        pages.last().unwrap().as_millis()
+    );
+    println!(
+        "BENCH per member (3 pages): median {} ms, p95 {} ms",
+        percentile(&members, 50.0).as_millis(),
+        percentile(&members, 95.0).as_millis()
+    );
+    println!(
+        "BENCH Chromium peak memory (process tree): RSS sum {} MiB, PSS {} MiB",
+        peak_rss.load(Ordering::Relaxed) / 1024,
+        peak_pss.load(Ordering::Relaxed) / 1024
+    );
     rig.finish().await;
 }

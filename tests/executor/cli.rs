@@ -1,0 +1,76 @@
+//! The CLI verbs' code paths (`check`, `sync`) from a configuration, against the simulator.
+
+use rondo_reverse_sync::config::Settings;
+use rondo_reverse_sync::domain::ChangeStatus;
+use rondo_reverse_sync::sportlink::browser::SessionError;
+use rondo_reverse_sync::sportlink::setup::{self, SetupError};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::chromium::{chromium_available, OTP_SECRET, PASSWORD, USER};
+use crate::support::rig::{Member, Rig};
+
+fn settings(rig: &Rig, password: &str) -> Settings {
+    Settings::from_toml(&format!(
+        r#"
+        [database]
+        path = "{db}"
+        [sportlink]
+        base_url = "{base}"
+        username = "{USER}"
+        password = "{password}"
+        otp_secret = "{OTP_SECRET}"
+        min_member_interval_ms = 0
+        member_jitter_ms = 0
+        settle_ms = 400
+        action_timeout_secs = 15
+        artefact_dir = "{artefacts}"
+        "#,
+        db = rig.dir.path().join("rrs.sqlite3").display(),
+        base = rig.sim.base_url(),
+        artefacts = rig.artefact_dir().display(),
+    ))
+    .expect("settings")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_sync_from_the_configuration() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let wrong = settings(&rig, "definitely-wrong-pw");
+    let err = setup::check_login(&wrong).await.unwrap_err();
+    assert!(
+        matches!(err, SetupError::Session(SessionError::LoginRefused { .. })),
+        "{err}"
+    );
+    assert!(err
+        .to_string()
+        .contains("Ongeldige gebruikersnaam of wachtwoord"));
+    assert!(!err.to_string().contains("definitely-wrong-pw"));
+
+    let good = settings(&rig, PASSWORD);
+    setup::check_login(&good).await.expect("check logs in");
+
+    let mut m = Member::jan("CLI0001");
+    rig.seed(&m).await;
+    m.email = "via-cli@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    let cancel = CancellationToken::new();
+    let only = rondo_reverse_sync::domain::KnvbId::parse("CLI0001").unwrap();
+    let report = setup::sync(&good, rig.store.clone(), Some(&only), false, &cancel)
+        .await
+        .expect("sync");
+    let text = setup::render_report(&report);
+    assert!(text.contains("CLI0001  done: 1 synced"), "{text}");
+    assert!(!setup::report_failed(&report));
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Synced.as_str()
+    );
+    assert_eq!(
+        rig.state().member("CLI0001").unwrap().communication.email1,
+        "via-cli@example.org"
+    );
+    rig.finish().await;
+}

@@ -1,0 +1,230 @@
+//! The conflict guard at push time (L = live, O = expected old, N = new), and superseded changes.
+
+use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
+use rondo_reverse_sync::domain::ChangeStatus;
+use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
+
+use crate::support::chromium::chromium_available;
+use crate::support::rig::{saves, Member, Rig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_equals_new_is_synced_without_a_write() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("CON0001");
+    rig.seed(&m).await;
+    m.email = "al-gedaan@example.org".into();
+    // Someone already typed the new value into Sportlink.
+    rig.state().seed_member(m.sim());
+    let ids = rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert!(
+        matches!(
+            report.members[0].result,
+            MemberResult::Done { synced: 1, .. }
+        ),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.members[0].fields[0].decision,
+        FieldDecision::AlreadyInSync
+    );
+    assert!(saves(&rig.state(), "CON0001").is_empty(), "no write");
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Synced.as_str()
+    );
+    assert!(rig.conflicts("CON0001").await.is_empty());
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_equals_old_is_written() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("CON0002");
+    rig.seed(&m).await;
+    m.mobile = "+31655554444".into();
+    let ids = rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert_eq!(report.members[0].fields[0].decision, FieldDecision::Write);
+    assert_eq!(report.members[0].fields[0].live_value, "0612345678");
+    let posted = saves(&rig.state(), "CON0002");
+    assert_eq!(posted.len(), 1);
+    assert!(
+        posted[0]
+            .1
+            .contains(&("Mobile1".to_owned(), "0655554444".to_owned())),
+        "{posted:?}"
+    );
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Synced.as_str()
+    );
+    assert!(rig.conflicts("CON0002").await.is_empty());
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_is_other_and_sportlink_wins() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("CON0003");
+    rig.seed(&m).await;
+    // A first edit is pushed: Sportlink's side of the field now has a fresh timestamp.
+    m.email = "eerste@example.org".into();
+    rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    rig.run(&mut executor, None).await;
+    // The administrator changes the e-mail in Sportlink directly...
+    let mut in_sportlink = rig.state().member("CON0003").unwrap();
+    in_sportlink.communication.email1 = "door-admin@example.org".into();
+    rig.state().seed_member(in_sportlink);
+    // ...and an older Rondo Club edit arrives late (its modified_gmt is before our push).
+    m.email = "laat@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    rig.state().clear_log();
+    let (alerts, mut raised) = AlertSender::channel(16);
+    executor.set_alerts(alerts);
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    let alert = raised.try_recv().expect("a lost conflict is alerted").event;
+    assert!(
+        matches!(&alert, AlertEvent::ConflictLost { field, sportlink_value, .. }
+            if field == "email" && sportlink_value == "door-admin@example.org"),
+        "{alert:?}"
+    );
+    assert!(
+        matches!(
+            report.members[0].result,
+            MemberResult::Done {
+                synced: 0,
+                conflicts_lost: 1
+            }
+        ),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.members[0].fields[0].decision,
+        FieldDecision::ConflictLost {
+            reason: "sportlink_newer".into()
+        }
+    );
+    assert!(saves(&rig.state(), "CON0003").is_empty(), "no write");
+    assert_eq!(
+        rig.state().member("CON0003").unwrap().communication.email1,
+        "door-admin@example.org"
+    );
+    let c = rig.change(ids[0]).await;
+    assert_eq!(c.status, ChangeStatus::ConflictLost.as_str());
+    assert!(c.status_reason.unwrap().contains("sportlink_newer"));
+    let audit = rig.conflicts("CON0003").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].winning_system, "sportlink");
+    assert_eq!(audit[0].resolution_reason, "sportlink_newer");
+    assert_eq!(
+        audit[0].sportlink_value.as_deref(),
+        Some("door-admin@example.org")
+    );
+    assert_eq!(
+        audit[0].rondo_club_value.as_deref(),
+        Some("laat@example.org")
+    );
+    assert_eq!(audit[0].change_id, Some(ids[0]));
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_is_other_and_rondo_club_wins() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("CON0004");
+    rig.seed(&m).await;
+    // Sportlink was changed by someone, but we know nothing of when (no Sportlink timestamp);
+    // the Rondo Club edit has one: Rondo Club wins.
+    let mut in_sportlink = m.sim();
+    in_sportlink.communication.email1 = "onbekend@example.org".into();
+    rig.state().seed_member(in_sportlink);
+    m.email = "vrijwilliger@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert_eq!(
+        report.members[0].fields[0].decision,
+        FieldDecision::WriteAfterConflict {
+            reason: "only_rondo_club_has_history".into()
+        }
+    );
+    assert_eq!(
+        rig.state().member("CON0004").unwrap().communication.email1,
+        "vrijwilliger@example.org"
+    );
+    assert_eq!(saves(&rig.state(), "CON0004").len(), 1);
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Synced.as_str()
+    );
+    let audit = rig.conflicts("CON0004").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].winning_system, "rondo_club");
+    assert_eq!(
+        audit[0].sportlink_value.as_deref(),
+        Some("onbekend@example.org")
+    );
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_latest_of_superseded_changes_is_written() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("SUP0001");
+    rig.seed(&m).await;
+    m.email = "tussenstap@example.org".into();
+    let first = rig.user_edit(&m).await;
+    m.email = "definitief@example.org".into();
+    let second = rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert!(
+        matches!(
+            report.members[0].result,
+            MemberResult::Done { synced: 1, .. }
+        ),
+        "{report:?}"
+    );
+    let posted = saves(&rig.state(), "SUP0001");
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(posted[0]
+        .1
+        .contains(&("Email1".to_owned(), "definitief@example.org".to_owned())));
+    assert_eq!(
+        rig.change(first[0]).await.status,
+        ChangeStatus::Superseded.as_str()
+    );
+    assert_eq!(
+        rig.change(second[0]).await.status,
+        ChangeStatus::Synced.as_str()
+    );
+    assert_eq!(
+        rig.state().member("SUP0001").unwrap().communication.email1,
+        "definitief@example.org"
+    );
+    rig.finish().await;
+}

@@ -1,0 +1,418 @@
+//! The run around the unit of work: skipped members, the circuit breaker, crash safety, dry run,
+//! pacing, the account lock, and the daemon's background task.
+
+use std::time::Duration;
+
+use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
+use rondo_reverse_sync::config::Settings;
+use rondo_reverse_sync::domain::{ChangeStatus, Origin, Source};
+use rondo_reverse_sync::simulator::Section;
+use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopReason};
+use rondo_reverse_sync::sportlink::lock::LockError;
+use rondo_reverse_sync::sportlink::service::ExecutorHandle;
+use rondo_reverse_sync::sportlink::setup::{self, SetupError};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::chromium::{chromium_available, wait_for_sim};
+use crate::support::rig::{first_request_of, saves, Member, Rig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_former_member_is_skipped_with_a_reason_never_synced() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("OUD0001");
+    rig.seed(&m).await;
+    rig.state().seed_member(m.sim().former());
+    m.email = "weg@example.org".into();
+    m.blokkade = true;
+    let ids = rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    let MemberResult::Skipped { reason } = &report.members[0].result else {
+        panic!("{report:?}");
+    };
+    assert!(reason.contains("Oud bondslid"), "{reason}");
+    for id in ids {
+        let c = rig.change(id).await;
+        assert_eq!(c.status, ChangeStatus::Skipped.as_str());
+        assert!(c.status_reason.unwrap().contains("Oud bondslid"));
+        assert!(c.synced_at.is_none());
+    }
+    assert!(saves(&rig.state(), "OUD0001").is_empty());
+    assert_eq!(
+        rig.sync_origin("OUD0001").await.as_deref(),
+        Some("user_edit")
+    );
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deceased_member_is_skipped_without_opening_sportlink() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("DOD0001");
+    rig.seed(&m).await;
+    m.email = "nog-open@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    // Later Rondo Club reports the member deceased (detection pushes nothing new for that).
+    let mut acf = m.acf();
+    acf["datum-overlijden"] = "2024-01-01".into();
+    rig.store
+        .write({
+            let person = rondo_reverse_sync::detect::Person::from_json(&serde_json::json!({
+                "id": 100, "modified_gmt": "2099-01-01T00:00:00", "acf": acf,
+            }))
+            .unwrap();
+            move |c| {
+                c.apply_sighting(
+                    &rondo_reverse_sync::detect::Sighting {
+                        person,
+                        source: Source::Webhook,
+                        origin: Some(Origin::UserEdit),
+                    },
+                    &Default::default(),
+                    chrono::Utc::now(),
+                )
+            }
+        })
+        .await
+        .unwrap();
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert!(
+        matches!(&report.members[0].result, MemberResult::Skipped { reason } if reason.contains("deceased")),
+        "{report:?}"
+    );
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Skipped.as_str()
+    );
+    assert!(
+        rig.state().request_log().is_empty(),
+        "Sportlink was not opened"
+    );
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_sportlink() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut settings = rig.settings.clone();
+    settings.breaker_threshold = 2;
+    let ids: Vec<&str> = vec!["CB00001", "CB00002", "CB00003"];
+    for id in &ids {
+        let mut m = Member::jan(id);
+        rig.seed(&m).await;
+        // Sportlink "changed its UI": the communication section is gone.
+        rig.state()
+            .seed_member(m.sim().without_section(Section::Communication));
+        m.email = format!("{}@nieuw.nl", id.to_lowercase());
+        rig.user_edit(&m).await;
+    }
+    let (alerts, mut raised) = AlertSender::channel(16);
+    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    executor.set_alerts(alerts);
+    let report = rig.run(&mut executor, None).await;
+    assert_eq!(report.members.len(), 2, "{report:?}");
+    let alert = raised.try_recv().expect("the operator is alerted").event;
+    assert!(
+        matches!(alert, AlertEvent::CircuitBreakerTripped { failures: 2, .. }),
+        "{alert:?}"
+    );
+    assert!(report
+        .members
+        .iter()
+        .all(|m| matches!(m.result, MemberResult::Failed { ui_drift: true, .. })));
+    assert!(
+        matches!(report.stopped, Some(StopReason::CircuitBreakerOpen { .. })),
+        "{report:?}"
+    );
+    assert!(
+        first_request_of(&rig.state(), "CB00003").is_none(),
+        "third member untouched"
+    );
+    let board = executor.status_board();
+    assert!(matches!(board.status().state, ExecutorState::Paused { .. }));
+
+    // While paused, a run does nothing at all.
+    rig.state().clear_log();
+    let paused = rig.run(&mut executor, None).await;
+    assert!(paused.members.is_empty());
+    assert!(matches!(
+        paused.stopped,
+        Some(StopReason::CircuitBreakerOpen { .. })
+    ));
+    assert!(rig.state().request_log().is_empty());
+
+    // The selectors are fixed (here: the UI is back); the operator resumes.
+    for id in &ids {
+        let mut m = rig.state().member(id).unwrap();
+        m.sections.insert(Section::Communication);
+        rig.state().seed_member(m);
+    }
+    board.resume();
+    assert!(matches!(
+        raised.try_recv().map(|s| s.event),
+        Ok(AlertEvent::CircuitBreakerReset)
+    ));
+    let resumed = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert_eq!(resumed.members.len(), 3);
+    assert!(
+        resumed
+            .members
+            .iter()
+            .all(|m| matches!(m.result, MemberResult::Done { synced: 1, .. })),
+        "{resumed:?}"
+    );
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_save_and_the_database_update_is_not_pushed_twice() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("CRA0001");
+    rig.seed(&m).await;
+    m.email = "na-crash@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    // Slow answers widen the window between Sportlink's save and our database update.
+    rig.state().update_faults(|f| f.slow_response_ms = 700);
+    let mut executor = rig.executor();
+    let task = tokio::spawn(async move {
+        let cancel = CancellationToken::new();
+        let report = executor.run(None, false, &cancel).await;
+        executor.close().await;
+        report
+    });
+    let state = rig.state();
+    let saved = wait_for_sim(&state, Duration::from_secs(90), |s| {
+        s.member("CRA0001").unwrap().communication.email1 == "na-crash@example.org"
+    })
+    .await;
+    // The process dies: the task (and with it the browser and the lock) is gone mid-member.
+    task.abort();
+    let _ = task.await;
+    assert!(saved, "the save reached Sportlink");
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Pending.as_str(),
+        "killed before the database update"
+    );
+    assert_eq!(saves(&rig.state(), "CRA0001").len(), 1);
+
+    rig.state().update_faults(|f| f.slow_response_ms = 0);
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert!(
+        matches!(
+            report.members[0].result,
+            MemberResult::Done { synced: 1, .. }
+        ),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.members[0].fields[0].decision,
+        rondo_reverse_sync::sportlink::executor::FieldDecision::AlreadyInSync
+    );
+    assert_eq!(saves(&rig.state(), "CRA0001").len(), 1, "not written again");
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Synced.as_str()
+    );
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_changes_nothing() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("DRY0001");
+    rig.seed(&m).await;
+    m.email = "misschien@example.org".into();
+    m.datum_vog = "2026-02-02".into();
+    m.blokkade = true;
+    rig.user_edit(&m).await;
+    let before_changes = format!("{:?}", rig.changes_of("DRY0001").await);
+    let before_sim = rig.state().member("DRY0001").unwrap();
+    let before_ts = rig.timestamps("DRY0001", "email").await;
+    let mut executor = rig.executor();
+    let report = rig.run_mode(&mut executor, None, true).await;
+    executor.close().await;
+    assert!(
+        matches!(report.members[0].result, MemberResult::DryRun),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.members[0].fields.len(),
+        3,
+        "what would be written is reported"
+    );
+    assert!(report.members[0]
+        .fields
+        .iter()
+        .all(|f| f.decision == rondo_reverse_sync::sportlink::executor::FieldDecision::Write));
+    let text = setup::render_report(&report);
+    assert!(text.contains("DRY0001  dry run: nothing changed"), "{text}");
+    assert!(
+        text.contains("\"misschien@example.org\": would be written"),
+        "{text}"
+    );
+    assert!(saves(&rig.state(), "DRY0001").is_empty());
+    assert_eq!(rig.state().member("DRY0001").unwrap(), before_sim);
+    assert_eq!(
+        format!("{:?}", rig.changes_of("DRY0001").await),
+        before_changes
+    );
+    assert_eq!(rig.timestamps("DRY0001", "email").await, before_ts);
+    assert!(rig.conflicts("DRY0001").await.is_empty());
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pause_between_members_respects_the_configured_minimum() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let ids = ["GAP0001", "GAP0002", "GAP0003"];
+    for id in ids {
+        let mut m = Member::jan(id);
+        rig.seed(&m).await;
+        m.freescout_id = "1".into();
+        rig.user_edit(&m).await;
+    }
+    let mut settings = rig.settings.clone();
+    settings.min_member_interval = Duration::from_millis(1_200);
+    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert_eq!(report.members.len(), 3);
+    let log = rig.state().request_log();
+    let member_requests = |id: &str| {
+        let page = format!("/member/member-details/{id}/");
+        log.iter()
+            .filter(|r| {
+                r.path.starts_with(&page) || r.query_param("PersonId").as_deref() == Some(id)
+            })
+            .map(|r| r.time)
+            .collect::<Vec<_>>()
+    };
+    for pair in ids.windows(2) {
+        let last_of_previous = member_requests(pair[0]).into_iter().max().unwrap();
+        let first_of_next = member_requests(pair[1]).into_iter().min().unwrap();
+        let gap = (first_of_next - last_of_previous)
+            .to_std()
+            .unwrap_or_default();
+        assert!(
+            gap >= Duration::from_millis(1_200),
+            "{} → {}: {gap:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_executor_per_account_also_against_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rrs.sqlite3");
+    let settings = Settings::from_toml(&format!(
+        r#"
+        [database]
+        path = "{}"
+        [sportlink]
+        base_url = "http://127.0.0.1:9"
+        username = "clubadmin"
+        password = "x"
+        otp_secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        "#,
+        db.display()
+    ))
+    .unwrap();
+    // The daemon holds the account.
+    let held = setup::lock_account(&settings).unwrap();
+    let catalogue = std::sync::Arc::new(rondo_reverse_sync::catalogue::Catalogue::builtin());
+    let store = rondo_reverse_sync::open_store(&settings, catalogue).unwrap();
+    let cancel = CancellationToken::new();
+    let err = setup::sync(&settings, store.clone(), None, false, &cancel)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SetupError::Lock(LockError::Held { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another executor"), "{err}");
+    let err = setup::check_login(&settings).await.unwrap_err();
+    assert!(
+        matches!(err, SetupError::Lock(LockError::Held { .. })),
+        "{err}"
+    );
+    drop(held);
+    // Released: the lock can be taken again.
+    assert!(setup::lock_account(&settings).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("SRV1001");
+    rig.seed(&m).await;
+    let cancel = CancellationToken::new();
+    let handle = ExecutorHandle::spawn(rig.executor(), cancel.clone());
+    m.email = "via-webhook@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    // What the webhook handler does after committing changes.
+    handle.notifier().notify_one();
+    let state = rig.state();
+    let pushed = wait_for_sim(&state, Duration::from_secs(90), |s| {
+        s.member("SRV1001").unwrap().communication.email1 == "via-webhook@example.org"
+    })
+    .await;
+    assert!(pushed);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rig.change(ids[0]).await.status != ChangeStatus::Synced.as_str() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not marked synced in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while !matches!(handle.status().state, ExecutorState::Idle) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            handle.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(30), handle.join())
+        .await
+        .expect("the executor task ends, browser closed");
+    // The account is free again once the task ended.
+    assert!(rondo_reverse_sync::sportlink::lock::AccountLock::acquire(
+        rig.dir.path(),
+        crate::support::chromium::USER
+    )
+    .is_ok());
+    rig.finish().await;
+}
