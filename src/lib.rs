@@ -13,6 +13,7 @@ pub mod detect;
 pub mod domain;
 pub mod http;
 pub mod loadgen;
+pub mod local_server;
 pub mod normalise;
 pub mod operations;
 pub mod poll;

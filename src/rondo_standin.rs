@@ -15,7 +15,6 @@
 //! 429, 500, slow, malformed JSON (after `after_requests` normal answers).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -27,11 +26,9 @@ use axum::Router;
 use base64::Engine;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+use crate::local_server::LocalServer;
+
 const MODIFIED_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
 #[derive(Clone)]
@@ -267,68 +264,29 @@ fn render(id: i64, person: &StoredPerson, fields: Option<&[&str]>) -> Value {
 
 /// A running stand-in on 127.0.0.1.
 pub struct RondoStandIn {
-    addr: SocketAddr,
+    server: LocalServer,
     state: StandInState,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl RondoStandIn {
     pub async fn start(config: StandInConfig) -> std::io::Result<RondoStandIn> {
         let state = StandInState::new(&config);
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _closed = stopped.await;
-                })
-                .await
-        });
-        tracing::info!(%addr, "Rondo Club stand-in listening");
-        Ok(RondoStandIn {
-            addr,
-            state,
-            stop: Some(stop),
-            server: Some(server),
-        })
+        let server =
+            LocalServer::start("Rondo Club stand-in", config.port, router(state.clone())).await?;
+        Ok(RondoStandIn { server, state })
     }
 
     /// E.g. `http://127.0.0.1:43121` (no trailing slash).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     pub fn state(&self) -> StandInState {
         self.state.clone()
     }
 
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _already_stopped = stop.send(());
-        }
-        let Some(mut server) = self.server.take() else {
-            return;
-        };
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "stand-in server ended with an error"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "stand-in server task failed"),
-            Err(_) => {
-                server.abort();
-                let _cancelled = server.await;
-            }
-        }
-    }
-}
-
-impl Drop for RondoStandIn {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _already_stopped = stop.send(());
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

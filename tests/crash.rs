@@ -177,11 +177,22 @@ async fn acknowledged_deliveries_survive_sigkill() {
         });
     }
 
-    // Kill at random moments while deliveries are flowing, restart each time.
+    // Kill at random points of the stream (by progress, not by time, so a fast machine cannot
+    // finish before the kills), restart each time.
+    let mut thresholds: Vec<u64> = (0..KILLS)
+        .map(|_| rand::thread_rng().gen_range(DELIVERIES / 20..DELIVERIES * 9 / 10))
+        .collect();
+    thresholds.sort_unstable();
     let mut kills = 0;
-    while kills < KILLS {
-        let pause = rand::thread_rng().gen_range(50..400);
-        tokio::time::sleep(Duration::from_millis(pause)).await;
+    for threshold in thresholds {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while (acknowledged.lock().await.len() as u64) < threshold {
+            assert!(
+                Instant::now() < deadline,
+                "no progress towards {threshold} deliveries"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         if next.load(Ordering::Relaxed) >= DELIVERIES {
             break;
         }

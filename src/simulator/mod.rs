@@ -14,22 +14,13 @@ mod save;
 mod state;
 mod totp;
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
-
+use crate::local_server::LocalServer;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub use member::{Address, Communication, MemberStatus, Section, SimMember};
 pub use state::{DateDisplay, Faults, LoggedRequest, SimState};
 pub use totp::totp_code;
-
-/// How long `shutdown` waits for open connections (e.g. a browser's keep-alive) before it stops
-/// the server task outright.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Credentials the simulated site accepts, and where it listens.
 #[derive(Clone)]
@@ -68,10 +59,8 @@ impl Default for SimConfig {
 /// A running simulator on 127.0.0.1.
 #[derive(Debug)]
 pub struct Simulator {
-    addr: SocketAddr,
+    server: LocalServer,
     state: SimState,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Simulator {
@@ -81,31 +70,14 @@ impl Simulator {
         let totp = totp::TotpVerifier::from_base32(&config.otp_secret_base32)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let state = SimState::new(config.username, config.password, totp);
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
-        let addr = listener.local_addr()?;
-
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    // A dropped sender (Simulator dropped) also stops the server.
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        tracing::info!(%addr, "sportlink simulator listening");
-        Ok(Simulator {
-            addr,
-            state,
-            stop: Some(stop),
-            server: Some(server),
-        })
+        let server =
+            LocalServer::start("sportlink simulator", config.port, router(state.clone())).await?;
+        Ok(Simulator { server, state })
     }
 
     /// E.g. `http://127.0.0.1:43121` (no trailing slash).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     pub fn state(&self) -> SimState {
@@ -114,34 +86,8 @@ impl Simulator {
 
     /// Stops accepting connections, lets open requests finish (at most a few seconds), and joins
     /// the server task.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            // The receiver is gone only if the server already ended; nothing to stop then.
-            let _ = stop.send(());
-        }
-        let Some(mut server) = self.server.take() else {
-            return;
-        };
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "simulator server ended with an error"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "simulator server task failed"),
-            Err(_) => {
-                tracing::warn!("simulator connections still open after grace period; aborting");
-                server.abort();
-                // Joining after abort only reports the cancellation.
-                let _ = server.await;
-            }
-        }
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        // Without shutdown() the server still stops (not joined) rather than outliving its owner.
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
