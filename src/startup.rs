@@ -194,12 +194,24 @@ pub async fn launch(
     use crate::operations::{ExecutorControl, ServiceOperations};
     use crate::{poll, sportlink};
 
-    let mut state = build_state(settings, catalogue).await?;
-    if !settings.admin.token.is_set() {
+    // Settings problems before anything starts, so an error leaves no task behind.
+    if settings.admin.token.is_set() {
+        settings.validate(Needs {
+            admin: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+    } else {
         tracing::warn!(
             "admin.token is not set: the admin API and the operator page refuse everyone"
         );
     }
+    if !settings.sportlink.username.trim().is_empty() {
+        settings.validate(Needs {
+            sportlink: true,
+            ..Needs::DATABASE_ONLY
+        })?;
+    }
+    let mut state = build_state(settings, catalogue).await?;
     let cancel = CancellationToken::new();
     let rondo = if settings.rondo_club.base_url.trim().is_empty() {
         tracing::warn!("rondo_club.base_url is not set: no reconciliation poll, no re-detection");

@@ -111,6 +111,15 @@ impl Operations for FakeOps {
     }
 }
 
+/// What stands behind the operations seam.
+enum Wiring {
+    Fake,
+    /// Nothing: a build without poll and executor.
+    Unwired,
+    /// The service's own implementation, built over the app's store.
+    Real(Box<dyn FnOnce(Store) -> Arc<dyn Operations>>),
+}
+
 struct App {
     base: String,
     client: reqwest::Client,
@@ -125,36 +134,16 @@ struct App {
 
 impl App {
     async fn start() -> App {
-        Self::start_with(
-            |store| {
-                Arc::new(FakeOps {
-                    store,
-                    polls: Mutex::new(Vec::new()),
-                    paused: Mutex::new(false),
-                })
-            },
-            true,
-        )
-        .await
+        Self::start_with(Wiring::Fake).await
     }
 
     async fn start_unwired() -> App {
-        Self::start_with(
-            |store| {
-                Arc::new(FakeOps {
-                    store,
-                    polls: Mutex::new(Vec::new()),
-                    paused: Mutex::new(false),
-                })
-            },
-            false,
-        )
-        .await
+        Self::start_with(Wiring::Unwired).await
     }
 
     /// The real app (`startup::build_state`, `http::router`, `startup::run`) with the fake
     /// behind the operations seam (or nothing, as a build without poll and executor).
-    async fn start_with(fake: impl FnOnce(Store) -> Arc<FakeOps>, wired: bool) -> App {
+    async fn start_with(wiring: Wiring) -> App {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
         settings.database.path = dir.path().join("admin.sqlite3");
@@ -164,9 +153,15 @@ impl App {
             .await
             .expect("app state");
         let store = state.store.clone();
-        let ops = fake(store.clone());
-        if wired {
-            state.ops = state.ops.with_operations(ops.clone());
+        let ops = Arc::new(FakeOps {
+            store: store.clone(),
+            polls: Mutex::new(Vec::new()),
+            paused: Mutex::new(false),
+        });
+        match wiring {
+            Wiring::Fake => state.ops = state.ops.with_operations(ops.clone()),
+            Wiring::Unwired => {}
+            Wiring::Real(make) => state.ops = state.ops.with_operations(make(store.clone())),
         }
         let wake = state.executor_wake.clone();
         let ops_state = state.ops.clone();
@@ -891,6 +886,23 @@ mod validation {
             report(json!({"knvb_id": "VAL0001", "fields": {"email": "a@b.nl"}, "rondo_club_modified": now, "extra": 1})),
             StatusCode::BAD_REQUEST).await;
 
+        let huge = format!(
+            "{{\"ids\": [1], \"pad\": \"{}\"}}",
+            "x".repeat(3 * 1024 * 1024)
+        );
+        let response = app
+            .client
+            .post(app.url("/api/changes/requeue"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(huge)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body: Value = response.json().await.unwrap();
+        assert!(!error_of(&body).is_empty());
+
         let r = expect(&app, Method::GET, "/api/nope", None, StatusCode::NOT_FOUND).await;
         assert!(r.contains("openapi"), "{r}");
 
@@ -1320,6 +1332,19 @@ mod openapi {
         }
         assert!(doc["components"]["schemas"]["ChangeRecord"].is_object());
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        // Every security requirement names a declared scheme.
+        let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                for requirement in op["security"].as_array().into_iter().flatten() {
+                    for name in requirement.as_object().unwrap().keys() {
+                        assert!(schemes.contains_key(name), "{method} {path}: scheme {name}");
+                    }
+                }
+            }
+        }
+        // The admin API says it needs the bearer token.
+        assert!(paths["/api/changes"]["get"]["security"][0]["bearer"].is_array());
         // Every documented operation is served (no 404 from the router, no 405).
         let mut documented = 0;
         for (path, item) in paths {
@@ -1529,6 +1554,7 @@ mod operator_browser {
     use super::*;
     use anyhow::{anyhow, bail, Context};
     use chromiumoxide::browser::{Browser, BrowserConfig};
+    use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
     use chromiumoxide::cdp::browser_protocol::network::CookieSameSite;
     use chromiumoxide::page::ScreenshotParams;
     use chromiumoxide::Page;
@@ -1695,12 +1721,35 @@ mod operator_browser {
             "the requeued change in the pending list",
         )
         .await?;
+        let requeued = text_of(&page, &format!("#pending #change-{failed}")).await?;
+        assert!(
+            requeued.contains("Waiting for the executor (requeued by operator)")
+                && requeued.contains(FAILURE),
+            "{requeued}"
+        );
         let notice = text_of(&page, ".notice").await?;
         assert!(
             notice.contains(&format!("Change {failed} is pending again")),
             "{notice}"
         );
         assert!(text_of(&page, "#count-failed").await?.trim() == "0");
+
+        // As a phone shows it.
+        page.execute(SetDeviceMetricsOverrideParams::new(390, 844, 2.0, true))
+            .await?;
+        wait_for(&page, "window.innerWidth <= 400", "the phone viewport").await?;
+        let overflow: bool = page
+            .evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+            .await?
+            .into_value()?;
+        assert!(!overflow, "the page scrolls sideways on a phone");
+        page.save_screenshot(
+            ScreenshotParams::builder().full_page(true).build(),
+            shots.join("operator-page-phone.png"),
+        )
+        .await?;
+        page.execute(SetDeviceMetricsOverrideParams::new(1100, 900, 1.0, false))
+            .await?;
 
         // The resume button.
         page.find_element("#executor button").await?.click().await?;
@@ -1742,5 +1791,239 @@ mod operator_browser {
         assert!(app.woken());
         assert!(!*app.ops.paused.lock().unwrap());
         app.stop().await;
+    }
+}
+
+mod wired {
+    //! The service's own `ServiceOperations` behind the API: a real poller and re-detection
+    //! against the Rondo Club stand-in.
+    use super::*;
+    use rondo_reverse_sync::config::{PollSettings, RondoClubSettings};
+    use rondo_reverse_sync::operations::ServiceOperations;
+    use rondo_reverse_sync::poll::{Poller, RetryPolicy, RondoClient};
+    use rondo_reverse_sync::rondo_standin::{RondoStandIn, StandInConfig};
+    use std::time::Instant;
+    use tokio_util::sync::CancellationToken;
+
+    const USER: &str = "rondo-reverse-sync";
+    const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
+
+    #[tokio::test]
+    async fn poll_trigger_and_redetect_reach_rondo_club() {
+        let standin = RondoStandIn::start(StandInConfig {
+            username: USER.into(),
+            application_password: PASSWORD.into(),
+            ..StandInConfig::default()
+        })
+        .await
+        .unwrap();
+        for (id, knvb) in [(501, "WIR0001"), (502, "WIR0002")] {
+            standin
+                .state()
+                .upsert_person(json!({
+                    "id": id,
+                    "modified_gmt": wp_time(minutes_ago(60)),
+                    "acf": {"knvb-id": knvb, "contact_info": [
+                        {"contact_type": "email", "contact_value": format!("{knvb}@example.nl")}
+                    ]}
+                }))
+                .unwrap();
+        }
+        let rondo = RondoClubSettings {
+            base_url: standin.base_url(),
+            username: USER.into(),
+            application_password: Secret::new(PASSWORD),
+            timeout_secs: 5,
+        };
+        let poll_settings = PollSettings {
+            enabled: false,
+            ..PollSettings::default()
+        };
+        let client = RondoClient::with_retry(
+            &rondo,
+            100,
+            RetryPolicy {
+                max_attempts: 2,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(50),
+            },
+        )
+        .unwrap();
+        let cancel = CancellationToken::new();
+        let poller_slot: Arc<Mutex<Option<Poller>>> = Arc::new(Mutex::new(None));
+        let slot = poller_slot.clone();
+        let (cancel_in, client_in) = (cancel.clone(), client.clone());
+        let app = App::start_with(Wiring::Real(Box::new(move |store: Store| {
+            let poller = Poller::spawn(store.clone(), client_in.clone(), poll_settings, cancel_in);
+            let handle = poller.handle();
+            *slot.lock().unwrap() = Some(poller);
+            Arc::new(ServiceOperations {
+                store,
+                poller: Some(handle),
+                rondo: Some(client_in),
+                executor: None,
+            }) as Arc<dyn Operations>
+        })))
+        .await;
+
+        let (status, body) = app
+            .api(Method::POST, "/api/poll", Some(json!({"full": true})))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, runs) = app.api(Method::GET, "/api/runs", None).await;
+            let done = runs["runs"].as_array().unwrap().iter().any(|r| {
+                r["kind"] == "full_poll" && r["status"] == "completed" && r["people_seen"] == 2
+            });
+            if done {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no completed full poll: {runs}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let watermark = app.store.read(|db| db.watermark()).await.unwrap();
+        assert!(watermark.is_some(), "a full run moves the watermark");
+
+        // A volunteer edits WIR0001; re-detection fetches it now, source replay.
+        standin
+            .state()
+            .set_field(
+                501,
+                "contact_info",
+                json!([{"contact_type": "email", "contact_value": "edited@example.nl"}]),
+                Some(minutes_ago(1)),
+            )
+            .unwrap();
+        let (status, body) = app
+            .api(Method::POST, "/api/members/WIR0001/redetect", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let changes = body["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 1, "{body}");
+        assert_eq!(changes[0]["new_value"], "edited@example.nl");
+        assert_eq!(changes[0]["source"], "replay");
+        assert!(app.woken());
+        assert_eq!(
+            app.store.read(|db| db.watermark()).await.unwrap(),
+            watermark,
+            "re-detection never moves the watermark"
+        );
+        let (status, body) = app
+            .api(Method::POST, "/api/members/NOPE999/redetect", None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, body) = app.api(Method::POST, "/api/executor/resume", None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+
+        app.stop().await;
+        cancel.cancel();
+        let poller = poller_slot.lock().unwrap().take().expect("poller");
+        tokio::time::timeout(Duration::from_secs(10), poller.join())
+            .await
+            .expect("poller stops");
+        standin.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn launch_wires_the_poller_behind_the_admin_api_and_stops_cleanly() {
+        let standin = RondoStandIn::start(StandInConfig {
+            username: USER.into(),
+            application_password: PASSWORD.into(),
+            ..StandInConfig::default()
+        })
+        .await
+        .unwrap();
+        standin
+            .state()
+            .upsert_person(json!({"id": 601, "acf": {"knvb-id": "LAU0001"}}))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.database.path = dir.path().join("launch.sqlite3");
+        settings.webhook.secret = Secret::new(WEBHOOK_SECRET);
+        settings.admin.token = Secret::new(TOKEN);
+        settings.rondo_club = RondoClubSettings {
+            base_url: standin.base_url(),
+            username: USER.into(),
+            application_password: Secret::new(PASSWORD),
+            timeout_secs: 5,
+        };
+        settings.poll.enabled = false;
+        // A too-short admin token is a configuration error, and nothing is left running.
+        let mut short = settings.clone();
+        short.admin.token = Secret::new("short");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refused = startup::launch(&short, Arc::new(Catalogue::builtin()), listener, async {})
+            .await
+            .err()
+            .expect("refused");
+        assert!(refused
+            .downcast_ref::<rondo_reverse_sync::config::ConfigError>()
+            .is_some());
+        assert!(!refused.to_string().contains("short"), "{refused}");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let service = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("service starts");
+        let base = format!("http://127.0.0.1:{}", service.port());
+        let client = reqwest::Client::new();
+        let status: Value = client
+            .get(format!("{base}/api/status"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["executor"], Value::Null, "no Sportlink configured");
+        let answer = client
+            .post(format!("{base}/api/poll"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"full": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let runs: Value = client
+                .get(format!("{base}/api/runs"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if runs["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["kind"] == "full_poll" && r["status"] == "completed")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no completed poll: {runs}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let resume = client
+            .post(format!("{base}/api/executor/resume"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resume.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let _ = tx.send(());
+        tokio::time::timeout(Duration::from_secs(15), service.wait())
+            .await
+            .expect("service stops")
+            .unwrap();
+        standin.shutdown().await;
     }
 }

@@ -277,7 +277,9 @@ async fn unsigned_badly_signed_stale_and_future_deliveries_are_401_and_store_not
     let mut no_v1 = good.headers();
     no_v1[2].1 = good.signature.replacen("v1,", "v2,", 1);
     cases.push(("no v1 signature", no_v1, good.body.clone()));
-    for (label, offset) in [("stale", -301), ("future", 301)] {
+    // Well past the 300 s tolerance, so the seconds that pass while the cases are sent cannot bring
+    // one back inside it (the exact boundary is a unit test with an injected clock).
+    for (label, offset) in [("stale", -330), ("future", 330)] {
         let timestamp = Utc::now().timestamp() + offset;
         let signature = WebhookSecret::parse(SECRET)?.sign(&good.id, timestamp, &good.body);
         let headers = vec![
@@ -659,5 +661,40 @@ async fn health_and_readiness() -> Result<()> {
         .send()
         .await?;
     assert_eq!(missing.status().as_u16(), 404);
+    service.stop().await
+}
+
+#[tokio::test]
+async fn a_database_failure_is_a_500_that_reveals_nothing_and_is_not_acknowledged() -> Result<()> {
+    let (db, service) = TestService::fresh().await?;
+    // Fault injection from outside the service: every delivery insert now fails.
+    let conn = rusqlite::Connection::open(db.path())?;
+    conn.execute_batch(
+        "CREATE TRIGGER fail_deliveries BEFORE INSERT ON webhook_deliveries
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )?;
+    let delivery = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 8, "ERR0001", "a@example.org", 1),
+    );
+    let (status, body) = delivery.send(&service.webhook_url()).await?;
+    assert_eq!(status, 500, "{body}");
+    let text = body.to_string();
+    assert!(
+        !text.contains("injected") && !text.contains("webhook_deliveries"),
+        "{text}"
+    );
+    assert!(!text.contains("MfKQ9r8G"), "{text}");
+    assert!(!error_reason(&body).is_empty(), "{text}");
+
+    // Not acknowledged, so the snippet retries; once the database works, the retry is processed.
+    conn.execute_batch("DROP TRIGGER fail_deliveries;")?;
+    assert_nothing_stored(&service, "ERR0001").await?;
+    let (status, body) = delivery.send(&service.webhook_url()).await?;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("processed")),
+        "{body}"
+    );
     service.stop().await
 }

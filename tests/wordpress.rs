@@ -402,3 +402,27 @@ async fn latency_from_a_rest_save_to_the_committed_change() -> Result<()> {
     assert!(median_after < Duration::from_secs(1), "{median_after:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn autosaves_send_nothing_and_trashing_is_recorded_without_changes() -> Result<()> {
+    let wp = WordPress::shared().await?;
+    let (_db, service) = service_for(wp).await?;
+    let post = new_person(wp, &service, "WPT0001").await?;
+
+    // The snippet sends before the REST call returns, so "nothing arrived" is known at once.
+    wp.post_rest(
+        &wp.volunteer,
+        &format!("/wp/v2/people/{post}/autosaves"),
+        &json!({"title": "Autosaved", "content": "draft text"}),
+    )
+    .await?;
+    assert_eq!(service.deliveries_for_post(post).await?.len(), 1);
+
+    wp.trash_person(&wp.volunteer, post).await?;
+    let all = deliveries(&service, post, 2).await?;
+    assert_eq!(all[1].event_type.as_deref(), Some("person.trashed"));
+    assert_eq!(all[1].outcome, "trashed");
+    assert_eq!(all[1].knvb_id.as_deref(), Some("WPT0001"));
+    assert!(service.changes(Some("WPT0001")).await?.is_empty());
+    service.stop().await
+}

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::error::cause_chain;
 use super::ops::{ExecutorView, OperationError, OpsState, PollAccepted};
 use crate::detect::{Person, Sighting};
 use crate::domain::{ChangeId, ChangeStatus, KnvbId, Source};
@@ -50,6 +51,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     BadGateway(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -94,18 +97,6 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// The full cause chain of an error, for the log.
-pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -115,6 +106,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -183,9 +175,13 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(e.body_text())
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
         if !content_type_ok {
             return Err(ApiError::BadRequest(
                 "expected Content-Type: application/json".into(),
@@ -287,8 +283,8 @@ impl From<SightingResult> for DetectionResponse {
     }
 }
 
-/// A stored delivery body as a sighting with source `replay`, read with the webhook's own event
-/// types. The body passed signature verification when it arrived.
+/// A stored delivery body as a sighting with source `replay`, parsed by the webhook's own event
+/// parser. The body passed signature verification when it arrived.
 fn replay_sighting(body: &[u8]) -> Result<Sighting, String> {
     let data = match Event::parse_stored(body).map_err(|e| format!("the stored delivery: {e}"))? {
         Event::PersonCreated(data) | Event::PersonUpdated(data) => data,
@@ -324,6 +320,7 @@ fn replay_sighting(body: &[u8]) -> Result<Sighting, String> {
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "replay_delivery", skip_all)]
 pub async fn replay_delivery(
     State(state): State<OpsState>,
     path: Result<Path<String>, PathRejection>,
@@ -400,6 +397,7 @@ pub struct RedetectResponse {
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "redetect_member", skip_all)]
 pub async fn redetect_member(
     State(state): State<OpsState>,
     path: Result<Path<String>, PathRejection>,
@@ -476,6 +474,7 @@ pub async fn requeue_change(
 }
 
 /// The requeue behind the API and the operator page's button.
+#[tracing::instrument(name = "requeue", skip(state))]
 pub async fn requeue_one(state: &OpsState, id: ChangeId) -> Result<ChangeRecord, ApiError> {
     let now = Utc::now();
     let record = state
@@ -977,6 +976,7 @@ fn parse_report_time(name: &str, raw: &str, now: DateTime<Utc>) -> Result<DateTi
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "forward_sync_report", skip_all)]
 pub async fn forward_sync_report(
     State(state): State<OpsState>,
     ApiJson(body): ApiJson<ForwardSyncBody>,
@@ -1039,11 +1039,20 @@ struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // The operator page's session cookie, set by `POST /login`.
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                super::operator::SESSION_COOKIE,
+            ))),
         );
     }
 }

@@ -182,16 +182,25 @@ fn status_label(status: &str) -> &'static str {
 pub fn reason(change: &ChangeRecord) -> String {
     match change.status.as_str() {
         "pending" => match (&change.last_error, change.next_attempt_at) {
-            (Some(error), Some(next)) => format!(
+            (Some(error), Some(next)) if change.attempts > 0 => format!(
                 "Attempt {} failed: {error}. Next attempt {}.",
                 change.attempts,
                 when(next)
             ),
-            (Some(error), None) => format!("Attempt {} failed: {error}.", change.attempts),
-            (None, _) => match &change.status_reason {
-                Some(r) => format!("Waiting for the executor ({r})."),
-                None => "Waiting for the executor.".into(),
-            },
+            (Some(error), None) if change.attempts > 0 => {
+                format!("Attempt {} failed: {error}.", change.attempts)
+            }
+            (last_error, _) => {
+                let waiting = match &change.status_reason {
+                    Some(r) => format!("Waiting for the executor ({r})."),
+                    None => "Waiting for the executor.".into(),
+                };
+                match last_error {
+                    // Requeued after failing: the old error is still worth seeing.
+                    Some(error) => format!("{waiting} Earlier error: {error}."),
+                    None => waiting,
+                }
+            }
         },
         "synced" => String::new(),
         _ => change
@@ -698,5 +707,58 @@ pub async fn ui_resume(
             )
             .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(status: &str) -> ChangeRecord {
+        ChangeRecord {
+            id: ChangeId(7),
+            knvb_id: "ABC1234".into(),
+            field: "email".into(),
+            old_value: "a@b.nl".into(),
+            new_value: String::new(),
+            source: "webhook".into(),
+            status: status.into(),
+            status_reason: None,
+            attempts: 0,
+            last_error: None,
+            next_attempt_at: None,
+            superseded_by: None,
+            detected_at: Utc::now(),
+            synced_at: None,
+            delivery_id: None,
+            detection_run_id: None,
+        }
+    }
+
+    #[test]
+    fn every_unsynced_change_has_a_reason() {
+        let mut c = change("pending");
+        assert_eq!(reason(&c), "Waiting for the executor.");
+        c.attempts = 2;
+        c.last_error = Some("timeout".into());
+        c.next_attempt_at = Some(Utc::now());
+        assert!(reason(&c).starts_with("Attempt 2 failed: timeout. Next attempt "));
+        for status in ["failed", "skipped", "conflict_lost", "superseded"] {
+            let c = change(status);
+            assert!(reason(&c).contains("no reason recorded"), "{status}");
+        }
+        let mut c = change("skipped");
+        c.status_reason = Some("former member (Oud bondslid)".into());
+        assert_eq!(reason(&c), "former member (Oud bondslid)");
+        assert_eq!(change_text(&change("pending")), "a@b.nl → (empty)");
+    }
+
+    #[test]
+    fn markup_is_escaped() {
+        let mut c = change("failed");
+        c.status_reason = Some("<script>alert(1)</script>".into());
+        let html = changes_table(&[c], "csrf", true).into_string();
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;"));
     }
 }

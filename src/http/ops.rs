@@ -305,7 +305,11 @@ mod tests {
             &session,
             now + chrono::TimeDelta::seconds(SESSION_LIFETIME_SECS + 1)
         ));
-        let forged = format!("{}0", &session[..session.len() - 1]);
+        // Change the last character to a different one (a fixed "0" would sometimes be no change).
+        let last = session.chars().last().unwrap();
+        let other_char = if last == '0' { '1' } else { '0' };
+        let forged = format!("{}{other_char}", &session[..session.len() - 1]);
+        assert_ne!(forged, session);
         assert!(!s.session_valid(&forged, now));
         let (_d2, other) = state("another-token");
         assert!(!other.session_valid(&session, now));

@@ -8,7 +8,8 @@ use crate::domain::Origin;
 
 /// A person as the event carries it: the same shape as `/wp/v2/people/{id}` with
 /// `_fields=id,modified_gmt,acf`, plus who wrote it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawPersonData")]
 pub struct PersonData {
     pub id: u64,
     /// UTC without a zone (`2026-11-26T11:30:20`), as WordPress writes it.
@@ -32,6 +33,29 @@ struct RawPersonData {
     origin: String,
     #[serde(default)]
     user: Option<String>,
+}
+
+impl TryFrom<RawPersonData> for PersonData {
+    type Error = String;
+
+    fn try_from(raw: RawPersonData) -> Result<Self, Self::Error> {
+        let origin = match Origin::parse(&raw.origin) {
+            Some(o @ (Origin::UserEdit | Origin::SyncSportlinkToRondoClub)) => o,
+            _ => {
+                return Err(format!(
+                    "origin {:?} is not user_edit or sync_sportlink_to_rondo_club",
+                    raw.origin.chars().take(64).collect::<String>()
+                ))
+            }
+        };
+        Ok(Self {
+            id: raw.id,
+            modified_gmt: raw.modified_gmt,
+            acf: raw.acf,
+            origin,
+            user: raw.user,
+        })
+    }
 }
 
 impl PersonData {
@@ -107,24 +131,7 @@ impl Event {
             serde_json::from_value(value).map_err(|e| EventError::WrongShape(e.to_string()))?;
         let person = |data: Option<Value>| -> Result<PersonData, EventError> {
             let data = data.ok_or_else(|| EventError::WrongShape("missing field `data`".into()))?;
-            let raw: RawPersonData = serde_json::from_value(data)
-                .map_err(|e| EventError::WrongShape(format!("data: {e}")))?;
-            let origin = match Origin::parse(&raw.origin) {
-                Some(o @ (Origin::UserEdit | Origin::SyncSportlinkToRondoClub)) => o,
-                _ => {
-                    return Err(EventError::WrongShape(format!(
-                        "data.origin: {:?} is not user_edit or sync_sportlink_to_rondo_club",
-                        raw.origin.chars().take(64).collect::<String>()
-                    )))
-                }
-            };
-            Ok(PersonData {
-                id: raw.id,
-                modified_gmt: raw.modified_gmt,
-                acf: raw.acf,
-                origin,
-                user: raw.user,
-            })
+            serde_json::from_value(data).map_err(|e| EventError::WrongShape(format!("data: {e}")))
         };
         Ok(match envelope.event_type.as_str() {
             "person.created" => Self::PersonCreated(person(envelope.data)?),

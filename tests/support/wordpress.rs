@@ -185,7 +185,7 @@ impl WordPress {
         .await
     }
 
-    /// `GET /wp/v2/people/{id}?context=edit`.
+    /// `GET /wp/v2/people/{id}`.
     pub async fn get_person(&self, as_user: &Credentials, id: u64) -> Result<Value> {
         self.rest(
             as_user,
@@ -194,6 +194,27 @@ impl WordPress {
             &Value::Null,
         )
         .await
+    }
+
+    /// `DELETE /wp/v2/people/{id}`: moves the person to the trash.
+    pub async fn trash_person(&self, as_user: &Credentials, id: u64) -> Result<Value> {
+        self.rest(
+            as_user,
+            reqwest::Method::DELETE,
+            &format!("/wp/v2/people/{id}"),
+            &Value::Null,
+        )
+        .await
+    }
+
+    /// Any other REST call, e.g. an autosave: `POST /wp/v2/people/{id}/autosaves`.
+    pub async fn post_rest(
+        &self,
+        as_user: &Credentials,
+        route: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        self.rest(as_user, reqwest::Method::POST, route, body).await
     }
 
     async fn rest(

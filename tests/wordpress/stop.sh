@@ -15,6 +15,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 SIGNAL=TERM
 if [ "$PURGE" = "--purge" ]; then SIGNAL=KILL; fi
 
+# Whether a process of the group is still alive. Killed processes linger as zombies until their
+# parent (init, once setup.sh has exited) reaps them; those no longer count.
+alive() {
+    ps -e -o pgid=,stat= | awk -v group="$1" '$1 == group && $2 !~ /^Z/ { alive = 1 } END { exit !alive }'
+}
+
 stop_group() {
     local file=$1 pgid
     [ -f "$file" ] || return 0
@@ -22,7 +28,7 @@ stop_group() {
     case "$pgid" in '' | *[!0-9]*) return 0 ;; esac
     kill "-$SIGNAL" -- "-$pgid" 2>/dev/null || { rm -f "$file"; return 0; }
     for _ in $(seq 1 100); do # up to 10 s, then force
-        kill -0 -- "-$pgid" 2>/dev/null || { rm -f "$file"; return 0; }
+        alive "$pgid" || { rm -f "$file"; return 0; }
         sleep 0.1
     done
     kill -KILL -- "-$pgid" 2>/dev/null
