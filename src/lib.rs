@@ -12,6 +12,7 @@ pub mod demo;
 pub mod detect;
 pub mod domain;
 pub mod http;
+pub mod loadgen;
 pub mod normalise;
 pub mod operations;
 pub mod poll;

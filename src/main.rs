@@ -200,6 +200,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
             }
             Command::Check => {
+                // Rondo Club is optional for `check` (a site may rely on webhooks alone), but
+                // when it is configured its application password must really work.
+                if !settings.rondo_club.base_url.trim().is_empty() {
+                    settings
+                        .validate(Needs {
+                            rondo_club: true,
+                            ..Needs::DATABASE_ONLY
+                        })
+                        .map_err(|e| Failure::Usage(e.to_string()))?;
+                    let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
+                        .map_err(|e| Failure::Usage(e.to_string()))?;
+                    client.whoami().await.context("Rondo Club credentials")?;
+                    println!("Rondo Club: the application password works");
+                }
                 sportlink::setup::check_login(&settings)
                     .await
                     .context("Sportlink login")?;

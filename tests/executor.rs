@@ -5,6 +5,8 @@ mod support;
 
 #[path = "executor/bench.rs"]
 mod bench;
+#[path = "executor/bench_e2e.rs"]
+mod bench_e2e;
 #[path = "executor/browser.rs"]
 mod browser;
 #[path = "executor/cli.rs"]

@@ -2,6 +2,8 @@
 //! over exactly those bytes, then hand the verified body to [`crate::webhook::ingest`], and answer
 //! only after the delivery and its changes are committed.
 
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -11,6 +13,10 @@ use futures::StreamExt as _;
 
 use super::{ApiError, AppState};
 use crate::webhook::{ingest, Ingested};
+
+/// How long the whole body may take to arrive. A client that trickles bytes gets 408 instead of
+/// holding a connection and a task for ever; the snippet sends a few kB at once.
+const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A signed Standard Webhooks delivery from the Rondo Club snippet.
 #[utoipa::path(
@@ -36,15 +42,28 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Ingested>, ApiError> {
-    let bytes = read_capped(&headers, body, state.max_body_bytes)
-        .await
-        .inspect_err(|e| {
-            let too_large = matches!(e, ApiError::Client { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE);
-            state
-                .ops
-                .metrics()
-                .record_delivery(if too_large { "too_large" } else { "unreadable" });
-        })?;
+    let bytes = tokio::time::timeout(
+        BODY_DEADLINE,
+        read_capped(&headers, body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} seconds",
+                BODY_DEADLINE.as_secs()
+            ),
+        )
+    })
+    .and_then(|read| read)
+    .inspect_err(|e| {
+        let too_large = matches!(e, ApiError::Client { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE);
+        state
+            .ops
+            .metrics()
+            .record_delivery(if too_large { "too_large" } else { "unreadable" });
+    })?;
     let now = Utc::now();
     let verified = state
         .verifier

@@ -99,12 +99,15 @@ impl Conn<'_> {
     /// Records a delivery unless its id is already known. `false` means a duplicate: the caller
     /// must then do nothing else for it.
     pub fn insert_delivery(&self, delivery: &NewDelivery<'_>) -> Result<bool> {
-        let inserted = self.conn.execute(
-            "INSERT INTO webhook_deliveries (id, received_at, webhook_timestamp, event_type,
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO webhook_deliveries (id, received_at, webhook_timestamp, event_type,
                  wp_post_id, knvb_id, outcome, detail, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (id) DO NOTHING",
-            params![
+            )?
+            .execute(params![
                 delivery.id,
                 ts(delivery.received_at),
                 delivery.webhook_timestamp,
@@ -114,8 +117,7 @@ impl Conn<'_> {
                 delivery.outcome.as_str(),
                 delivery.detail,
                 delivery.body,
-            ],
-        )?;
+            ])?;
         Ok(inserted == 1)
     }
 
@@ -127,12 +129,13 @@ impl Conn<'_> {
         outcome: DeliveryOutcome,
         detail: &str,
     ) -> Result<()> {
-        self.conn.execute(
-            "UPDATE webhook_deliveries
-             SET knvb_id = COALESCE(?2, knvb_id), outcome = ?3, detail = ?4
-             WHERE id = ?1",
-            params![id, knvb_id, outcome.as_str(), detail],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE webhook_deliveries
+                 SET knvb_id = COALESCE(?2, knvb_id), outcome = ?3, detail = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, knvb_id, outcome.as_str(), detail])?;
         Ok(())
     }
 

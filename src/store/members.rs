@@ -47,21 +47,20 @@ impl Conn<'_> {
     pub fn load_prior(&self, knvb_id: &KnvbId) -> Result<Option<Prior>> {
         let row = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT baseline_json, tracked_fields_hash, sync_origin, sync_origin_at,
                         rondo_club_modified_gmt
                  FROM rondo_club_members WHERE knvb_id = ?1",
-                [knvb_id.as_str()],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([knvb_id.as_str()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
             .optional()?;
         let Some((baseline_json, hash, origin, origin_at, modified)) = row else {
             return Ok(None);
@@ -114,12 +113,11 @@ impl Conn<'_> {
         };
         self.upsert_member(knvb_id, sighting, &evaluation, origin, modified, now)?;
         for field in &evaluation.differing {
-            self.conn.execute(
-                &format!(
+            self.conn
+                .prepare_cached(&format!(
                     "UPDATE rondo_club_members SET {field}_rondo_club_modified = ?1 WHERE knvb_id = ?2"
-                ),
-                params![ts(modified), knvb_id.as_str()],
-            )?;
+                ))?
+                .execute(params![ts(modified), knvb_id.as_str()])?;
         }
         for change in &evaluation.changes {
             let (id, superseded) =
@@ -144,8 +142,9 @@ impl Conn<'_> {
                 what: "baseline".into(),
                 message: e.to_string(),
             })?;
-        self.conn.execute(
-            "INSERT INTO rondo_club_members (
+        self.conn
+            .prepare_cached(
+                "INSERT INTO rondo_club_members (
                  knvb_id, wp_post_id, tracked_fields_hash, baseline_json, sync_origin,
                  sync_origin_at, rondo_club_modified_gmt, deceased, first_seen_at, last_seen_at,
                  last_seen_source, last_verdict, updated_at)
@@ -163,7 +162,8 @@ impl Conn<'_> {
                  last_seen_source = excluded.last_seen_source,
                  last_verdict = excluded.last_verdict,
                  updated_at = excluded.updated_at",
-            params![
+            )?
+            .execute(params![
                 knvb_id.as_str(),
                 sighting.person.id,
                 evaluation.hash,
@@ -175,8 +175,7 @@ impl Conn<'_> {
                 ts(now),
                 sighting.source.as_str(),
                 evaluation.verdict.as_str(),
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
@@ -192,20 +191,21 @@ impl Conn<'_> {
         // Sportlink still holds what the oldest unpushed change in the chain started from.
         let expected: Option<String> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT expected_sportlink_value FROM rondo_club_change_detections
                  WHERE knvb_id = ?1 AND field_name = ?2 AND status IN ('pending', 'failed')
                  ORDER BY id LIMIT 1",
-                params![knvb_id.as_str(), change.field],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![knvb_id.as_str(), change.field], |r| r.get(0))
             .optional()?;
-        self.conn.execute(
-            "INSERT INTO rondo_club_change_detections (
+        self.conn
+            .prepare_cached(
+                "INSERT INTO rondo_club_change_detections (
                  knvb_id, field_name, old_value, new_value, expected_sportlink_value, detected_at,
                  rondo_club_modified_gmt, detection_run_id, delivery_id, source, status, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?6)",
-            params![
+            )?
+            .execute(params![
                 knvb_id.as_str(),
                 change.field,
                 change.old_value,
@@ -216,10 +216,9 @@ impl Conn<'_> {
                 context.run_id,
                 context.delivery_id,
                 sighting.source.as_str(),
-            ],
-        )?;
+            ])?;
         let id = self.conn.last_insert_rowid();
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "UPDATE rondo_club_change_detections
              SET status = 'superseded', superseded_by = ?1, resolved_at = ?2, updated_at = ?2,
                  status_reason = 'replaced by change ' || ?1, next_attempt_at = NULL
@@ -238,22 +237,21 @@ impl Conn<'_> {
     pub fn member(&self, knvb_id: &KnvbId) -> Result<Option<MemberSummary>> {
         let row = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT wp_post_id, baseline_json, sync_origin, last_seen_at, last_seen_source,
                         last_verdict
                  FROM rondo_club_members WHERE knvb_id = ?1",
-                [knvb_id.as_str()],
-                |r| {
-                    Ok((
-                        r.get::<_, Option<i64>>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([knvb_id.as_str()], |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
             .optional()?;
         let Some((wp_post_id, baseline, sync_origin, seen, source, verdict)) = row else {
             return Ok(None);

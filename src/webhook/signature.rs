@@ -183,7 +183,13 @@ impl Verifier {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
-    let value = headers.get(name).ok_or(VerifyError::MissingHeader(name))?;
+    let mut values = headers.get_all(name).iter();
+    let value = values.next().ok_or(VerifyError::MissingHeader(name))?;
+    // Two copies of a header leave it open which one a proxy, this service and the sender
+    // meant (which id is the idempotency key?); several signatures go space-separated in one.
+    if values.next().is_some() {
+        return Err(VerifyError::MalformedHeader(name));
+    }
     let text = value
         .to_str()
         .map_err(|_| VerifyError::MalformedHeader(name))?
@@ -358,6 +364,24 @@ mod tests {
             (headers(ID, "1614265330", "g0hM9SsE"), SIGNATURE_HEADER),
             (headers(ID, "1614265330", "v1,***"), SIGNATURE_HEADER),
         ] {
+            assert_eq!(
+                v.verify(&h, body.clone(), TIMESTAMP).unwrap_err(),
+                VerifyError::MalformedHeader(name)
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_given_twice_is_malformed() {
+        let v = verifier(&[SECRET]);
+        let body = Bytes::from_static(BODY.as_bytes());
+        for (name, extra) in [
+            (ID_HEADER, "msg_other"),
+            (TIMESTAMP_HEADER, "1614265330"),
+            (SIGNATURE_HEADER, SIGNATURE),
+        ] {
+            let mut h = headers(ID, "1614265330", SIGNATURE);
+            h.append(name, HeaderValue::from_static(extra));
             assert_eq!(
                 v.verify(&h, body.clone(), TIMESTAMP).unwrap_err(),
                 VerifyError::MalformedHeader(name)
