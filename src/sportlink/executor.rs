@@ -425,6 +425,13 @@ impl AttemptError {
             FailureKind::LoginRefused
         } else if e.is_ui_drift() {
             FailureKind::Drift
+        } else if matches!(
+            e.page_error(),
+            Some(super::page::PageError::OptionNotAvailable { .. })
+        ) || matches!(e, DriverError::UnknownField(_))
+        {
+            // The value cannot be typed at all: no retry within the run changes that.
+            FailureKind::Refused
         } else if let Some(message) = e.refusal_message() {
             if message.contains(SERVER_ERROR_TEXT) {
                 FailureKind::Transient

@@ -631,13 +631,6 @@ impl<'a> PageModel<'a> {
         }
     }
 
-    /// Best effort on an error path: leave no section open on the page.
-    pub async fn cancel_quietly(&self, heading: &str) {
-        if let Err(e) = self.cancel(heading, true).await {
-            tracing::debug!(error = %e, "could not cancel the open section");
-        }
-    }
-
     /// Fetch a JSON endpoint of the app from inside the page (same session cookie).
     pub async fn fetch(&self, path: &str, person_id: &str) -> Result<Fetched, PageError> {
         let args = serde_json::json!({ "path": path, "person_id": person_id });

@@ -57,6 +57,39 @@ fn tree_memory(root: u32) -> (u64, u64) {
     (rss, pss)
 }
 
+/// PSS (KiB) per Chromium process of the tree, by its `--type=` (the browser process has none).
+fn breakdown(root: u32) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+        {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let kind = cmdline
+            .split(['\0', ' '])
+            .find_map(|a| a.strip_prefix("--type="))
+            .unwrap_or("browser")
+            .to_owned();
+        let rollup =
+            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        out.push((kind, kib(&rollup, "Pss:")));
+        stack.extend(children.get(&pid).cloned().unwrap_or_default());
+    }
+    out
+}
+
 fn kib(text: &str, key: &str) -> u64 {
     text.lines()
         .find(|l| l.starts_with(key))
@@ -92,7 +125,11 @@ async fn bench_browser_time_per_member_page() {
     }
     let mut executor = rig.executor();
     // Start the browser and log in outside the measurement.
-    rig.run(&mut executor, Some("WARM001")).await;
+    let warm_up = rig.run(&mut executor, Some("WARM001")).await;
+    assert!(
+        matches!(warm_up.members[0].result, MemberResult::Done { .. }),
+        "{warm_up:?}"
+    );
     let pid = executor
         .driver_mut()
         .session_mut()
@@ -107,8 +144,13 @@ async fn bench_browser_time_per_member_page() {
     let sampler = {
         let (stop, peak_rss, peak_pss) = (stop.clone(), peak_rss.clone(), peak_pss.clone());
         tokio::task::spawn_blocking(move || {
+            let mut last_print = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 let (rss, pss) = tree_memory(pid);
+                if last_print.elapsed() >= Duration::from_secs(10) {
+                    println!("BENCH   memory now: PSS {} MiB", pss / 1024);
+                    last_print = Instant::now();
+                }
                 peak_rss.fetch_max(rss, Ordering::Relaxed);
                 peak_pss.fetch_max(pss, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(100));
@@ -127,6 +169,9 @@ async fn bench_browser_time_per_member_page() {
     let wall = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     sampler.await.unwrap();
+    for (kind, pss) in breakdown(pid) {
+        println!("BENCH   at the end: {kind:<24} PSS {} MiB", pss / 1024);
+    }
     executor.close().await;
 
     assert_eq!(report.members.len(), MEMBERS);

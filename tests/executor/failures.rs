@@ -193,3 +193,44 @@ async fn attempts_are_bounded_across_runs_then_the_change_is_failed_and_alerted(
     assert!(rig.state().request_log().is_empty());
     rig.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_missing_from_a_select_is_refused_without_saving() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("SEL0001");
+    rig.seed(&m).await;
+    m.country = "XQ".into();
+    m.city = "Nergenshuizen".into();
+    let ids = rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    let MemberResult::Failed {
+        error,
+        attempts,
+        ui_drift,
+        ..
+    } = &report.members[0].result
+    else {
+        panic!("{report:?}");
+    };
+    assert!(
+        error.contains("country_code") && error.contains("not one of the options"),
+        "{error}"
+    );
+    assert_eq!(*attempts, 1);
+    assert!(!ui_drift);
+    // Nothing of the section was saved, not even the city typed before the country.
+    assert!(saves(&rig.state(), "SEL0001").is_empty());
+    assert_eq!(
+        rig.state().member("SEL0001").unwrap().address.city,
+        "Amsterdam"
+    );
+    for id in ids {
+        assert_eq!(rig.change(id).await.status, ChangeStatus::Pending.as_str());
+    }
+    rig.finish().await;
+}
