@@ -226,8 +226,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
 /// task. The poller runs when Rondo Club is configured, the executor when Sportlink is; the
-/// Serves until SIGTERM/SIGINT: stops accepting, finishes the requests in flight, joins every
-/// task. The poller runs when Rondo Club is configured, the executor when Sportlink is; the
 /// admin API answers 503 for a part that is not.
 async fn serve(
     settings: &Settings,

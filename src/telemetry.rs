@@ -11,10 +11,14 @@ pub fn init(settings: &LogSettings) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Even when RUST_LOG asks for everything: the DevTools connection (chromiumoxide's and the
     // WebSocket library's traces) carries the Sportlink password when the login types it.
-    let filter = ["chromiumoxide::conn=off", "tungstenite=off"]
-        .into_iter()
-        .filter_map(|d| d.parse().ok())
-        .fold(filter, EnvFilter::add_directive);
+    let filter = [
+        "chromiumoxide::conn=off",
+        "tungstenite=off",
+        "async_tungstenite=off",
+    ]
+    .into_iter()
+    .filter_map(|d| d.parse().ok())
+    .fold(filter, EnvFilter::add_directive);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
