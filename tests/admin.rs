@@ -26,7 +26,6 @@ use rondo_reverse_sync::store::{
 use rondo_reverse_sync::webhook::signature::WebhookSecret;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
 
 const TOKEN: &str = "admin-token-0123456789-abcdefghij";
 /// The webhook secret is not an admin token.
@@ -1550,58 +1549,21 @@ mod metrics {
     }
 }
 
+#[path = "support/headless.rs"]
+mod headless;
+
 mod operator_browser {
     use super::*;
     use anyhow::{anyhow, bail, Context};
-    use chromiumoxide::browser::{Browser, BrowserConfig};
     use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
     use chromiumoxide::cdp::browser_protocol::network::CookieSameSite;
     use chromiumoxide::page::ScreenshotParams;
     use chromiumoxide::Page;
-    use futures::StreamExt;
-    use std::path::Path;
     use std::time::Instant;
 
-    const CHROMIUM: &str = "/usr/bin/chromium";
+    use crate::headless::{chromium_available, Headless};
+    use std::path::Path;
     const WAIT: Duration = Duration::from_secs(20);
-
-    async fn launch() -> anyhow::Result<(Browser, JoinHandle<()>, tempfile::TempDir)> {
-        let profile = tempfile::tempdir()?;
-        let config = BrowserConfig::builder()
-            .chrome_executable(CHROMIUM)
-            .no_sandbox()
-            .user_data_dir(profile.path())
-            .launch_timeout(Duration::from_secs(30))
-            .request_timeout(Duration::from_secs(20))
-            .window_size(1100, 900)
-            .viewport(None)
-            .args([
-                "--headless",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ])
-            .build()
-            .map_err(|e| anyhow!("browser config: {e}"))?;
-        let (browser, mut events) = Browser::launch(config).await.context("launch chromium")?;
-        let handler = tokio::spawn(async move { while events.next().await.is_some() {} });
-        Ok((browser, handler, profile))
-    }
-
-    async fn close(mut browser: Browser, mut handler: JoinHandle<()>) {
-        if browser.close().await.is_err() {
-            let _ = browser.kill().await;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), browser.wait()).await;
-        if tokio::time::timeout(Duration::from_secs(5), &mut handler)
-            .await
-            .is_err()
-        {
-            handler.abort();
-        }
-    }
 
     /// Waits until `js` (an expression) is true in the page.
     async fn wait_for(page: &Page, js: &str, what: &str) -> anyhow::Result<()> {
@@ -1764,8 +1726,7 @@ mod operator_browser {
 
     #[tokio::test]
     async fn operator_page_in_chromium_shows_rows_and_requeues() {
-        if !Path::new(CHROMIUM).exists() {
-            println!("SKIPPED: chromium not found at {CHROMIUM}");
+        if !chromium_available() {
             return;
         }
         let app = App::start().await;
@@ -1774,9 +1735,11 @@ mod operator_browser {
         let lost = seed_conflict_lost(&app.store, "BRW0003").await;
         *app.ops.paused.lock().unwrap() = true;
 
-        let (browser, handler, _profile) = launch().await.expect("chromium starts");
+        let headless = Headless::launch(Some((1100, 900)))
+            .await
+            .expect("chromium starts");
         let outcome = async {
-            let page = browser.new_page("about:blank").await?;
+            let page = headless.browser.new_page("about:blank").await?;
             tokio::time::timeout(
                 Duration::from_secs(90),
                 scenario(page, &app, (pending, failed, lost)),
@@ -1785,7 +1748,7 @@ mod operator_browser {
             .map_err(|_| anyhow!("scenario timed out"))?
         }
         .await;
-        close(browser, handler).await;
+        headless.close().await;
         outcome.unwrap();
         assert_eq!(change_status(&app.store, failed).await, "pending");
         assert!(app.woken());

@@ -2,20 +2,19 @@
 //! work in a browser the way the executor will drive them. Skipped (with a message) only when
 //! Chromium is not installed. Every wait is a condition with a deadline.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::Page;
-use futures::StreamExt;
 use rondo_reverse_sync::simulator::{
     totp_code, DateDisplay, Faults, SimConfig, SimMember, SimState, Simulator,
 };
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+#[path = "support/headless.rs"]
+mod headless;
+use headless::{chromium_available, Headless};
+
 const USER: &str = "clubadmin";
 const PASSWORD: &str = "correct horse";
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -24,67 +23,6 @@ const FORMER: &str = "OUD0001";
 /// Generous: two cores are shared with other builds.
 const WAIT: Duration = Duration::from_secs(15);
 const SCENARIO_LIMIT: Duration = Duration::from_secs(90);
-
-/// A headless Chromium with its CDP handler task and throw-away profile.
-struct Headless {
-    browser: Browser,
-    handler: JoinHandle<()>,
-    _profile: tempfile::TempDir,
-}
-
-impl Headless {
-    async fn launch() -> anyhow::Result<Headless> {
-        let profile = tempfile::tempdir().context("profile dir")?;
-        let config = BrowserConfig::builder()
-            .chrome_executable(CHROMIUM)
-            .no_sandbox()
-            .user_data_dir(profile.path())
-            .launch_timeout(Duration::from_secs(30))
-            .request_timeout(Duration::from_secs(20))
-            // Without these Chromium stalls on this closed network.
-            .args([
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ])
-            .build()
-            .map_err(|e| anyhow!("browser config: {e}"))?;
-        let (browser, mut events) = Browser::launch(config).await.context("launch chromium")?;
-        // The handler must be polled for the browser to make progress. Errors from events this
-        // chromiumoxide version does not know are not fatal, so the loop keeps going.
-        let handler = tokio::spawn(async move { while events.next().await.is_some() {} });
-        Ok(Headless {
-            browser,
-            handler,
-            _profile: profile,
-        })
-    }
-
-    /// Closes the browser and joins its handler; used on every path.
-    async fn close(mut self) {
-        if self.browser.close().await.is_err() {
-            // The CDP connection is gone; make sure the process is too.
-            let _ = self.browser.kill().await;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.browser.wait()).await;
-        if tokio::time::timeout(Duration::from_secs(5), &mut self.handler)
-            .await
-            .is_err()
-        {
-            self.handler.abort();
-        }
-    }
-}
-
-fn chromium_missing() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return false;
-    }
-    println!("SKIPPED: chromium not found at {CHROMIUM}");
-    true
-}
 
 async fn start_sim() -> Simulator {
     let sim = Simulator::start(SimConfig {
@@ -112,7 +50,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let sim = start_sim().await;
-    let headless = match Headless::launch().await {
+    let headless = match Headless::launch(None).await {
         Ok(h) => h,
         Err(e) => {
             sim.shutdown().await;
@@ -242,7 +180,7 @@ fn current_code() -> String {
 
 #[tokio::test]
 async fn browser_logs_in_edits_communication_and_sees_read_only_mode() {
-    if chromium_missing() {
+    if !chromium_available() {
         return;
     }
     let result = with_browser(|page, base, state| async move {
@@ -287,7 +225,7 @@ async fn browser_logs_in_edits_communication_and_sees_read_only_mode() {
 
 #[tokio::test]
 async fn browser_sees_rendering_faults_and_failed_saves() {
-    if chromium_missing() {
+    if !chromium_available() {
         return;
     }
     let result = with_browser(|page, base, state| async move {
