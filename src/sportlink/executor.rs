@@ -1209,6 +1209,26 @@ impl<D: SportlinkDriver> Executor<D> {
                 audit: None,
             });
         }
+        // A run that stopped between Sportlink's save and our record of it (kill -9, power cut)
+        // left one of this chain's earlier values there: our own write, not a Sportlink edit.
+        let change = p.change.id;
+        let earlier = self
+            .store
+            .read(move |c| c.unrecorded_chain_values(change))
+            .await?;
+        if earlier.iter().any(|v| kind.normalise(v) == live) {
+            tracing::info!(
+                field = %p.spec.name, change = %change,
+                "Sportlink holds an earlier value of this change's chain (a write not recorded \
+                 before a stop); writing the newest"
+            );
+            return Ok(Decided {
+                planned_index: index,
+                live: live_raw,
+                decision: FieldDecision::Write,
+                audit: None,
+            });
+        }
         let knvb = knvb_id.clone();
         let field = p.spec.name.clone();
         let (sportlink_modified, member_rc_modified) = self

@@ -234,6 +234,28 @@ impl Conn<'_> {
         Ok(marked)
     }
 
+    /// New values of the earlier changes in `id`'s chain (same member and field, superseded or
+    /// failed, since the last change that was synced, lost or skipped): values this service may
+    /// have written to Sportlink in a run that stopped (a crash, a kill) after the save and
+    /// before it could record it. The conflict guard treats them as its own writes.
+    pub fn unrecorded_chain_values(&self, id: ChangeId) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.new_value FROM rondo_club_change_detections c
+             JOIN rondo_club_change_detections me
+               ON me.id = ?1 AND c.knvb_id = me.knvb_id AND c.field_name = me.field_name
+             WHERE c.id < me.id AND c.status IN ('superseded', 'failed')
+               AND c.id > COALESCE((
+                   SELECT MAX(r.id) FROM rondo_club_change_detections r
+                   WHERE r.knvb_id = me.knvb_id AND r.field_name = me.field_name
+                     AND r.id < me.id AND r.status IN ('synced', 'conflict_lost', 'skipped')), 0)
+             ORDER BY c.id",
+        )?;
+        let values = stmt
+            .query_map([id.0], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(values)
+    }
+
     /// A failed attempt at pending changes: counts it, keeps the error, and schedules the next
     /// attempt; at `max_attempts` the changes become `failed`. Returns the ids that failed for good.
     pub fn record_failure(

@@ -567,3 +567,42 @@ async fn counts_and_watermark() {
         .unwrap();
     assert_eq!(db.store.read(|c| c.watermark()).await.unwrap(), Some(t0()));
 }
+
+#[tokio::test]
+async fn a_chain_knows_its_earlier_unrecorded_values_back_to_the_last_synced_one() {
+    let db = open();
+    let first = one_pending(&db).await; // a -> b
+    let second = apply(&db.store, sighting(acf("c@x.nl", ""), 3, Source::Webhook))
+        .await
+        .unwrap()
+        .change_ids[0];
+    let chain = db
+        .store
+        .read(move |c| c.unrecorded_chain_values(second))
+        .await
+        .unwrap();
+    assert_eq!(chain, ["b@x.nl"], "the superseded b may have been written");
+    db.store
+        .write(move |c| c.mark_synced(&[second], t0()))
+        .await
+        .unwrap();
+    apply(&db.store, sighting(acf("d@x.nl", ""), 4, Source::Webhook))
+        .await
+        .unwrap();
+    let fourth = apply(&db.store, sighting(acf("e@x.nl", ""), 5, Source::Webhook))
+        .await
+        .unwrap()
+        .change_ids[0];
+    let chain = db
+        .store
+        .read(move |c| c.unrecorded_chain_values(fourth))
+        .await
+        .unwrap();
+    assert_eq!(chain, ["d@x.nl"], "nothing from before the synced change");
+    assert!(db
+        .store
+        .read(move |c| c.unrecorded_chain_values(first))
+        .await
+        .unwrap()
+        .is_empty());
+}
