@@ -61,11 +61,21 @@ pub fn post_id(n: u64) -> u64 {
     10_000 + n
 }
 
+/// The mobile number edit `edit` of member `member` sets, as Rondo Club shows it (`06 12345678`).
+pub fn mobile(member: u64, edit: u64) -> String {
+    format!("06 {:08}", (member * 7919 + edit) % 100_000_000)
+}
+
+/// The e-mail address edit `edit` of member `member` sets.
+pub fn email(member: u64, edit: u64) -> String {
+    format!("lid{member}.v{edit}@voorbeeld.nl")
+}
+
 /// A `person.updated` body with the full field layout of a real member: the fixed contact and
 /// address fields, a `contact_info` repeater, and the untracked fields a real person carries.
 /// `edit` selects the e-mail and mobile values, so every edit of a member is a real change.
 pub fn person_updated_body(member: u64, edit: u64) -> (Vec<u8>, String) {
-    let email = format!("lid{member}.v{edit}@voorbeeld.nl");
+    let email = email(member, edit);
     // modified_gmt moves forward with every edit, one second each, from a fixed day.
     let modified = Utc
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
@@ -88,7 +98,7 @@ pub fn person_updated_body(member: u64, edit: u64) -> (Vec<u8>, String) {
                 "last_name": format!("Berg{member}"),
                 "email_1": email,
                 "email_2": "",
-                "mobile_1": format!("06 {:08}", (member * 7919 + edit) % 100_000_000),
+                "mobile_1": mobile(member, edit),
                 "mobile_2": null,
                 "telephone_1": "020-7654321",
                 "telephone_2": "",
