@@ -4,7 +4,9 @@
 //!   commit is in progress share the next transaction, each in its own savepoint, so one failing
 //!   job never takes the others down and a burst of webhooks costs one fsync, not one each;
 //! - reads run on blocking threads with their own (read-only) connections, which WAL lets proceed
-//!   while the writer works.
+//!   while the writer works;
+//! - WAL checkpoints (copying committed pages into the database file) run on a thread of their
+//!   own, not inside a commit, so the writer only ever appends to the log.
 //!
 //! Callers pass closures over [`Conn`], whose methods (in the submodules) hold all the SQL.
 
@@ -42,6 +44,8 @@ pub use runs::{RunKind, RunRecord, RunStatus};
 const MAX_BATCH: usize = 512;
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 4;
+/// How often the checkpoint thread copies the log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -117,6 +121,9 @@ struct Inner {
     catalogue: Arc<Catalogue>,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Dropping it stops the checkpoint thread.
+    checkpoint_stop: Mutex<Option<mpsc::Sender<()>>>,
+    checkpoint_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -125,9 +132,14 @@ impl Drop for Inner {
         if let Ok(mut sender) = self.writer.lock() {
             sender.take();
         }
-        if let Ok(mut handle) = self.writer_thread.lock() {
-            if let Some(handle) = handle.take() {
-                let _ = handle.join();
+        if let Ok(mut stop) = self.checkpoint_stop.lock() {
+            stop.take();
+        }
+        for thread in [&self.writer_thread, &self.checkpoint_thread] {
+            if let Ok(mut handle) = thread.lock() {
+                if let Some(handle) = handle.take() {
+                    let _ = handle.join();
+                }
             }
         }
     }
@@ -156,6 +168,9 @@ fn open_connection(path: &Path, options: &StoreOptions, read_only: bool) -> Resu
         // FULL: a 2xx for a webhook means the change survives a power cut too. Group commit
         // keeps this affordable.
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Each job runs in a savepoint, whose undo pages SQLite keeps in a sub-journal: in
+        // memory, not a temporary file opened, written and closed for every job.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
     }
     Ok(conn)
 }
@@ -169,12 +184,21 @@ impl Store {
         migrate::apply(&mut conn, path)?;
         migrate::ensure_field_columns(&conn, &catalogue)?;
 
+        // Checkpoints are the checkpoint thread's job, not the commit's.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = open_connection(path, &options, false)?;
+
         let (tx, rx) = mpsc::channel::<Job>();
         let thread_catalogue = catalogue.clone();
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, thread_catalogue))
             .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpoint_handle = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .map_err(|e| StoreError::Commit(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -182,6 +206,8 @@ impl Store {
                 catalogue,
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
+                checkpoint_stop: Mutex::new(Some(stop)),
+                checkpoint_thread: Mutex::new(Some(checkpoint_handle)),
                 readers: Mutex::new(Vec::new()),
             }),
         })
@@ -274,6 +300,20 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, catalogue: Arc<Cat
             }
         }
         run_batch(&mut conn, batch, &catalogue);
+    }
+}
+
+/// Copies committed log pages into the database file, beside the writer (a passive checkpoint
+/// never waits for or blocks it), until the store is dropped. SQLite restarts the log from its
+/// beginning once a checkpoint has copied all of it.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
+        }
     }
 }
 
