@@ -24,7 +24,7 @@ use support::chromium::chromium_available;
 use support::rig::{first_request_of, Member, Rig};
 
 /// Members in the faulty part (see the top of the file for why not 200).
-const MEMBERS: usize = 40;
+const MEMBERS: usize = 200;
 /// Every `INVALID_EVERY`-th member gets an e-mail address without '@'.
 const INVALID_EVERY: usize = 6;
 /// A session is refused on its (N+1)-th request.
