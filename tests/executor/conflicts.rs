@@ -228,3 +228,44 @@ async fn only_the_latest_of_superseded_changes_is_written() {
     );
     rig.finish().await;
 }
+
+/// A run saved a value and was killed before recording it; a newer edit superseded that change.
+/// Sportlink then holds an earlier value of the newer change's own chain: our write, not a
+/// Sportlink edit, so no conflict (found by the crash test with the executor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unrecorded_earlier_write_of_the_chain_is_ours_not_a_conflict() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("CON0090");
+    rig.seed(&m).await;
+    m.email = "tussenstap@example.org".into();
+    let first = rig.user_edit(&m).await;
+    rig.state().seed_member(m.sim());
+    m.email = "eindstand@example.org".into();
+    let second = rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert_eq!(
+        report.members[0].fields[0].decision,
+        FieldDecision::Write,
+        "{report:?}"
+    );
+    let posted = saves(&rig.state(), "CON0090");
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(posted[0]
+        .1
+        .contains(&("Email1".to_owned(), "eindstand@example.org".to_owned())));
+    assert_eq!(
+        rig.change(first[0]).await.status,
+        ChangeStatus::Superseded.as_str()
+    );
+    assert_eq!(
+        rig.change(second[0]).await.status,
+        ChangeStatus::Synced.as_str()
+    );
+    assert!(rig.conflicts("CON0090").await.is_empty());
+    rig.finish().await;
+}

@@ -295,9 +295,27 @@ impl Rig {
         only: Option<&str>,
         dry_run: bool,
     ) -> RunReport {
+        Self::bounded_run(executor, only, dry_run, RUN_LIMIT).await
+    }
+
+    /// One run over every due member, bounded by `limit` (for runs over many members).
+    pub async fn run_within(
+        &self,
+        executor: &mut Executor<ChromiumDriver>,
+        limit: Duration,
+    ) -> RunReport {
+        Self::bounded_run(executor, None, false, limit).await
+    }
+
+    async fn bounded_run(
+        executor: &mut Executor<ChromiumDriver>,
+        only: Option<&str>,
+        dry_run: bool,
+        limit: Duration,
+    ) -> RunReport {
         let only = only.map(knvb);
         let cancel = CancellationToken::new();
-        match tokio::time::timeout(RUN_LIMIT, executor.run(only.as_ref(), dry_run, &cancel)).await {
+        match tokio::time::timeout(limit, executor.run(only.as_ref(), dry_run, &cancel)).await {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => {
                 executor.close().await;
@@ -305,7 +323,7 @@ impl Rig {
             }
             Err(_) => {
                 executor.close().await;
-                panic!("run did not finish within {RUN_LIMIT:?}");
+                panic!("run did not finish within {limit:?}");
             }
         }
     }
