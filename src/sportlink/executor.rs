@@ -888,11 +888,25 @@ impl<D: SportlinkDriver> Executor<D> {
             .first()
             .map_or(SportlinkPage::General, |f| f.form.page);
         let started = Instant::now();
-        match self
+        let mut status = self
             .driver
             .member_status(knvb_id.as_str(), first_page)
-            .await
-        {
+            .await;
+        if matches!(&status, Err(e) if e.is_session_expired()) {
+            // As for a form: a session that expired here costs a login, not an attempt.
+            tracing::info!("the session expired opening the member; logging in again");
+            if let Err(e) = self.driver.relogin().await {
+                let error = AttemptError::from_driver(&e, "logging in again");
+                return Err(self
+                    .fail(error, pending, state, capture_on_failure, knvb_id, None)
+                    .await);
+            }
+            status = self
+                .driver
+                .member_status(knvb_id.as_str(), first_page)
+                .await;
+        }
+        match status {
             Ok(MemberStatus::Active) => {}
             Ok(MemberStatus::Former(status)) => {
                 return self
