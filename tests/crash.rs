@@ -88,11 +88,13 @@ impl Service {
         }
     }
 
-    async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.start_kill().expect("SIGKILL");
-            child.wait().await.expect("reap");
-        }
+    /// SIGKILL; the process id it had.
+    async fn kill(&mut self) -> Option<u32> {
+        let mut child = self.child.take()?;
+        let pid = child.id();
+        child.start_kill().expect("SIGKILL");
+        child.wait().await.expect("reap");
+        pid
     }
 }
 
@@ -320,7 +322,8 @@ async fn verify(db: &Path, deliveries: &[Delivery], acknowledged: &[u64]) -> Str
 /// - nothing was written to Sportlink that no edit asked for: every save carried the seed values
 ///   or values of that member's own edits, and each member's record equals the seed apart from
 ///   the two edited fields;
-/// - no Chromium of a killed service is left running (the test reaps them by process id).
+/// - no Chromium of a killed service is left running: the restarted service kills it (and removes
+///   its profile) before its executor starts; after the last kill the test runs the same sweep.
 mod with_executor {
     use std::collections::{BTreeMap, HashMap, HashSet};
     use std::path::Path;
@@ -337,6 +340,8 @@ mod with_executor {
     use rondo_reverse_sync::simulator::{SimMember, SimState};
     use rondo_reverse_sync::store::{ChangeRecord, Store, StoreOptions};
     use rondo_reverse_sync::webhook::WebhookSecret;
+
+    use rondo_reverse_sync::sportlink::orphans;
 
     use super::support::chromium::{
         chromium_available, start_sim, CHROMIUM, OTP_SECRET, PASSWORD, USER,
@@ -429,31 +434,6 @@ mod with_executor {
                     .then_some(pid)
             })
             .collect()
-    }
-
-    /// SIGKILLs the orphaned Chromium of a killed service, by process id, until none is left
-    /// (helpers may still be starting when the first ones die). The number killed.
-    async fn reap(marker: &str) -> usize {
-        let mut killed = HashSet::new();
-        for _ in 0..50 {
-            let pids = chromium_of(marker);
-            if pids.is_empty() {
-                return killed.len();
-            }
-            for pid in pids {
-                let status = std::process::Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-                if status.is_ok_and(|s| s.success()) {
-                    killed.insert(pid);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "Chromium processes of a killed service survive SIGKILL: {:?}",
-            chromium_of(marker)
-        );
     }
 
     fn pending_count(db: &Path) -> Option<i64> {
@@ -574,7 +554,7 @@ mod with_executor {
             .map(|_| rand::thread_rng().gen_range(DELIVERIES / 10..DELIVERIES * 8 / 10))
             .collect();
         thresholds.sort_unstable();
-        let (mut kills, mut in_window, mut reaped) = (0, 0, 0);
+        let (mut kills, mut in_window) = (0, 0);
         let mut early = 0;
         for threshold in thresholds {
             let deadline = Instant::now() + Duration::from_secs(120);
@@ -596,14 +576,31 @@ mod with_executor {
             }
             let delay = rand::thread_rng().gen_range(0..window);
             tokio::time::sleep(Duration::from_millis(delay)).await;
-            service.kill().await;
+            let killed_pid = service.kill().await.expect("a running service");
             kills += 1;
-            reaped += reap(&marker).await;
             let killed_member = saved
                 .then(|| state.request_log().into_iter().rev().find(|r| r.is_save()))
                 .flatten()
                 .and_then(|r| r.query_param("PersonId"));
             service.start(&client).await;
+            // The restarted service removed the killed one's Chromium before its executor
+            // started, and says so in its log.
+            let profile = format!("{}{killed_pid}-", orphans::PROFILE_PREFIX);
+            let left = chromium_of(&profile);
+            assert!(
+                left.is_empty(),
+                "Chromium of the killed service (pid {killed_pid}) still runs after the restart: \
+                 {left:?}"
+            );
+            let dirs_left = std::fs::read_dir(&tmp)
+                .expect("TMPDIR")
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&profile))
+                .count();
+            assert_eq!(
+                dirs_left, 0,
+                "the killed service's profile is left in TMPDIR"
+            );
             // The member whose save the kill interrupted gets its next edit at once (its
             // sender will deliver it again later: a duplicate), before the restarted executor
             // reaches it: the unrecorded write is then an earlier value of a newer change's
@@ -637,7 +634,28 @@ mod with_executor {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         service.kill().await;
-        reaped += reap(&marker).await;
+        // No restart after the last kill: the test runs the same sweep itself.
+        let sweep_dir = tmp.clone();
+        let reaped_at_end =
+            tokio::task::spawn_blocking(move || orphans::reap_orphaned_browsers(&sweep_dir))
+                .await
+                .expect("sweep")
+                .processes;
+        assert!(
+            chromium_of(&marker).is_empty(),
+            "Chromium survived the sweep: {:?}",
+            chromium_of(&marker)
+        );
+        let log = std::fs::read_to_string(&service.log).unwrap_or_default();
+        let sweeps = log
+            .lines()
+            .filter(|l| l.contains("removed Chromium left behind by an executor that was killed"))
+            .count();
+        assert!(
+            sweeps >= in_window,
+            "{in_window} kills hit a running browser, but the restarted service reported only \
+             {sweeps} sweeps; log:\n{log}"
+        );
         assert!(kills >= 3, "only {kills} kills");
 
         let acknowledged = acknowledged.lock().await.clone();
@@ -652,7 +670,8 @@ mod with_executor {
         );
         eprintln!(
             "crash test with the executor: {kills} SIGKILLs ({in_window} right after a save), \
-             {early} edits sent early, {} starts, {reaped} orphaned Chromium processes reaped; \
+             {early} edits sent early, {} starts, {sweeps} start-up sweeps of orphaned Chromium, \
+             {reaped_at_end} processes reaped by the test after the last kill; \
              deliveries sent in {:.1} s; {delivery_check}; {change_check}; {} saves reached the simulator; {:.1} s in all",
             service.starts,
             sent_in.as_secs_f64(),

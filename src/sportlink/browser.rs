@@ -94,7 +94,8 @@ impl RunningBrowser {
             reason,
         };
         let profile_dir = std::env::temp_dir().join(format!(
-            "rrs-chromium-{}-{:016x}",
+            "{}{}-{:016x}",
+            super::orphans::PROFILE_PREFIX,
             std::process::id(),
             rand::random::<u64>()
         ));

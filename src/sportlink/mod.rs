@@ -11,6 +11,7 @@ pub mod browser;
 pub mod driver;
 pub mod executor;
 pub mod lock;
+pub mod orphans;
 pub mod page;
 pub mod scrub;
 pub mod service;

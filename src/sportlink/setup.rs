@@ -88,6 +88,8 @@ pub fn chromium_executor(
     store: Store,
     lock: AccountLock,
 ) -> Result<Executor<ChromiumDriver>, SetupError> {
+    // Holding the account lock: the Chromium of an earlier, killed executor goes first.
+    super::orphans::reap_orphaned_browsers(&std::env::temp_dir());
     let session = SportlinkSession::new(SessionSettings::from_config(sportlink))?;
     let driver = ChromiumDriver::new(session, Some(sportlink.artefact_dir.clone()));
     Ok(Executor::new(
