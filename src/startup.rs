@@ -227,11 +227,12 @@ pub async fn launch(
         )?)
     };
     let poller = rondo.as_ref().map(|client| {
-        poll::Poller::spawn(
+        poll::Poller::spawn_with_metrics(
             state.store.clone(),
             client.clone(),
             settings.poll.clone(),
             cancel.clone(),
+            Some(state.ops.metrics().clone()),
         )
     });
     let alerts_configured = !settings.alerts.smtp_server.trim().is_empty()

@@ -790,7 +790,14 @@ mod standin {
             interval_secs: 1,
             ..f.poll.clone()
         };
-        let poller = poll::Poller::spawn(f.store.clone(), f.client(), settings, cancel.clone());
+        let metrics = std::sync::Arc::new(rondo_reverse_sync::http::Metrics::new());
+        let poller = poll::Poller::spawn_with_metrics(
+            f.store.clone(),
+            f.client(),
+            settings,
+            cancel.clone(),
+            Some(metrics.clone()),
+        );
         let handle = poller.handle();
         let (a, b) = tokio::join!(
             handle.run(PollRequest::full()),
@@ -812,6 +819,17 @@ mod standin {
             .await
             .expect("the poller stops when cancelled");
         assert!(handle.run(PollRequest::full()).await.is_err());
+        let exposed = metrics
+            .render(&Default::default(), None)
+            .expect("metrics render");
+        assert!(
+            exposed.contains("rrs_poll_runs_total{kind=\"full_poll\",outcome=\"completed\"} 2"),
+            "{exposed}"
+        );
+        assert!(
+            exposed.contains("rrs_poll_runs_total{kind=\"poll\",outcome=\"completed\"}"),
+            "{exposed}"
+        );
         let mut runs = f.runs().await;
         runs.sort_by_key(|r| r.id);
         for pair in runs.windows(2) {

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::PollSettings;
 use crate::detect::{Person, Sighting, Verdict};
 use crate::domain::{KnvbId, Source};
+use crate::http::Metrics;
 use crate::store::{RunKind, RunStatus, SightingContext, Store, StoreError};
 
 pub use client::{wp_timestamp, Identity, PeoplePage, RetryPolicy, RondoClient, RondoError};
@@ -44,6 +45,15 @@ pub struct PollRequest {
 }
 
 impl PollRequest {
+    /// The kind of run this request makes (`detect` for one member, else `poll`/`full_poll`).
+    pub fn run_kind(&self) -> RunKind {
+        match (&self.knvb_id, self.mode) {
+            (Some(_), _) => RunKind::Detect,
+            (None, PollMode::Incremental) => RunKind::Poll,
+            (None, PollMode::Full) => RunKind::FullPoll,
+        }
+    }
+
     pub fn incremental() -> Self {
         Self {
             mode: PollMode::Incremental,
@@ -137,11 +147,7 @@ pub async fn run_poll_until(
     request: PollRequest,
     cancel: &CancellationToken,
 ) -> Result<PollReport, PollError> {
-    let kind = match (&request.knvb_id, request.mode) {
-        (Some(_), _) => RunKind::Detect,
-        (None, PollMode::Incremental) => RunKind::Poll,
-        (None, PollMode::Full) => RunKind::FullPoll,
-    };
+    let kind = request.run_kind();
     let source = Source::Poll;
     match request.knvb_id.clone() {
         Some(knvb_id) => one_member(store, client, kind, source, knvb_id, request.dry_run).await,
@@ -560,8 +566,20 @@ impl Poller {
         settings: PollSettings,
         cancel: CancellationToken,
     ) -> Self {
+        Self::spawn_with_metrics(store, client, settings, cancel, None)
+    }
+
+    /// As [`Poller::spawn`], counting every run (`rrs_poll_runs_total`, its duration) into
+    /// `metrics`.
+    pub fn spawn_with_metrics(
+        store: Store,
+        client: RondoClient,
+        settings: PollSettings,
+        cancel: CancellationToken,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(16);
-        let task = tokio::spawn(poller_loop(store, client, settings, cancel, rx));
+        let task = tokio::spawn(poller_loop(store, client, settings, cancel, rx, metrics));
         Self { triggers: tx, task }
     }
 
@@ -608,6 +626,7 @@ async fn poller_loop(
     settings: PollSettings,
     cancel: CancellationToken,
     mut triggers: mpsc::Receiver<Trigger>,
+    metrics: Option<Arc<Metrics>>,
 ) {
     let period = Duration::from_secs(settings.interval_secs.max(1));
     // The first scheduled poll one period after start: `serve` may be restarting in a loop, and
@@ -629,11 +648,21 @@ async fn poller_loop(
                 None => break,
             },
         };
+        let kind = request.run_kind();
+        let started = std::time::Instant::now();
         let outcome = run_poll_until(&store, &client, &settings, request, &cancel)
             .await
             .map_err(Arc::new);
         if let Err(e) = &outcome {
             tracing::warn!(error = %e, "poll failed");
+        }
+        if let Some(metrics) = &metrics {
+            let result = if outcome.is_ok() {
+                "completed"
+            } else {
+                "failed"
+            };
+            metrics.record_poll_run(kind.as_str(), result, started.elapsed());
         }
         if reply.is_none() {
             next = tokio::time::Instant::now() + period;
