@@ -34,8 +34,8 @@ fn running(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
-/// Processes whose command line contains `needle`.
-fn processes_naming(needle: &str) -> Vec<u32> {
+/// Processes whose command line contains `needle` (a profile directory, say).
+pub fn processes_naming(needle: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
