@@ -17,9 +17,11 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::lock::OtpStepRecorder;
+use super::network::{self, NetworkLog};
 use super::page::{PageError, PageModel, PageTimings};
 use super::scrub::Scrubber;
-use super::totp::{OtpGenerator, OtpSetupError};
+use super::totp::{OtpCode, OtpGenerator, OtpSetupError};
 
 /// What the browser session needs to know.
 #[derive(Clone)]
@@ -84,6 +86,9 @@ struct RunningBrowser {
     browser: Browser,
     handler: Option<JoinHandle<()>>,
     page: Page,
+    /// What the app in the tab fetched (filled by `observer`).
+    network: NetworkLog,
+    observer: Option<JoinHandle<()>>,
     profile_dir: PathBuf,
 }
 
@@ -117,7 +122,10 @@ impl RunningBrowser {
                 "--no-default-browser-check",
                 "--disable-features=Translate,OptimizationHints,MediaRouter",
                 "--lang=nl-NL",
-            ]);
+            ])
+            // Chromium gets none of the service's settings: every RRS_* variable and anything
+            // named like a secret is blanked in its environment.
+            .envs(blanked_service_environment());
         builder = if settings.headless {
             builder.headless_mode(HeadlessMode::True)
         } else {
@@ -149,20 +157,29 @@ impl RunningBrowser {
                 }
             }
         });
-        let page = match browser.new_page("about:blank").await {
-            Ok(p) => p,
+        let network = NetworkLog::default();
+        let opened = match browser.new_page("about:blank").await {
+            Ok(page) => network::observe(&page, network.clone())
+                .await
+                .map(|observer| (page, observer)),
+            Err(e) => Err(e.to_string()),
+        };
+        let (page, observer) = match opened {
+            Ok(pair) => pair,
             Err(e) => {
                 let _ = browser_close(&mut browser).await;
                 handler_task.abort();
                 let _ = handler_task.await;
                 remove_profile(&profile_dir);
-                return Err(launch_err(e.to_string()));
+                return Err(launch_err(e));
             }
         };
         Ok(Self {
             browser,
             handler: Some(handler_task),
             page,
+            network,
+            observer: Some(observer),
             profile_dir,
         })
     }
@@ -173,6 +190,10 @@ impl RunningBrowser {
 
     /// Close Chromium, wait for the process, join the handler, remove the profile.
     async fn close(&mut self) {
+        if let Some(observer) = self.observer.take() {
+            observer.abort();
+            let _ = observer.await;
+        }
         let _ = browser_close(&mut self.browser).await;
         if let Some(handler) = self.handler.take() {
             let mut handler = handler;
@@ -210,12 +231,30 @@ async fn browser_close(browser: &mut Browser) -> Result<(), ()> {
 
 impl Drop for RunningBrowser {
     fn drop(&mut self) {
+        if let Some(observer) = self.observer.take() {
+            observer.abort();
+        }
         if let Some(handler) = self.handler.take() {
             handler.abort();
         }
         // Chromium itself is killed on drop by chromiumoxide (kill_on_drop).
         remove_profile(&self.profile_dir);
     }
+}
+
+/// Every `RRS_*` variable of this process, set to the empty string (for a child's environment).
+fn blanked_service_environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| {
+            let upper = k.to_ascii_uppercase();
+            upper.starts_with("RRS_")
+                || ["SECRET", "PASSWORD", "TOKEN", "OTP"]
+                    .iter()
+                    .any(|s| upper.contains(s))
+        })
+        .map(|k| (k, String::new()))
+        .collect()
 }
 
 fn remove_profile(dir: &std::path::Path) {
@@ -237,6 +276,10 @@ pub struct SessionStats {
 pub struct SportlinkSession {
     settings: SessionSettings,
     otp: OtpGenerator,
+    /// Told each TOTP step the moment its code is about to be submitted.
+    otp_recorder: Option<OtpStepRecorder>,
+    /// Whether Sportlink takes a code of the next window (learnt: off after one refusal).
+    otp_ahead_allowed: bool,
     browser: Option<RunningBrowser>,
     last_activity: Instant,
     stats: SessionStats,
@@ -253,6 +296,8 @@ impl SportlinkSession {
         Ok(Self {
             settings,
             otp,
+            otp_recorder: None,
+            otp_ahead_allowed: true,
             browser: None,
             last_activity: Instant::now(),
             stats: SessionStats::default(),
@@ -263,6 +308,11 @@ impl SportlinkSession {
     /// Continue from a TOTP step known to be used (persisted with the account lock).
     pub fn set_last_used_otp_step(&mut self, step: Option<u64>) {
         self.otp.remember_used_step(step);
+    }
+
+    /// Record every TOTP step as its code is submitted (the account lock's file).
+    pub fn set_otp_recorder(&mut self, recorder: OtpStepRecorder) {
+        self.otp_recorder = Some(recorder);
     }
 
     pub fn last_used_otp_step(&self) -> Option<u64> {
@@ -308,7 +358,7 @@ impl SportlinkSession {
             self.browser = Some(running);
         }
         match &self.browser {
-            Some(b) => Ok(PageModel::new(&b.page, self.settings.timings)),
+            Some(b) => Ok(PageModel::new(&b.page, &b.network, self.settings.timings)),
             None => Err(SessionError::LoginIncomplete("no browser".into())),
         }
     }
@@ -319,19 +369,36 @@ impl SportlinkSession {
     }
 
     /// Open `path` (e.g. `/member/member-details/X/general`), logging in when the navigation
-    /// lands on Keycloak, then retrying the navigation once.
-    pub async fn open(&mut self, path: &str) -> Result<(), SessionError> {
+    /// lands on Keycloak, then retrying the navigation once. Returns the network mark taken just
+    /// before the navigation that stuck: the app's answers for this page are those since it.
+    pub async fn open(&mut self, path: &str) -> Result<u64, SessionError> {
         let url = self.url(path);
-        let landed = self.page().await?.goto(&url).await?;
+        let model = self.page().await?;
+        let mark = model.network().mark();
+        let landed = model.goto(&url).await?;
         if !is_login_url(&landed) {
-            return Ok(());
+            return Ok(mark);
         }
+        // The login may return to the page asked for (then the app's answers since before the
+        // login are this page's: the login pages themselves make no app requests) or elsewhere.
+        let before_login = self.page().await?.network().mark();
         self.login_here().await?;
-        let landed = self.page().await?.goto(&url).await?;
+        let model = self.page().await?;
+        let here = model.current_url().await?;
+        if super::network::path_of(&here) == path {
+            return Ok(before_login);
+        }
+        let mark = model.network().mark();
+        let landed = model.goto(&url).await?;
         if is_login_url(&landed) {
             return Err(SessionError::StillOnLogin);
         }
-        Ok(())
+        Ok(mark)
+    }
+
+    /// What the app in the tab fetched (while a browser runs).
+    pub fn network(&self) -> Option<&NetworkLog> {
+        self.browser.as_ref().map(|b| &b.network)
     }
 
     /// Log in again after an expired session showed up somewhere other than a navigation (a
@@ -351,12 +418,23 @@ impl SportlinkSession {
         tracing::info!("logging in to Sportlink");
         let mut otp_attempts = 0;
         let mut credential_attempts = 0;
+        // The step of a code from the window ahead that was just submitted.
+        let mut ahead: Option<u64> = None;
         loop {
             let state = self.page().await?.login_state().await?;
             if !state.on_login {
                 self.stats.logins += 1;
                 tracing::info!("logged in to Sportlink");
                 return Ok(());
+            }
+            if let Some(step) = ahead.take() {
+                if state.has_otp || state.has_username {
+                    // Sportlink does not take codes ahead of their window: stop offering them.
+                    tracing::info!("Sportlink refused a code of the next window; waiting for windows from now on");
+                    self.otp_ahead_allowed = false;
+                    self.otp.give_back(step);
+                    otp_attempts -= 1;
+                }
             }
             if state.has_otp {
                 if otp_attempts >= 2 {
@@ -370,8 +448,11 @@ impl SportlinkSession {
                     self.otp.burn_current(SystemTime::now());
                 }
                 otp_attempts += 1;
-                let code = self.fresh_otp().await;
-                self.page().await?.submit_otp(&code).await?;
+                let (code, is_ahead) = self.fresh_otp(otp_attempts == 1).await;
+                if is_ahead {
+                    ahead = Some(code.step);
+                }
+                self.page().await?.submit_otp(&code.code).await?;
                 continue;
             }
             if state.has_username {
@@ -411,10 +492,19 @@ impl SportlinkSession {
         }
     }
 
-    /// A code from a window that was never used, waiting for the next window if needed.
-    async fn fresh_otp(&mut self) -> String {
+    /// A code from a window that was never used: the current window's, else (first try only,
+    /// while Sportlink takes them) the next window's, else the next window's once it starts.
+    /// Its step is recorded before it is returned. `.1`: the code is ahead of its window.
+    async fn fresh_otp(&mut self, may_go_ahead: bool) -> (OtpCode, bool) {
         loop {
-            let wait = self.otp.wait_before_next(SystemTime::now());
+            let now = SystemTime::now();
+            let wait = self.otp.wait_before_next(now);
+            if !wait.is_zero() && may_go_ahead && self.otp_ahead_allowed {
+                if let Some(code) = self.otp.take_code_ahead(now) {
+                    self.record_otp_step(code.step);
+                    return (code, true);
+                }
+            }
             if !wait.is_zero() {
                 tracing::info!(
                     wait_ms = wait.as_millis() as u64,
@@ -424,8 +514,15 @@ impl SportlinkSession {
                 tokio::time::sleep(wait + Duration::from_millis(50)).await;
             }
             if let Some(code) = self.otp.take_code(SystemTime::now()) {
-                return code.code;
+                self.record_otp_step(code.step);
+                return (code, false);
             }
+        }
+    }
+
+    fn record_otp_step(&self, step: u64) {
+        if let Some(recorder) = &self.otp_recorder {
+            recorder.record(step);
         }
     }
 

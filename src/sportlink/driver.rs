@@ -6,9 +6,14 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 
+use tokio::time::Instant;
+
 use super::artefacts::{self, Artefacts};
-use super::browser::{member_path, SessionError, SportlinkSession};
-use super::page::{InputLocator, InputValue, PageError};
+use super::browser::{is_login_url, member_path, SessionError, SportlinkSession};
+use super::lock::OtpStepRecorder;
+use super::network::Observed;
+use super::page::{InputLocator, InputValue, PageError, PageHeading, SectionLookup};
+use super::readback;
 
 pub use crate::catalogue::SportlinkPage as MemberPage;
 
@@ -63,8 +68,6 @@ pub type StoredValues = BTreeMap<String, Option<String>>;
 pub enum DriverError {
     #[error(transparent)]
     Session(#[from] SessionError),
-    #[error("{path} answered HTTP {status}")]
-    Endpoint { path: String, status: u16 },
     #[error("the form has no field {0}")]
     UnknownField(String),
 }
@@ -88,10 +91,17 @@ impl DriverError {
         self.page_error().is_some_and(PageError::is_ui_drift)
     }
 
+    /// The member has no such section in Sportlink (a fact about the member, not a failure).
+    pub fn missing_section(&self) -> Option<&str> {
+        match self.page_error() {
+            Some(PageError::SectionMissing { section }) => Some(section),
+            _ => None,
+        }
+    }
+
     pub fn is_session_expired(&self) -> bool {
         matches!(self.page_error(), Some(PageError::SessionExpired))
             || matches!(self, Self::Session(SessionError::StillOnLogin))
-            || matches!(self, Self::Endpoint { status: 401, .. })
     }
 
     /// The login itself was refused: no retry helps, stop the run.
@@ -99,10 +109,12 @@ impl DriverError {
         matches!(self, Self::Session(s) if s.is_login_refused())
     }
 
-    /// Sportlink refused a save with a message (validation or server error).
-    pub fn refusal_message(&self) -> Option<&str> {
+    /// Sportlink refused a save: its message, and whether a retry may succeed (a server error).
+    pub fn refusal(&self) -> Option<(&str, bool)> {
         match self.page_error() {
-            Some(PageError::SaveRefused { message, .. }) => Some(message),
+            Some(PageError::SaveRefused {
+                message, transient, ..
+            }) => Some((message, *transient)),
             _ => None,
         }
     }
@@ -111,11 +123,12 @@ impl DriverError {
 /// What the executor needs from Sportlink. Every method acts on one member's pages through the
 /// one browser tab; the implementation logs in when a navigation lands on the login page.
 pub trait SportlinkDriver: Send + Sync {
-    /// The member's status (opens the member's `page`, which the next `open_form` can reuse).
+    /// The member's status, from what the page shows (opens the form's page and waits for it to
+    /// render; the next `open_form` of that page reuses it).
     fn member_status(
         &mut self,
         knvb_id: &str,
-        page: MemberPage,
+        form: &FormSpec,
     ) -> impl Future<Output = Result<MemberStatus, DriverError>> + Send;
 
     /// Open the member's page, put the form's section in edit mode, and return the live values
@@ -140,13 +153,14 @@ pub trait SportlinkDriver: Send + Sync {
         form: &FormSpec,
     ) -> impl Future<Output = Result<(), DriverError>> + Send;
 
-    /// What Sportlink stored, read from the app's JSON endpoints inside the page; `reload`
-    /// reloads the page first (after a save).
+    /// What Sportlink stored. `after_save`: read it from the server's own answers after the last
+    /// save (the app re-fetching the section), or from a freshly loaded page when none comes.
+    /// Otherwise from what the current (fresh) page was given.
     fn read_stored(
         &mut self,
         knvb_id: &str,
         form: &FormSpec,
-        reload: bool,
+        after_save: bool,
     ) -> impl Future<Output = Result<StoredValues, DriverError>> + Send;
 
     /// Log in again (after a save landed on the login page).
@@ -168,14 +182,50 @@ pub trait SportlinkDriver: Send + Sync {
 
     /// Continue from the TOTP step a previous holder of the account lock used last.
     fn resume_otp_step(&mut self, _step: Option<u64>) {}
+
+    /// Record each TOTP step the moment its code is submitted.
+    fn set_otp_recorder(&mut self, _recorder: OtpStepRecorder) {}
+
+    /// The sections the catalogue knows per page (to tell a member without a section from a
+    /// page that changed).
+    fn know_sections(&mut self, _sections: Vec<(MemberPage, String)>) {}
+}
+
+/// Sections sportlink.md lists per page besides the catalogue's own: their presence shows a
+/// page rendered as expected.
+const SPEC_SECTIONS: &[(MemberPage, &str)] = &[
+    (MemberPage::General, "Persoonlijke gegevens"),
+    (MemberPage::General, "Ouders/verzorgers"),
+    (MemberPage::General, "Nationaliteit"),
+    (MemberPage::Other, "Vrije invoervelden bij aanmelding"),
+    (MemberPage::Other, "Notities"),
+];
+
+/// The page currently loaded and untouched since, with what the app fetched for it.
+#[derive(Debug, Clone)]
+struct FreshPage {
+    path: String,
+    /// Network mark taken before the navigation.
+    mark: u64,
+    /// The section looked up on it (by `member_status`), reusable by `open_form`.
+    lookup: Option<(String, SectionLookup)>,
 }
 
 /// The real driver: Chromium through the session and the page model.
 pub struct ChromiumDriver {
     session: SportlinkSession,
     artefact_dir: Option<PathBuf>,
-    /// The page that was just loaded and not touched since (reusable by the next `open_form`).
-    fresh_path: Option<String>,
+    fresh: Option<FreshPage>,
+    /// Network mark of the page the open form is on (set by `open_form`).
+    form_page_mark: Option<u64>,
+    /// Live values read when the form was opened (the fresh page's own values).
+    form_live: BTreeMap<String, String>,
+    /// Network mark taken just before the last save click.
+    save_mark: Option<u64>,
+    known_sections: Vec<(MemberPage, String)>,
+    /// Sections found on some member's page (folded headings): their absence elsewhere is the
+    /// member's, not the page's.
+    seen: std::collections::HashSet<(MemberPage, String)>,
 }
 
 impl ChromiumDriver {
@@ -183,7 +233,15 @@ impl ChromiumDriver {
         Self {
             session,
             artefact_dir,
-            fresh_path: None,
+            fresh: None,
+            form_page_mark: None,
+            form_live: BTreeMap::new(),
+            save_mark: None,
+            known_sections: SPEC_SECTIONS
+                .iter()
+                .map(|(p, s)| (*p, (*s).to_owned()))
+                .collect(),
+            seen: std::collections::HashSet::new(),
         }
     }
 
@@ -197,38 +255,234 @@ impl ChromiumDriver {
 
     /// Open the site and log in (for `check`).
     pub async fn login_check(&mut self) -> Result<(), DriverError> {
-        self.fresh_path = None;
+        self.fresh = None;
         self.session.relogin().await?;
         Ok(())
     }
 
-    async fn open_page(&mut self, knvb_id: &str, page: MemberPage) -> Result<(), DriverError> {
+    /// Navigate to the member's page unless it is the fresh page already; returns its mark.
+    async fn open_page(&mut self, knvb_id: &str, page: MemberPage) -> Result<u64, DriverError> {
         let path = member_path(knvb_id, page.path())?;
-        if self.fresh_path.as_deref() == Some(path.as_str()) {
-            return Ok(());
+        if let Some(fresh) = &self.fresh {
+            if fresh.path == path {
+                return Ok(fresh.mark);
+            }
         }
-        self.fresh_path = None;
-        self.session.open(&path).await?;
-        self.fresh_path = Some(path);
-        Ok(())
+        self.fresh = None;
+        let mark = self.session.open(&path).await?;
+        self.fresh = Some(FreshPage {
+            path,
+            mark,
+            lookup: None,
+        });
+        Ok(mark)
     }
 
-    async fn fetch_json(
+    fn observed_since(&self, mark: u64) -> Vec<Observed> {
+        self.session
+            .network()
+            .map(|n| n.since(mark))
+            .unwrap_or_default()
+    }
+
+    /// Wait for the form's section on the current page (reusing a lookup of the fresh page).
+    async fn lookup_section(&mut self, form: &FormSpec) -> Result<SectionLookup, DriverError> {
+        if let Some(fresh) = self.fresh.as_mut() {
+            if let Some((section, lookup)) = fresh.lookup.take() {
+                if section == form.section {
+                    return Ok(lookup);
+                }
+            }
+        }
+        let lookup = self
+            .session
+            .page()
+            .await?
+            .await_section(&form.section)
+            .await?;
+        if matches!(lookup, SectionLookup::Found { .. }) {
+            self.seen.insert((form.page, fold(&form.section)));
+        }
+        Ok(lookup)
+    }
+
+    /// A section absent from a settled page: the member lacks it, or the page changed.
+    ///
+    /// The member lacks it when the app's data request for the section came back empty, or when
+    /// the page shows no section we do not know (a renamed heading would be one) and either
+    /// another known section of the page is there or other members showed this section. A page
+    /// whose own data requests failed says nothing about the member (retried). Anything else is
+    /// drift.
+    fn classify_absence(
+        &self,
+        form: &FormSpec,
+        headings: Vec<PageHeading>,
+        mark: u64,
+    ) -> PageError {
+        let observed = self.observed_since(mark);
+        if let Some(failed) = observed
+            .iter()
+            .find(|r| r.is_read() && (r.status == 0 || r.status >= 500))
+        {
+            return PageError::AppRequestFailed {
+                path: failed.path().to_owned(),
+                status: failed.status,
+            };
+        }
+        let known: Vec<String> = self
+            .known_sections
+            .iter()
+            .filter(|(p, _)| *p == form.page)
+            .map(|(_, s)| fold(s))
+            .collect();
+        let unknown_editable = headings
+            .iter()
+            .any(|h| !h.top && h.editable && !known.contains(&fold(&h.text)));
+        let known_present = headings
+            .iter()
+            .any(|h| !h.top && known.contains(&fold(&h.text)));
+        let seen_elsewhere = self.seen.contains(&(form.page, fold(&form.section)));
+        let no_data = form
+            .fields
+            .iter()
+            .any(|f| readback::endpoint_answered_empty(&observed, &f.verify_path));
+        if no_data
+            || (!unknown_editable && (known_present || (seen_elsewhere && !headings.is_empty())))
+        {
+            PageError::SectionMissing {
+                section: form.section.clone(),
+            }
+        } else {
+            PageError::SectionNotFound {
+                section: form.section.clone(),
+                found: headings,
+            }
+        }
+    }
+
+    /// Whether the page shows, or the app was given, the status "Oud bondslid".
+    async fn shows_former_member(&mut self, mark: u64) -> Result<bool, DriverError> {
+        if self.session.page().await?.shows_former_member().await? {
+            return Ok(true);
+        }
+        Ok(self
+            .observed_since(mark)
+            .iter()
+            .filter_map(Observed::json)
+            .any(|j| holds_former_status(&j, 0)))
+    }
+
+    /// Resolve every field from the answers since `mark`; `None` for a field not found.
+    fn resolve(&self, form: &FormSpec, mark: u64) -> BTreeMap<String, Option<String>> {
+        let observed = self.observed_since(mark);
+        form.fields
+            .iter()
+            .map(|f| {
+                let value =
+                    readback::find(&observed, &f.verify_path, &f.verify_pointer).map(|(v, _)| v);
+                (f.name.clone(), value)
+            })
+            .collect()
+    }
+
+    /// After a save: wait up to the settle time for the app's own re-fetch to carry every field.
+    async fn await_refetch(
         &mut self,
-        path: &str,
+        form: &FormSpec,
+        mark: u64,
+    ) -> Result<Option<StoredValues>, DriverError> {
+        let settle = self.session.settings().timings.settle;
+        let started = Instant::now();
+        loop {
+            let values = self.resolve(form, mark);
+            if values.values().all(Option::is_some) {
+                return Ok(Some(values));
+            }
+            let settled = self.session.network().is_some_and(|n| n.in_flight() == 0);
+            if settled && started.elapsed() >= settle {
+                return Ok(None);
+            }
+            if started.elapsed() >= self.session.settings().timings.action_timeout {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Reload the page and read every field from what the app fetched; fields it did not fetch
+    /// are read from the section's inputs on the fresh page (opened and cancelled, never saved).
+    async fn read_fresh_page(
+        &mut self,
         knvb_id: &str,
-    ) -> Result<serde_json::Value, DriverError> {
-        let fetched = self.session.page().await?.fetch(path, knvb_id).await?;
-        if fetched.status == 401 || super::browser::is_login_url(&fetched.url) {
+        form: &FormSpec,
+    ) -> Result<StoredValues, DriverError> {
+        self.fresh = None;
+        let mark = self.session.network().map_or(0, |n| n.mark());
+        let landed = self.session.page().await?.reload().await?;
+        if is_login_url(&landed) {
             return Err(PageError::SessionExpired.into());
         }
-        if fetched.status != 200 {
-            return Err(DriverError::Endpoint {
-                path: path.to_owned(),
-                status: fetched.status,
-            });
+        let path = member_path(knvb_id, form.page.path())?;
+        if !landed.contains(&path) {
+            return Err(PageError::Protocol(format!(
+                "reloading the member page ended on another page: {landed}"
+            ))
+            .into());
         }
-        Ok(super::page::parse_json(&fetched.body)?)
+        match self.lookup_section(form).await? {
+            SectionLookup::Found { .. } => {}
+            SectionLookup::Absent { headings } => {
+                return Err(self.classify_absence(form, headings, mark).into())
+            }
+        }
+        self.await_network_settled().await;
+        let mut values = self.resolve(form, mark);
+        if values.values().any(Option::is_none) {
+            let model = self.session.page().await?;
+            let shown = model.open_edit(&form.section, &form.locators()).await;
+            let cancelled = model.cancel(&form.section, true).await;
+            let shown = shown?;
+            cancelled?;
+            for (name, value) in values.iter_mut() {
+                if value.is_none() {
+                    *value = shown.get(name).cloned();
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    async fn await_network_settled(&mut self) {
+        let timings = self.session.settings().timings;
+        let started = Instant::now();
+        while let Some(n) = self.session.network() {
+            let quiet = n.quiet_for().is_none_or(|q| q >= timings.settle / 3);
+            if (n.in_flight() == 0 && quiet) || started.elapsed() >= timings.action_timeout {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn fold(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c == '\u{200b}')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// A JSON string anywhere in the answer that says "Oud bondslid".
+fn holds_former_status(v: &serde_json::Value, depth: usize) -> bool {
+    if depth > 6 {
+        return false;
+    }
+    match v {
+        serde_json::Value::String(s) => fold(s) == "oud bondslid",
+        serde_json::Value::Object(m) => m.values().any(|x| holds_former_status(x, depth + 1)),
+        serde_json::Value::Array(a) => a.iter().any(|x| holds_former_status(x, depth + 1)),
+        _ => false,
     }
 }
 
@@ -236,18 +490,15 @@ impl SportlinkDriver for ChromiumDriver {
     async fn member_status(
         &mut self,
         knvb_id: &str,
-        page: MemberPage,
+        form: &FormSpec,
     ) -> Result<MemberStatus, DriverError> {
-        self.open_page(knvb_id, page).await?;
-        let header = self.fetch_json("/member/MemberHeader", knvb_id).await?;
-        let status = header
-            .get("MemberStatus")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        if status.to_lowercase().contains("oud bondslid") {
-            Ok(MemberStatus::Former(status))
+        let mark = self.open_page(knvb_id, form.page).await?;
+        let lookup = self.lookup_section(form).await?;
+        if let Some(fresh) = self.fresh.as_mut() {
+            fresh.lookup = Some((form.section.clone(), lookup));
+        }
+        if self.shows_former_member(mark).await? {
+            Ok(MemberStatus::Former("Oud bondslid".into()))
         } else {
             Ok(MemberStatus::Active)
         }
@@ -258,11 +509,18 @@ impl SportlinkDriver for ChromiumDriver {
         knvb_id: &str,
         form: &FormSpec,
     ) -> Result<BTreeMap<String, String>, DriverError> {
-        self.open_page(knvb_id, form.page).await?;
-        self.fresh_path = None;
+        let mark = self.open_page(knvb_id, form.page).await?;
+        let lookup = self.lookup_section(form).await?;
+        self.fresh = None;
+        self.form_page_mark = Some(mark);
+        self.save_mark = None;
+        if let SectionLookup::Absent { headings } = lookup {
+            return Err(self.classify_absence(form, headings, mark).into());
+        }
         let model = self.session.page().await?;
-        model.await_section(&form.section).await?;
-        Ok(model.open_edit(&form.section, &form.locators()).await?)
+        let live = model.open_edit(&form.section, &form.locators()).await?;
+        self.form_live = live.clone();
+        Ok(live)
     }
 
     async fn save_form(
@@ -270,7 +528,7 @@ impl SportlinkDriver for ChromiumDriver {
         form: &FormSpec,
         values: &[(String, String)],
     ) -> Result<(), DriverError> {
-        self.fresh_path = None;
+        self.fresh = None;
         let mut inputs = Vec::with_capacity(values.len());
         for (name, value) in values {
             let field = form
@@ -286,12 +544,13 @@ impl SportlinkDriver for ChromiumDriver {
         // executor then cancels it (`cancel_form`).
         let model = self.session.page().await?;
         model.fill(&form.section, &inputs).await?;
-        model.save(&form.section, &form.locators()).await?;
+        let mark = model.save(&form.section, &form.locators()).await?;
+        self.save_mark = Some(mark);
         Ok(())
     }
 
     async fn cancel_form(&mut self, form: &FormSpec) -> Result<(), DriverError> {
-        self.fresh_path = None;
+        self.fresh = None;
         let model = self.session.page().await?;
         model.cancel(&form.section, true).await?;
         Ok(())
@@ -301,39 +560,33 @@ impl SportlinkDriver for ChromiumDriver {
         &mut self,
         knvb_id: &str,
         form: &FormSpec,
-        reload: bool,
+        after_save: bool,
     ) -> Result<StoredValues, DriverError> {
-        if reload {
-            self.fresh_path = None;
-            let landed = self.session.page().await?.reload().await?;
-            if super::browser::is_login_url(&landed) {
-                return Err(PageError::SessionExpired.into());
+        if after_save {
+            if let Some(mark) = self.save_mark.take() {
+                if let Some(values) = self.await_refetch(form, mark).await? {
+                    tracing::debug!("verified from the app's own answer after the save");
+                    return Ok(values);
+                }
             }
-            // The app has fetched its data again once the section is rendered.
-            self.session
-                .page()
-                .await?
-                .await_section(&form.section)
-                .await?;
+            return self.read_fresh_page(knvb_id, form).await;
         }
-        let mut answers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-        let mut stored = StoredValues::new();
-        for field in &form.fields {
-            if !answers.contains_key(&field.verify_path) {
-                let json = self.fetch_json(&field.verify_path, knvb_id).await?;
-                answers.insert(field.verify_path.clone(), json);
+        // Nothing was written: the page the form was opened on is fresh; what the app fetched for
+        // it, or else the inputs it showed, is what Sportlink holds.
+        let mut values = match self.form_page_mark {
+            Some(mark) => self.resolve(form, mark),
+            None => form.fields.iter().map(|f| (f.name.clone(), None)).collect(),
+        };
+        for (name, value) in values.iter_mut() {
+            if value.is_none() {
+                *value = self.form_live.get(name).cloned();
             }
-            let value = answers
-                .get(&field.verify_path)
-                .and_then(|json| json.pointer(&field.verify_pointer))
-                .and_then(json_scalar);
-            stored.insert(field.name.clone(), value);
         }
-        Ok(stored)
+        Ok(values)
     }
 
     async fn relogin(&mut self) -> Result<(), DriverError> {
-        self.fresh_path = None;
+        self.fresh = None;
         self.session.relogin().await?;
         Ok(())
     }
@@ -347,7 +600,7 @@ impl SportlinkDriver for ChromiumDriver {
     }
 
     async fn close(&mut self) {
-        self.fresh_path = None;
+        self.fresh = None;
         self.session.close().await;
     }
 
@@ -359,6 +612,18 @@ impl SportlinkDriver for ChromiumDriver {
         self.session.set_last_used_otp_step(step);
     }
 
+    fn set_otp_recorder(&mut self, recorder: OtpStepRecorder) {
+        self.session.set_otp_recorder(recorder);
+    }
+
+    fn know_sections(&mut self, sections: Vec<(MemberPage, String)>) {
+        for s in sections {
+            if !self.known_sections.contains(&s) {
+                self.known_sections.push(s);
+            }
+        }
+    }
+
     async fn close_if_idle(&mut self, idle: std::time::Duration) {
         if self.session.is_open() && self.session.idle_for() >= idle {
             tracing::debug!("closing the idle browser");
@@ -367,13 +632,15 @@ impl SportlinkDriver for ChromiumDriver {
     }
 }
 
-/// A JSON scalar as the text the comparison works on (`null` is empty).
-fn json_scalar(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Null => Some(String::new()),
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn former_status_is_found_in_any_answer() {
+        let j = serde_json::json!({"Person": {"Status": " Oud  bondslid "}});
+        assert!(holds_former_status(&j, 0));
+        let j = serde_json::json!({"MemberStatus": "Actief", "Note": "was oud bondslid"});
+        assert!(!holds_former_status(&j, 0));
     }
 }

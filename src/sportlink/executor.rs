@@ -29,7 +29,6 @@ use crate::domain::{ChangeId, ChangeStatus, KnvbId};
 use crate::store::{PendingChange, RunKind, RunStatus, Store, StoreError};
 
 /// The text of Sportlink's generic server-error message (docs/sportlink-contract.md).
-const SERVER_ERROR_TEXT: &str = "Er is een fout opgetreden";
 /// Longest wait before a failed change is tried again in a later run.
 const MAX_NEXT_ATTEMPT_DELAY: Duration = Duration::from_secs(6 * 3600);
 /// Members fetched from the store per batch.
@@ -328,18 +327,21 @@ impl StatusBoard {
     fn record(&self, result: &MemberResult) -> u32 {
         self.with(|b| {
             match result {
+                // The streak counts consecutive members whose pages did not look like the
+                // catalogue; members skipped or failing for other reasons neither add to it nor
+                // end it. Only a member whose pages worked ends it.
                 MemberResult::Failed {
                     ui_drift, error, ..
                 } => {
                     b.status.last_error = Some(error.clone());
                     if *ui_drift {
                         b.status.consecutive_drift_failures += 1;
-                    } else {
-                        b.status.consecutive_drift_failures = 0;
                     }
                 }
-                MemberResult::NothingPending => {}
-                _ => b.status.consecutive_drift_failures = 0,
+                MemberResult::NothingPending | MemberResult::Skipped { .. } => {}
+                MemberResult::Done { .. } | MemberResult::DryRun => {
+                    b.status.consecutive_drift_failures = 0
+                }
             }
             b.status.consecutive_drift_failures
         })
@@ -432,8 +434,8 @@ impl AttemptError {
         {
             // The value cannot be typed at all: no retry within the run changes that.
             FailureKind::Refused
-        } else if let Some(message) = e.refusal_message() {
-            if message.contains(SERVER_ERROR_TEXT) {
+        } else if let Some((_, transient)) = e.refusal() {
+            if transient {
                 FailureKind::Transient
             } else {
                 FailureKind::Refused
@@ -479,9 +481,44 @@ struct Audit {
     resolution: Resolution,
 }
 
+impl Audit {
+    fn record(
+        &self,
+        c: &crate::store::Conn<'_>,
+        knvb_id: &KnvbId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let input = ConflictInput {
+            kind: self.kind,
+            sportlink_value: &self.sportlink_value,
+            rondo_club_value: &self.rondo_club_value,
+            sportlink_modified: self.sportlink_modified,
+            rondo_club_modified: self.rondo_club_modified,
+        };
+        c.record_conflict(
+            knvb_id,
+            &self.field,
+            &input,
+            &self.resolution,
+            Some(self.change_id),
+            now,
+        )?;
+        Ok(())
+    }
+}
+
 impl<D: SportlinkDriver> Executor<D> {
     pub fn new(store: Store, mut driver: D, settings: ExecutorSettings, lock: AccountLock) -> Self {
         driver.resume_otp_step(lock.last_otp_step());
+        driver.set_otp_recorder(lock.recorder());
+        driver.know_sections(
+            store
+                .catalogue()
+                .fields()
+                .iter()
+                .map(|f| (f.page, f.section.clone()))
+                .collect(),
+        );
         let limiter = Quota::with_period(settings.min_member_interval)
             .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)));
         Self {
@@ -884,13 +921,16 @@ impl<D: SportlinkDriver> Executor<D> {
             });
         }
         let mut state = AttemptState::default();
-        let first_page = forms
-            .first()
-            .map_or(SportlinkPage::General, |f| f.form.page);
+        let Some(first_form) = forms.first().map(|f| f.form.clone()) else {
+            return Ok(MemberOutcome::new(
+                knvb_id.clone(),
+                MemberResult::NothingPending,
+            ));
+        };
         let started = Instant::now();
         let mut status = self
             .driver
-            .member_status(knvb_id.as_str(), first_page)
+            .member_status(knvb_id.as_str(), &first_form)
             .await;
         if matches!(&status, Err(e) if e.is_session_expired()) {
             // As for a form: a session that expired here costs a login, not an attempt.
@@ -903,7 +943,7 @@ impl<D: SportlinkDriver> Executor<D> {
             }
             status = self
                 .driver
-                .member_status(knvb_id.as_str(), first_page)
+                .member_status(knvb_id.as_str(), &first_form)
                 .await;
         }
         match status {
@@ -918,6 +958,9 @@ impl<D: SportlinkDriver> Executor<D> {
                     )
                     .await;
             }
+            // The first form's section is looked up with the status; a member without it is
+            // told by `open_form` below (skipped), not here.
+            Err(e) if e.missing_section().is_some() => {}
             Err(e) => {
                 let error = AttemptError::from_driver(&e, "opening the member");
                 return Err(self
@@ -977,6 +1020,19 @@ impl<D: SportlinkDriver> Executor<D> {
             }
         }
         match commit {
+            Ok((synced, lost)) if synced == 0 && lost == 0 && !state.skipped.is_empty() => {
+                let reasons: Vec<&str> = state.skipped.iter().map(|(_, r)| r.as_str()).collect();
+                let mut reasons = reasons;
+                reasons.dedup();
+                Ok(MemberOutcome {
+                    knvb_id: knvb_id.clone(),
+                    result: MemberResult::Skipped {
+                        reason: reasons.join("; "),
+                    },
+                    fields: state.reports,
+                    page_times: state.page_times,
+                })
+            }
             Ok((synced, lost)) => Ok(MemberOutcome {
                 knvb_id: knvb_id.clone(),
                 result: MemberResult::Done {
@@ -1105,11 +1161,21 @@ impl<D: SportlinkDriver> Executor<D> {
         state: &mut AttemptState,
     ) -> Result<(), FormError> {
         let form = &planned.form;
-        let live = self
-            .driver
-            .open_form(knvb_id.as_str(), form)
-            .await
-            .map_err(|e| FormError::Driver(e, "opening the section"))?;
+        let live = match self.driver.open_form(knvb_id.as_str(), form).await {
+            Ok(live) => live,
+            Err(e) if e.missing_section().is_some() => {
+                let reason = format!(
+                    "member has no section \"{}\" on the {} page in Sportlink",
+                    form.section, form.page
+                );
+                tracing::info!(%reason, "skipping the section's changes");
+                for p in &planned.changes {
+                    state.skipped.push((p.change.id, reason.clone()));
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(FormError::Driver(e, "opening the section")),
+        };
 
         let mut decided = Vec::with_capacity(planned.changes.len());
         for (index, p) in planned.changes.iter().enumerate() {
@@ -1133,6 +1199,29 @@ impl<D: SportlinkDriver> Executor<D> {
             })
             .collect();
 
+        if !dry_run && !writes.is_empty() {
+            // A decision that leads to a write is audited before the write, whether or not the
+            // attempt gets to its end (a redo after a lost session finds the value already there
+            // and decides nothing).
+            let audits: Vec<Audit> = decided
+                .iter()
+                .filter(|d| d.decision.writes())
+                .filter_map(|d| d.audit.clone())
+                .collect();
+            if !audits.is_empty() {
+                let knvb = knvb_id.clone();
+                self.store
+                    .write(move |c| {
+                        let now = Utc::now();
+                        for a in &audits {
+                            a.record(c, &knvb, now)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map_err(FormError::Store)?;
+            }
+        }
         if dry_run || writes.is_empty() {
             self.driver
                 .cancel_form(form)
@@ -1189,7 +1278,10 @@ impl<D: SportlinkDriver> Executor<D> {
                 _ => state.synced.push(p.change.id),
             }
             if let Some(audit) = d.audit {
-                state.audits.push(audit);
+                // Audits of writes were recorded before the save.
+                if dry_run || !d.decision.writes() {
+                    state.audits.push(audit);
+                }
             }
         }
         Ok(())
@@ -1249,7 +1341,9 @@ impl<D: SportlinkDriver> Executor<D> {
             .store
             .read(move |c| c.field_timestamps(&knvb, &field))
             .await?;
-        let rondo_club_modified = member_rc_modified.or(p.change.rondo_club_modified_gmt);
+        // The Rondo Club side is the time of the value being pushed (the volunteer's edit), never
+        // a later time at which the forward sync copied Sportlink's own value into Rondo Club.
+        let rondo_club_modified = p.change.rondo_club_modified_gmt.or(member_rc_modified);
         let resolution = resolve(&ConflictInput {
             kind,
             sportlink_value: &live,
@@ -1296,30 +1390,20 @@ impl<D: SportlinkDriver> Executor<D> {
         let synced = state.synced.clone();
         let lost = state.lost.clone();
         let audits = state.audits.clone();
+        let skipped = state.skipped.clone();
         self.store
             .write(move |c| {
                 let now = Utc::now();
+                for (id, reason) in &skipped {
+                    c.resolve_without_push(&[*id], ChangeStatus::Skipped, reason, now)?;
+                }
                 let n_synced = if synced.is_empty() {
                     0
                 } else {
                     c.mark_synced(&synced, now)?
                 };
                 for a in &audits {
-                    let input = ConflictInput {
-                        kind: a.kind,
-                        sportlink_value: &a.sportlink_value,
-                        rondo_club_value: &a.rondo_club_value,
-                        sportlink_modified: a.sportlink_modified,
-                        rondo_club_modified: a.rondo_club_modified,
-                    };
-                    c.record_conflict(
-                        &knvb,
-                        &a.field,
-                        &input,
-                        &a.resolution,
-                        Some(a.change_id),
-                        now,
-                    )?;
+                    a.record(c, &knvb, now)?;
                 }
                 let mut n_lost = 0;
                 for a in audits.iter().filter(|a| lost.contains(&a.change_id)) {
@@ -1371,6 +1455,8 @@ struct AttemptState {
     reports: Vec<FieldReport>,
     synced: Vec<ChangeId>,
     lost: Vec<ChangeId>,
+    /// Changes that cannot be pushed for a reason about the member (no such section).
+    skipped: Vec<(ChangeId, String)>,
     audits: Vec<Audit>,
     page_times: Vec<Duration>,
 }
@@ -1380,6 +1466,7 @@ impl AttemptState {
         self.reports.extend(other.reports);
         self.synced.extend(other.synced);
         self.lost.extend(other.lost);
+        self.skipped.extend(other.skipped);
         self.audits.extend(other.audits);
     }
 }

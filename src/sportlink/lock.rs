@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -26,9 +27,38 @@ pub enum LockError {
 
 #[derive(Debug)]
 pub struct AccountLock {
-    file: File,
+    file: Arc<Mutex<File>>,
     path: PathBuf,
-    last_otp_step: Option<u64>,
+    last_otp_step: Arc<Mutex<Option<u64>>>,
+}
+
+/// Records a TOTP step in the lock file the moment a code is submitted, so a process started
+/// after a kill never submits a code its predecessor already used.
+#[derive(Debug, Clone)]
+pub struct OtpStepRecorder {
+    file: Arc<Mutex<File>>,
+    last_otp_step: Arc<Mutex<Option<u64>>>,
+}
+
+impl OtpStepRecorder {
+    pub fn record(&self, step: u64) {
+        let mut last = lock_ignoring_poison(&self.last_otp_step);
+        if last.is_some_and(|l| l >= step) {
+            return;
+        }
+        *last = Some(step);
+        let mut file = lock_ignoring_poison(&self.file);
+        if let Err(e) = write_state(&mut file, *last) {
+            tracing::debug!(error = %e, "could not record the TOTP step in the lock file");
+        }
+    }
+}
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl AccountLock {
@@ -62,13 +92,12 @@ impl AccountLock {
         let mut content = String::new();
         file.read_to_string(&mut content).map_err(io)?;
         let last_otp_step = field(&content, "otp_step").and_then(|s| s.parse().ok());
-        let mut lock = Self {
-            file,
+        write_state(&mut file, last_otp_step).map_err(io)?;
+        Ok(Self {
+            file: Arc::new(Mutex::new(file)),
             path: path.clone(),
-            last_otp_step,
-        };
-        lock.write_state().map_err(io)?;
-        Ok(lock)
+            last_otp_step: Arc::new(Mutex::new(last_otp_step)),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -76,39 +105,46 @@ impl AccountLock {
     }
 
     pub fn last_otp_step(&self) -> Option<u64> {
-        self.last_otp_step
+        *lock_ignoring_poison(&self.last_otp_step)
     }
 
     /// Remember the last TOTP step used (best effort: losing it only costs a wait).
     pub fn record_otp_step(&mut self, step: Option<u64>) {
-        if step.is_some() && step != self.last_otp_step {
-            self.last_otp_step = step;
-            if let Err(e) = self.write_state() {
-                tracing::debug!(error = %e, "could not record the TOTP step in the lock file");
-            }
+        if let Some(step) = step {
+            self.recorder().record(step);
         }
     }
 
-    fn write_state(&mut self) -> std::io::Result<()> {
-        let mut text = format!(
-            "pid={}\nsince={}\n",
-            std::process::id(),
-            chrono::Utc::now().to_rfc3339()
-        );
-        if let Some(step) = self.last_otp_step {
-            text.push_str(&format!("otp_step={step}\n"));
+    /// A handle that records steps from the browser session as codes are submitted.
+    pub fn recorder(&self) -> OtpStepRecorder {
+        OtpStepRecorder {
+            file: Arc::clone(&self.file),
+            last_otp_step: Arc::clone(&self.last_otp_step),
         }
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(text.as_bytes())?;
-        self.file.flush()
     }
+}
+
+fn write_state(file: &mut File, last_otp_step: Option<u64>) -> std::io::Result<()> {
+    let mut text = format!(
+        "pid={}\nsince={}\n",
+        std::process::id(),
+        chrono::Utc::now().to_rfc3339()
+    );
+    if let Some(step) = last_otp_step {
+        text.push_str(&format!("otp_step={step}\n"));
+    }
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(text.as_bytes())?;
+    file.flush()
 }
 
 impl Drop for AccountLock {
     fn drop(&mut self) {
-        // Closing the file releases the lock; unlocking first makes it explicit.
-        let _ = self.file.unlock();
+        // Closing the file releases the lock; unlocking first makes it explicit. (A recorder
+        // still held elsewhere keeps the file open, not the lock's meaning: the executor that
+        // owns both drops them together.)
+        let _ = lock_ignoring_poison(&self.file).unlock();
     }
 }
 

@@ -1,8 +1,14 @@
 //! The page model: everything the executor does inside a Sportlink page, as small JavaScript
-//! snippets evaluated in the page (docs/sportlink-contract.md is the only thing they rely on).
+//! snippets evaluated in the page. They rely only on what `../shared/spec/sportlink.md` promises
+//! and a person's browser sees: heading texts, button texts ("Wijzig", "Sla op"/"Opslaan",
+//! "Annuleer"), input names from the catalogue, "Oud bondslid", the `/auth/realms/` login page.
+//! Never on element types, ids, classes or positions.
 //!
-//! - A section is found by its heading text, never by position, and every action is scoped to
-//!   that section (its own "Wijzig", "Sla op"/"Opslaan", "Annuleer", inputs, `.validation-error`).
+//! - A section is found by its heading text (whitespace and `&nbsp;` folded): the largest element
+//!   around that text holding no other heading and no other section's buttons. Every action is
+//!   scoped to it.
+//! - A refused save is told from the answer the app got to its save request (observed in the
+//!   browser, see `network.rs`) and from the message the section shows, whatever element holds it.
 //! - Inputs passed to a snippet are serialised with serde_json and embedded as a JSON literal;
 //!   untrusted text is never concatenated into code.
 //! - Every wait is a condition polled inside the page with a deadline. The page answers
@@ -15,48 +21,137 @@ use std::time::Duration;
 
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::Page;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use super::network::NetworkLog;
+
 /// How long the page may run one polling slice before reporting back.
 const SLICE: Duration = Duration::from_millis(1500);
+/// The least time the DOM and the app's requests must be quiet before a section counts as absent.
+const MIN_ABSENCE_QUIET: Duration = Duration::from_millis(1500);
 /// Pause between evaluation attempts that failed because the document was being replaced.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Helpers shared by all snippets. Kept free of any input: inputs arrive as the argument `a`.
+///
+/// Nothing here relies on element names, ids, classes or positions that sportlink.md does not
+/// promise. A section is the largest element around its heading text that holds no other heading
+/// and no other section's buttons; buttons are found by their text, inputs by the catalogue's
+/// selectors inside the section.
 const PRELUDE: &str = r#"
-const norm = (s) => String(s == null ? '' : s).replace(/\s+/g, ' ').trim().toLowerCase();
-const headingOf = (sec) => {
-  for (const h of sec.querySelectorAll('h1,h2,h3,h4,h5,h6')) { if (h.closest('section') === sec) return h; }
-  return null;
+const fold = (s) => String(s == null ? '' : s).replace(/[\s\u00a0\u200b\u200c\u200d\ufeff]+/g, ' ').trim();
+const norm = (s) => fold(s).toLowerCase();
+const CONTROL = 'button,input,select,textarea,option,script,style,noscript,template,[role=button]';
+const NOT_A_HEADING = 'button,[role=button],select,option,label,nav,[role=tab],[role=navigation],script,style,head,title,textarea';
+const ownText = (el) => {
+  let t = '';
+  for (const n of el.childNodes) {
+    if (n.nodeType === 3) { t += n.nodeValue + ' '; }
+    else if (n.nodeType === 1 && !n.matches(CONTROL)) { t += ownText(n) + ' '; }
+  }
+  return t;
 };
-const allSections = () => Array.from(document.querySelectorAll('section'));
-const sectionsByHeading = (heading) => allSections().filter((sec) => {
-  const h = headingOf(sec); return h !== null && norm(h.textContent) === norm(heading);
-});
-const allHeadings = () => allSections().map(headingOf).filter((h) => h !== null).map((h) => h.textContent.replace(/\s+/g, ' ').trim());
-const shown = (el) => el.getClientRects().length > 0;
-const ownButtons = (sec, texts) => Array.from(sec.querySelectorAll('button, input[type=button], input[type=submit]'))
-  .filter((b) => b.closest('section') === sec && shown(b) && !b.disabled && texts.includes(norm(b.tagName === 'INPUT' ? b.value : b.textContent)));
+const shown = (el) => {
+  if (el.getClientRects().length === 0) return false;
+  const st = getComputedStyle(el);
+  return st.visibility !== 'hidden' && st.display !== 'none';
+};
+const BUTTONS = 'button,input[type=button],input[type=submit],[role=button]';
+const labelOf = (b) => norm(b.tagName === 'INPUT' ? b.value : (fold(b.textContent) || b.getAttribute('aria-label') || b.getAttribute('title') || ''));
+const usable = (b) => shown(b) && !b.disabled && b.getAttribute('aria-disabled') !== 'true';
 const SAVE = ['sla op', 'opslaan'];
 const EDIT = ['wijzig'];
 const CANCEL = ['annuleer', 'annuleren'];
-const editing = (sec) => ownButtons(sec, SAVE).length > 0;
+const ACTIONS = SAVE.concat(EDIT, CANCEL);
+const buttonsIn = (root, texts) => Array.from(root.querySelectorAll(BUTTONS)).filter((b) => usable(b) && texts.includes(labelOf(b)));
+const HEADINGISH = 'h1,h2,h3,h4,h5,h6,[role=heading],legend';
+// Elements whose own text (without buttons and inputs) is exactly the heading; the deepest wins.
+const headingElements = (heading) => {
+  const want = norm(heading);
+  if (!want || !document.body) return [];
+  const eligible = (el) => !el.matches(CONTROL) && el.closest(NOT_A_HEADING) === null;
+  const matches = (el) => eligible(el) && norm(el.textContent).indexOf(want) !== -1 && norm(ownText(el)) === want;
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (!matches(el)) continue;
+    if (Array.from(el.children).some(matches)) continue;
+    if (!shown(el)) continue;
+    out.push(el);
+  }
+  return out;
+};
+const foreignHeading = (node, h) => Array.from(node.querySelectorAll(HEADINGISH))
+  .some((x) => !x.contains(h) && !h.contains(x) && fold(ownText(x)) !== '' && shown(x));
+const containerOf = (h) => {
+  let cur = h;
+  for (;;) {
+    const parent = cur.parentElement;
+    if (!parent || parent === document.body || parent === document.documentElement) break;
+    if (foreignHeading(parent, h)) break;
+    const mine = buttonsIn(cur, ACTIONS).length;
+    if (mine > 0 && buttonsIn(parent, ACTIONS).length > mine) break;
+    cur = parent;
+  }
+  return cur;
+};
+const sectionsByHeading = (heading) => {
+  let hs = headingElements(heading);
+  // A heading element proper wins over the same text elsewhere (a breadcrumb, a summary line).
+  const proper = hs.filter((h) => h.matches(HEADINGISH) || h.closest(HEADINGISH) !== null);
+  if (proper.length > 0) hs = proper;
+  const secs = [];
+  for (const h of hs) { const c = containerOf(h); if (!secs.includes(c)) secs.push(c); }
+  return secs;
+};
+// Every heading-like text on the page, with whether its section has its own "Wijzig".
+const pageHeadings = () => {
+  const out = [];
+  if (!document.body) return out;
+  for (const h of document.body.querySelectorAll(HEADINGISH)) {
+    const text = fold(ownText(h));
+    if (!text || !shown(h) || h.closest(NOT_A_HEADING) !== null) continue;
+    const top = h.matches('h1');
+    const sec = containerOf(h);
+    out.push({ text: text, top: top, editable: buttonsIn(sec, EDIT).length > 0 || buttonsIn(sec, SAVE).length > 0 });
+  }
+  return out;
+};
+const editing = (sec) => buttonsIn(sec, SAVE).length > 0;
+const editable = (el) => el !== null && !el.disabled && !el.readOnly && el.type !== 'hidden';
 const findInput = (sec, selectors) => {
   for (const s of selectors) {
     let found = [];
     try { found = Array.from(sec.querySelectorAll(s)); } catch (e) { continue; }
-    found = found.filter((el) => el.closest('section') === sec);
-    if (found.length > 0) return found[0];
+    if (found.length === 0) continue;
+    const good = found.filter((el) => editable(el) && (shown(el) || el.type === 'checkbox' || el.type === 'radio'));
+    if (good.length > 0) return good[0];
+    const any = found.filter(editable);
+    if (any.length > 0) return any[0];
+    return found[0];
   }
   return null;
 };
-const editable = (el) => el !== null && !el.disabled && !el.readOnly;
+const inputNames = (sec) => Array.from(sec.querySelectorAll('input,select,textarea'))
+  .filter((e) => e.type !== 'hidden')
+  .map((e) => (e.tagName.toLowerCase()) + (e.getAttribute('name') ? '[name="' + e.getAttribute('name') + '"]' : '') + (e.type && e.tagName === 'INPUT' ? ' (' + e.type + ')' : ''));
+const buttonTexts = (sec) => Array.from(sec.querySelectorAll(BUTTONS)).filter(shown).map(labelOf).filter((t) => t.length > 0);
 const readInput = (el) => (el.type === 'checkbox' || el.type === 'radio') ? (el.checked ? 'true' : 'false') : String(el.value == null ? '' : el.value);
-const errorText = (sec) => Array.from(sec.querySelectorAll('.validation-error'))
-  .filter((e) => e.closest('section') === sec)
-  .map((e) => e.textContent.replace(/\s+/g, ' ').trim()).filter((t) => t.length > 0).join(' ');
+const ERRORISH = '[role=alert],[aria-live],.validation-error,[class*=error],[class*=Error],[class*=invalid],[class*=danger],[class*=feedback],[class*=warning]';
+const leafTexts = (root) => Array.from(root.querySelectorAll('*'))
+  .filter((e) => !e.matches(CONTROL) && e.closest('button,[role=button],select') === null && shown(e))
+  .map((e) => fold(Array.from(e.childNodes).filter((n) => n.nodeType === 3).map((n) => n.nodeValue).join(' ')))
+  .filter((t) => t.length > 0);
+const errorText = (sec) => {
+  const texts = [];
+  const add = (t) => { if (t && !texts.includes(t)) texts.push(t); };
+  for (const e of sec.querySelectorAll(ERRORISH)) { if (shown(e)) add(fold(ownText(e))); }
+  for (const e of document.querySelectorAll('[role=alert],[aria-live=assertive]')) { if (!sec.contains(e) && shown(e)) add(fold(ownText(e))); }
+  if (texts.length === 0 && window.__rrsBefore) {
+    for (const t of leafTexts(sec)) { if (!window.__rrsBefore.includes(t)) add(t); }
+  }
+  return texts.join(' ').slice(0, 500);
+};
 const onLogin = () => location.pathname.indexOf('/auth/realms/') !== -1;
 const quietFor = (ms) => {
   if (!window.__rrsObserver) {
@@ -73,7 +168,7 @@ const until = async (budget, check) => {
     const r = check();
     if (r !== null) return r;
     if (Date.now() >= end) return { state: 'pending' };
-    await new Promise((res) => setTimeout(res, 20));
+    await new Promise((res) => setTimeout(res, 40));
   }
 };
 const setValue = (el, v) => {
@@ -86,31 +181,40 @@ const setValue = (el, v) => {
 };
 const single = (heading) => {
   const secs = sectionsByHeading(heading);
-  if (secs.length === 0) return { err: { state: 'absent', headings: allHeadings() } };
+  if (secs.length === 0) return { err: { state: 'absent', headings: pageHeadings() } };
   if (secs.length > 1) return { err: { state: 'ambiguous', count: secs.length } };
   return { sec: secs[0] };
 };
 "#;
 
-/// Wait until the section with the heading is rendered (or the rendered page clearly lacks it).
+/// Wait until the section with the heading is rendered, or the page has been quiet for the settle
+/// time without it (the Rust side also waits for the app's requests to finish before believing
+/// an absence).
 const AWAIT_SECTION: &str = r#"
 return until(a.budget_ms, () => {
   if (onLogin()) return { state: 'login' };
   const quiet = quietFor(a.quiet_ms);
   const secs = sectionsByHeading(a.heading);
-  if (secs.length === 1) return { state: 'found', editing: editing(secs[0]), edit_buttons: ownButtons(secs[0], EDIT).length };
+  if (secs.length === 1) return { state: 'found', editing: editing(secs[0]) };
   if (secs.length > 1) return { state: 'ambiguous', count: secs.length };
-  if (document.readyState === 'complete' && quiet && allHeadings().length > 0) return { state: 'absent', headings: allHeadings() };
+  if (document.readyState === 'complete' && quiet) return { state: 'absent', headings: pageHeadings() };
   return null;
 });
+"#;
+
+/// What the page shows of the member's status (sportlink.md: former members show "Oud bondslid").
+const SHOWS_FORMER: &str = r#"
+const text = norm(document.body ? document.body.innerText : '');
+return { state: 'status', former: text.indexOf('oud bondslid') !== -1 };
 "#;
 
 const CLICK_EDIT: &str = r#"
 const s = single(a.heading);
 if (s.err) return s.err;
 if (editing(s.sec)) return { state: 'already_editing' };
-const buttons = ownButtons(s.sec, EDIT);
-if (buttons.length !== 1) return { state: 'no_edit_button', count: buttons.length };
+const buttons = buttonsIn(s.sec, EDIT);
+if (buttons.length !== 1) return { state: 'no_edit_button', count: buttons.length, buttons: buttonTexts(s.sec) };
+window.__rrsLastMutation = Date.now();
 buttons[0].click();
 return { state: 'clicked' };
 "#;
@@ -123,7 +227,12 @@ return until(a.budget_ms, () => {
   const secs = sectionsByHeading(a.heading);
   if (secs.length !== 1) return null;
   const sec = secs[0];
-  if (!editing(sec)) return null;
+  if (!editing(sec)) {
+    if (quiet && buttonsIn(sec, EDIT).length === 0 && sec.querySelectorAll('input,select,textarea').length > 0 && buttonsIn(sec, CANCEL).length > 0) {
+      return { state: 'no_save_button', count: 0, buttons: buttonTexts(sec) };
+    }
+    return null;
+  }
   const values = {};
   const missing = [];
   for (const f of a.fields) {
@@ -131,10 +240,7 @@ return until(a.budget_ms, () => {
     if (editable(el)) { values[f.name] = readInput(el); } else { missing.push(f.name); }
   }
   if (missing.length === 0) return { state: 'editing', values: values };
-  if (quiet) {
-    const names = Array.from(sec.querySelectorAll('input,select,textarea')).map((e) => e.getAttribute('name') || e.id || e.tagName.toLowerCase());
-    return { state: 'missing_inputs', missing: missing, inputs: names };
-  }
+  if (quiet) return { state: 'missing_inputs', missing: missing, inputs: inputNames(sec) };
   return null;
 });
 "#;
@@ -146,8 +252,8 @@ if (!editing(s.sec)) return { state: 'not_editing' };
 const values = {};
 for (const f of a.fields) {
   const el = findInput(s.sec, f.selectors);
-  if (!editable(el)) return { state: 'missing_inputs', missing: [f.name], inputs: [] };
-  el.focus();
+  if (!editable(el)) return { state: 'missing_inputs', missing: [f.name], inputs: inputNames(s.sec) };
+  if (el.focus) el.focus();
   if (el.type === 'checkbox') {
     const want = f.value === 'true';
     if (el.checked !== want) el.click();
@@ -172,23 +278,28 @@ return { state: 'filled', values: values };
 const CLICK_SAVE: &str = r#"
 const s = single(a.heading);
 if (s.err) return s.err;
-const buttons = ownButtons(s.sec, SAVE);
-if (buttons.length !== 1) return { state: 'no_save_button', count: buttons.length };
+const buttons = buttonsIn(s.sec, SAVE);
+if (buttons.length !== 1) return { state: 'no_save_button', count: buttons.length, buttons: buttonTexts(s.sec) };
+window.__rrsBefore = leafTexts(s.sec);
+window.__rrsLastMutation = Date.now();
 buttons[0].click();
 return { state: 'clicked' };
 "#;
 
-/// After "Sla op": wait until the section is read-only again, shows an error, or the session
-/// expired (the page went to the login page).
+/// After "Sla op": wait until the section is read-only again, is editable again (with whatever
+/// message it shows), or the session expired (the page went to the login page). The Rust side
+/// combines this with the answer the app got to its save request.
 const AWAIT_SAVED: &str = r#"
 return until(a.budget_ms, () => {
   if (onLogin()) return { state: 'login' };
+  const quiet = quietFor(a.quiet_ms);
   const secs = sectionsByHeading(a.heading);
   if (secs.length !== 1) return null;
   const sec = secs[0];
+  const open = editing(sec);
+  if (!open && buttonsIn(sec, EDIT).length > 0 && a.fields.every((f) => !editable(findInput(sec, f.selectors)))) return { state: 'saved' };
   const err = errorText(sec);
-  if (err) return { state: 'error', message: err };
-  if (!editing(sec) && ownButtons(sec, EDIT).length > 0 && a.fields.every((f) => !editable(findInput(sec, f.selectors)))) return { state: 'saved' };
+  if (open && (err || quiet)) return { state: 'error', message: err };
   return null;
 });
 "#;
@@ -196,12 +307,18 @@ return until(a.budget_ms, () => {
 /// Cancel the section (and any other section left in edit mode: never leave a form open).
 const CLICK_CANCEL: &str = r#"
 let clicked = 0;
-for (const sec of allSections()) {
-  if (!editing(sec)) continue;
-  const h = headingOf(sec);
-  const mine = h !== null && norm(h.textContent) === norm(a.heading);
-  if (!mine && !a.all) continue;
-  const buttons = ownButtons(sec, CANCEL);
+const mine = sectionsByHeading(a.heading);
+const open = [];
+for (const sec of mine) { if (editing(sec)) open.push(sec); }
+if (a.all) {
+  for (const b of buttonsIn(document.body, SAVE)) {
+    let sec = b.parentElement;
+    while (sec && buttonsIn(sec, CANCEL).length === 0) sec = sec.parentElement;
+    if (sec && !open.some((o) => o.contains(b))) open.push(sec);
+  }
+}
+for (const sec of open) {
+  const buttons = buttonsIn(sec, CANCEL);
   if (buttons.length > 0) { buttons[0].click(); clicked += 1; }
 }
 return { state: 'clicked', count: clicked };
@@ -210,16 +327,8 @@ return { state: 'clicked', count: clicked };
 const AWAIT_NOT_EDITING: &str = r#"
 return until(a.budget_ms, () => {
   if (onLogin()) return { state: 'login' };
-  const open = allSections().filter((sec) => editing(sec)).length;
-  return open === 0 ? { state: 'idle' } : null;
+  return buttonsIn(document.body, SAVE).length === 0 ? { state: 'idle' } : null;
 });
-"#;
-
-const FETCH_JSON: &str = r#"
-const url = a.path + (a.path.indexOf('?') === -1 ? '?' : '&') + 'PersonId=' + encodeURIComponent(a.person_id);
-const r = await fetch(url, { credentials: 'include', headers: { 'Accept': 'application/json' }, cache: 'no-store' });
-const body = await r.text();
-return { state: 'fetched', status: r.status, url: r.url, body: body };
 "#;
 
 const LOGIN_STATE: &str = r#"
@@ -272,12 +381,21 @@ return { state: 'cleared' };
 
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
-    #[error("section \"{section}\" not found (sections on the page: {found:?})")]
-    SectionNotFound { section: String, found: Vec<String> },
+    #[error("section \"{section}\" not found; the page shows {}", describe_headings(.found))]
+    SectionNotFound {
+        section: String,
+        found: Vec<PageHeading>,
+    },
+    #[error("this member has no section \"{section}\" in Sportlink")]
+    SectionMissing { section: String },
     #[error("section \"{section}\" appears {count} times")]
     SectionAmbiguous { section: String, count: u32 },
-    #[error("section \"{section}\" has {count} \"Wijzig\" buttons (expected exactly one)")]
-    EditButton { section: String, count: u32 },
+    #[error("section \"{section}\" has {count} \"Wijzig\" buttons, expected exactly one (buttons there: {buttons:?})")]
+    EditButton {
+        section: String,
+        count: u32,
+        buttons: Vec<String>,
+    },
     #[error("section \"{section}\" did not enter edit mode")]
     EditModeNotEntered { section: String },
     #[error("input for {fields:?} not found in section \"{section}\" (inputs there: {inputs:?})")]
@@ -288,10 +406,24 @@ pub enum PageError {
     },
     #[error("value for {field} is not one of the options of its select in section \"{section}\"")]
     OptionNotAvailable { section: String, field: String },
-    #[error("section \"{section}\" has {count} save buttons (expected exactly one)")]
-    SaveButton { section: String, count: u32 },
+    #[error("section \"{section}\" has {count} save buttons, expected exactly one (buttons there: {buttons:?})")]
+    SaveButton {
+        section: String,
+        count: u32,
+        buttons: Vec<String>,
+    },
+    /// Sportlink did not accept the save. `transient`: a server error or a lost connection (a
+    /// retry may succeed); otherwise Sportlink refused the value (validation).
     #[error("Sportlink refused the save of section \"{section}\": {message}")]
-    SaveRefused { section: String, message: String },
+    SaveRefused {
+        section: String,
+        message: String,
+        transient: bool,
+    },
+    #[error("section \"{section}\" stayed in edit mode after \"Sla op\" without a message or an answer from Sportlink")]
+    SaveNotFinished { section: String },
+    #[error("the page's own data request {path} was answered with HTTP {status}")]
+    AppRequestFailed { path: String, status: u16 },
     #[error("the session expired (the page went to the login page)")]
     SessionExpired,
     #[error("timed out after {after:?} waiting for {what}")]
@@ -303,7 +435,8 @@ pub enum PageError {
 }
 
 impl PageError {
-    /// Failures that mean Sportlink's UI no longer matches the page model (circuit breaker).
+    /// Failures that mean Sportlink's UI no longer matches the page model (circuit breaker):
+    /// the page does not look like the catalogue, whatever the low-level error.
     pub fn is_ui_drift(&self) -> bool {
         matches!(
             self,
@@ -314,6 +447,33 @@ impl PageError {
                 | Self::InputNotFound { .. }
                 | Self::SaveButton { .. }
         )
+    }
+}
+
+/// A heading-like text on a rendered page, and whether its section has its own edit button.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct PageHeading {
+    pub text: String,
+    /// The page's own title (`h1`), not a section.
+    #[serde(default)]
+    pub top: bool,
+    #[serde(default)]
+    pub editable: bool,
+}
+
+fn describe_headings(found: &[PageHeading]) -> String {
+    if found.is_empty() {
+        return "no headings at all".into();
+    }
+    let list: Vec<String> = found
+        .iter()
+        .filter(|h| !h.top)
+        .map(|h| format!("\"{}\"", h.text))
+        .collect();
+    if list.is_empty() {
+        "no section headings".into()
+    } else {
+        format!("the headings {}", list.join(", "))
     }
 }
 
@@ -332,11 +492,6 @@ pub struct InputValue {
     pub value: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaveResult {
-    Saved,
-}
-
 /// State of the login form, as the page shows it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LoginState {
@@ -347,12 +502,16 @@ pub struct LoginState {
     pub error: String,
 }
 
-/// An answer fetched from inside the page.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Fetched {
-    pub status: u16,
-    pub url: String,
-    pub body: String,
+/// A section that was looked for on a rendered page.
+#[derive(Debug, Clone)]
+pub enum SectionLookup {
+    Found {
+        editing: bool,
+    },
+    /// The page settled without it; what the page shows instead.
+    Absent {
+        headings: Vec<PageHeading>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -368,11 +527,16 @@ enum Answer {
     },
     Absent {
         #[serde(default)]
-        headings: Vec<String>,
+        headings: Vec<PageHeading>,
+    },
+    Status {
+        former: bool,
     },
     AlreadyEditing,
     NoEditButton {
         count: u32,
+        #[serde(default)]
+        buttons: Vec<String>,
     },
     Clicked,
     Editing {
@@ -392,13 +556,14 @@ enum Answer {
     },
     NoSaveButton {
         count: u32,
+        #[serde(default)]
+        buttons: Vec<String>,
     },
     Error {
         message: String,
     },
     Saved,
     Idle,
-    Fetched(Fetched),
     LoginState(LoginState),
     Missing,
     Loaded,
@@ -410,27 +575,47 @@ enum Answer {
 pub struct PageTimings {
     /// Deadline of one action (render, edit mode, save, navigation).
     pub action_timeout: Duration,
-    /// How long the DOM must be quiet before a missing section or input counts as missing.
+    /// How long the DOM and the app's requests must be quiet before a missing section or input
+    /// counts as missing.
     pub settle: Duration,
 }
 
-/// The page model over one chromiumoxide page.
+/// The page model over one chromiumoxide page and what the app in it fetched.
 pub struct PageModel<'a> {
     page: &'a Page,
+    network: &'a NetworkLog,
     timings: PageTimings,
 }
 
 impl<'a> PageModel<'a> {
-    pub fn new(page: &'a Page, timings: PageTimings) -> Self {
-        Self { page, timings }
+    pub fn new(page: &'a Page, network: &'a NetworkLog, timings: PageTimings) -> Self {
+        Self {
+            page,
+            network,
+            timings,
+        }
     }
 
     pub fn timings(&self) -> PageTimings {
         self.timings
     }
 
+    pub fn network(&self) -> &NetworkLog {
+        self.network
+    }
+
+    /// The app's requests have all been answered and nothing new started for the settle time.
+    fn network_settled(&self) -> bool {
+        self.network.in_flight() == 0
+            && self
+                .network
+                .quiet_for()
+                .is_none_or(|q| q >= self.timings.settle)
+    }
+
     /// Navigate and wait for the load event; returns the URL the browser ended on.
     pub async fn goto(&self, url: &str) -> Result<String, PageError> {
+        self.network.forget_in_flight();
         let after = self.timings.action_timeout;
         match tokio::time::timeout(after, self.page.goto(url)).await {
             Err(_) => {
@@ -446,6 +631,7 @@ impl<'a> PageModel<'a> {
     }
 
     pub async fn reload(&self) -> Result<String, PageError> {
+        self.network.forget_in_flight();
         let after = self.timings.action_timeout;
         match tokio::time::timeout(after, self.page.reload()).await {
             Err(_) => {
@@ -469,24 +655,65 @@ impl<'a> PageModel<'a> {
         Ok(url.unwrap_or_default())
     }
 
-    /// Wait until the section is rendered. Errors: login page, section absent or ambiguous.
-    pub async fn await_section(&self, heading: &str) -> Result<bool, PageError> {
-        let args =
-            serde_json::json!({ "heading": heading, "quiet_ms": millis(self.timings.settle) });
-        match self
-            .poll(AWAIT_SECTION, args, "the section to render")
-            .await?
-        {
-            Answer::Found { editing } => Ok(editing),
-            Answer::Login => Err(PageError::SessionExpired),
-            Answer::Ambiguous { count } => Err(PageError::SectionAmbiguous {
-                section: heading.into(),
-                count,
-            }),
-            Answer::Absent { headings } => Err(PageError::SectionNotFound {
-                section: heading.into(),
-                found: headings,
-            }),
+    /// Wait until the section is rendered, or until the page (DOM and the app's requests) has
+    /// settled without it. Errors: login page, section ambiguous, timeout.
+    pub async fn await_section(&self, heading: &str) -> Result<SectionLookup, PageError> {
+        // A section may render well after the others, without a request of its own: its
+        // absence is believed only after a longer quiet spell than a wait for an input needs.
+        let quiet = self.timings.settle.max(MIN_ABSENCE_QUIET);
+        let args = serde_json::json!({ "heading": heading, "quiet_ms": millis(quiet) });
+        let after = self.timings.action_timeout;
+        let deadline = Instant::now() + after;
+        let mut last_absent = None;
+        loop {
+            match self
+                .poll_until(
+                    AWAIT_SECTION,
+                    args.clone(),
+                    "the section to render",
+                    deadline,
+                )
+                .await
+            {
+                Ok(Answer::Found { editing }) => return Ok(SectionLookup::Found { editing }),
+                Ok(Answer::Login) => return Err(PageError::SessionExpired),
+                Ok(Answer::Ambiguous { count }) => {
+                    return Err(PageError::SectionAmbiguous {
+                        section: heading.into(),
+                        count,
+                    })
+                }
+                Ok(Answer::Absent { headings }) => {
+                    let rendered = headings.iter().any(|h| !h.top);
+                    if rendered && self.network_settled() {
+                        return Ok(SectionLookup::Absent { headings });
+                    }
+                    // The app is still loading, or has rendered no section yet: an absence
+                    // means nothing yet.
+                    last_absent = Some(headings);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(other) => return Err(unexpected(other)),
+                Err(PageError::Timeout { .. }) => {
+                    return match last_absent {
+                        // Requests that never finish (a stalled app): what the page shows is
+                        // all there is.
+                        Some(headings) => Ok(SectionLookup::Absent { headings }),
+                        None => Err(PageError::Timeout {
+                            what: format!("section \"{heading}\" to render"),
+                            after,
+                        }),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether the rendered page shows the status "Oud bondslid".
+    pub async fn shows_former_member(&self) -> Result<bool, PageError> {
+        match self.once(SHOWS_FORMER, serde_json::json!({})).await? {
+            Answer::Status { former } => Ok(former),
             other => Err(unexpected(other)),
         }
     }
@@ -525,6 +752,11 @@ impl<'a> PageModel<'a> {
                 fields: missing,
                 inputs,
             }),
+            Ok(Answer::NoSaveButton { count, buttons }) => Err(PageError::SaveButton {
+                section: heading.into(),
+                count,
+                buttons,
+            }),
             Ok(Answer::Login) => Err(PageError::SessionExpired),
             Ok(other) => Err(unexpected(other)),
             Err(PageError::Timeout { .. }) => Err(PageError::EditModeNotEntered {
@@ -544,9 +776,10 @@ impl<'a> PageModel<'a> {
                 section: heading.into(),
                 count,
             },
-            Answer::NoEditButton { count } => PageError::EditButton {
+            Answer::NoEditButton { count, buttons } => PageError::EditButton {
                 section: heading.into(),
                 count,
+                buttons,
             },
             Answer::AlreadyEditing => PageError::EditModeNotEntered {
                 section: heading.into(),
@@ -581,29 +814,107 @@ impl<'a> PageModel<'a> {
         }
     }
 
-    /// Click the section's own save button and wait until it leaves edit mode. A message in the
-    /// section's `.validation-error` is a refused save.
-    pub async fn save(&self, heading: &str, inputs: &[InputLocator]) -> Result<(), PageError> {
+    /// Click the section's own save button and wait until it leaves edit mode. Returns the
+    /// network mark taken just before the click: answers the app received after it are
+    /// `network().since(mark)`.
+    ///
+    /// A refused save is told from what the app was answered (HTTP status of its save request)
+    /// and what the section shows (a message, whatever element holds it).
+    pub async fn save(&self, heading: &str, inputs: &[InputLocator]) -> Result<u64, PageError> {
+        let mark = self.network.mark();
         let args = serde_json::json!({ "heading": heading });
         match self.once(CLICK_SAVE, args).await? {
             Answer::Clicked => {}
-            Answer::NoSaveButton { count } => {
+            Answer::NoSaveButton { count, buttons } => {
                 return Err(PageError::SaveButton {
                     section: heading.into(),
                     count,
+                    buttons,
                 })
             }
             other => return Err(self.section_error(heading, other)),
         }
-        let args = serde_json::json!({ "heading": heading, "fields": inputs });
-        match self.poll(AWAIT_SAVED, args, "the save to finish").await? {
-            Answer::Saved => Ok(()),
-            Answer::Error { message } => Err(PageError::SaveRefused {
-                section: heading.into(),
-                message,
-            }),
-            Answer::Login => Err(PageError::SessionExpired),
-            other => Err(unexpected(other)),
+        let args = serde_json::json!({
+            "heading": heading,
+            "fields": inputs,
+            "quiet_ms": millis(self.timings.settle),
+        });
+        let after = self.timings.action_timeout;
+        let deadline = Instant::now() + after;
+        loop {
+            let answer = self
+                .poll_until(AWAIT_SAVED, args.clone(), "the save to finish", deadline)
+                .await;
+            let writes: Vec<_> = self
+                .network
+                .since(mark)
+                .into_iter()
+                .filter(|r| !r.is_read())
+                .collect();
+            let failed_write = writes
+                .iter()
+                .rev()
+                .find(|r| r.status == 0 || r.status >= 400);
+            match answer {
+                Ok(Answer::Saved) => {
+                    if self.network.in_flight() > 0 {
+                        // Read-only while the request is still out: not finished yet.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    if let Some(w) = failed_write {
+                        if w.status == 401 {
+                            return Err(PageError::SessionExpired);
+                        }
+                        return Err(PageError::SaveRefused {
+                            section: heading.into(),
+                            message: format!("the save was answered with HTTP {}", w.status),
+                            transient: w.status == 0 || w.status >= 500,
+                        });
+                    }
+                    return Ok(mark);
+                }
+                Ok(Answer::Login) => return Err(PageError::SessionExpired),
+                Ok(Answer::Error { message }) => {
+                    if self.network.in_flight() > 0 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    if let Some(w) = failed_write {
+                        if w.status == 401 {
+                            return Err(PageError::SessionExpired);
+                        }
+                        let message = if message.is_empty() {
+                            format!("the save was answered with HTTP {}", w.status)
+                        } else {
+                            message
+                        };
+                        return Err(PageError::SaveRefused {
+                            section: heading.into(),
+                            message,
+                            transient: w.status == 0 || w.status >= 500,
+                        });
+                    }
+                    if !message.is_empty() {
+                        // A message without a failed request: refused by the page itself, or
+                        // by a server that answers errors with 200.
+                        return Err(PageError::SaveRefused {
+                            section: heading.into(),
+                            message,
+                            transient: false,
+                        });
+                    }
+                    // Still editing, nothing said: keep waiting until the deadline.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(other) => return Err(unexpected(other)),
+                Err(PageError::Timeout { .. }) => {
+                    return Err(PageError::SaveNotFinished {
+                        section: heading.into(),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -627,15 +938,6 @@ impl<'a> PageModel<'a> {
         {
             Answer::Idle => Ok(()),
             Answer::Login => Err(PageError::SessionExpired),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Fetch a JSON endpoint of the app from inside the page (same session cookie).
-    pub async fn fetch(&self, path: &str, person_id: &str) -> Result<Fetched, PageError> {
-        let args = serde_json::json!({ "path": path, "person_id": person_id });
-        match self.once(FETCH_JSON, args).await? {
-            Answer::Fetched(f) => Ok(f),
             other => Err(unexpected(other)),
         }
     }
@@ -703,11 +1005,22 @@ impl<'a> PageModel<'a> {
     async fn poll(
         &self,
         body: &str,
-        mut args: serde_json::Value,
+        args: serde_json::Value,
         what: &str,
     ) -> Result<Answer, PageError> {
+        let deadline = Instant::now() + self.timings.action_timeout;
+        self.poll_until(body, args, what, deadline).await
+    }
+
+    /// [`Self::poll`] against a deadline the caller keeps across several polls.
+    async fn poll_until(
+        &self,
+        body: &str,
+        mut args: serde_json::Value,
+        what: &str,
+        deadline: Instant,
+    ) -> Result<Answer, PageError> {
         let after = self.timings.action_timeout;
-        let deadline = Instant::now() + after;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -854,12 +1167,6 @@ pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// Parse a JSON answer body (for callers that read endpoint data).
-pub fn parse_json<T: DeserializeOwned>(body: &str) -> Result<T, PageError> {
-    serde_json::from_str(body)
-        .map_err(|e| PageError::Protocol(format!("endpoint did not answer JSON: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -881,10 +1188,15 @@ mod tests {
             found: vec![]
         }
         .is_ui_drift());
+        assert!(!PageError::SectionMissing {
+            section: "Adres".into()
+        }
+        .is_ui_drift());
         assert!(!PageError::SessionExpired.is_ui_drift());
         assert!(!PageError::SaveRefused {
             section: "Adres".into(),
-            message: "x".into()
+            message: "x".into(),
+            transient: false,
         }
         .is_ui_drift());
     }

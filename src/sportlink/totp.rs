@@ -104,6 +104,30 @@ impl OtpGenerator {
         })
     }
 
+    /// The code of the window after `now`'s, marked as used, when that window was not used yet.
+    /// RFC 6238 (§5.2) recommends that verifiers accept one step of skew, and Keycloak's default
+    /// policy does: a second login within one window need not wait for the next. A caller that
+    /// sees it refused gives it back with [`Self::give_back`] and waits instead.
+    pub fn take_code_ahead(&mut self, now: SystemTime) -> Option<OtpCode> {
+        let step = unix_secs(now) / STEP_SECS + 1;
+        if matches!(self.last_used_step, Some(used) if used >= step) {
+            return None;
+        }
+        self.last_used_step = Some(step);
+        Some(OtpCode {
+            code: self.totp.generate(step * STEP_SECS),
+            step,
+        })
+    }
+
+    /// A code handed out for `step` was refused as not (yet) valid, so it was not used: its
+    /// window may be used again. The window before it stays used.
+    pub fn give_back(&mut self, step: u64) {
+        if self.last_used_step == Some(step) {
+            self.last_used_step = step.checked_sub(1);
+        }
+    }
+
     /// Record that the code of `now`'s window is burnt (e.g. Sportlink refused it because someone
     /// else used it), so the next attempt waits for the next window.
     pub fn burn_current(&mut self, now: SystemTime) {
@@ -156,6 +180,30 @@ mod tests {
         assert_eq!(g.wait_before_next(at(80)), Duration::from_secs(10));
         assert!(g.take_code(at(90)).is_some());
         assert_eq!(g.wait_before_next(at(95)), Duration::from_secs(25));
+    }
+
+    #[test]
+    fn a_code_ahead_is_the_next_window_once() {
+        let secret = SecretString::from(RFC_SECRET.to_owned());
+        let mut g = OtpGenerator::new(&secret).unwrap();
+        let now = g.take_code(at(60)).unwrap();
+        let ahead = g.take_code_ahead(at(61)).unwrap();
+        assert_eq!(ahead.step, now.step + 1);
+        assert_eq!(
+            ahead.code,
+            OtpGenerator::new(&secret)
+                .unwrap()
+                .take_code(at(90))
+                .unwrap()
+                .code
+        );
+        assert!(g.take_code_ahead(at(62)).is_none());
+        assert!(g.take_code(at(95)).is_none(), "the window ahead was used");
+        g.give_back(ahead.step);
+        assert!(
+            g.take_code(at(95)).is_some(),
+            "a refused code ahead was never used"
+        );
     }
 
     #[test]

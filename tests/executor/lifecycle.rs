@@ -14,7 +14,7 @@ use rondo_reverse_sync::sportlink::setup::{self, SetupError};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::chromium::{chromium_available, wait_for_sim};
-use crate::support::rig::{first_request_of, saves, Member, Rig};
+use crate::support::rig::{catalogue_expecting_heading, first_request_of, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_former_member_is_skipped_with_a_reason_never_synced() {
@@ -105,16 +105,19 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
     if !chromium_available() {
         return;
     }
-    let rig = Rig::start().await;
+    // Sportlink "renamed its section": the page shows "Communicatie", the catalogue expects
+    // "Contactgegevens" — for the executor the same as a heading renamed under it.
+    let rig = Rig::start_with_catalogue(catalogue_expecting_heading(
+        "Communicatie",
+        "Contactgegevens",
+    ))
+    .await;
     let mut settings = rig.settings.clone();
     settings.breaker_threshold = 2;
     let ids: Vec<&str> = vec!["CB00001", "CB00002", "CB00003"];
     for id in &ids {
         let mut m = Member::jan(id);
         rig.seed(&m).await;
-        // Sportlink "changed its UI": the communication section is gone.
-        rig.state()
-            .seed_member(m.sim().without_section(Section::Communication));
         m.email = format!("{}@nieuw.nl", id.to_lowercase());
         rig.user_edit(&m).await;
     }
@@ -128,10 +131,20 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
         matches!(alert, AlertEvent::CircuitBreakerTripped { failures: 2, .. }),
         "{alert:?}"
     );
-    assert!(report
-        .members
-        .iter()
-        .all(|m| matches!(m.result, MemberResult::Failed { ui_drift: true, .. })));
+    for m in &report.members {
+        let MemberResult::Failed {
+            ui_drift, error, ..
+        } = &m.result
+        else {
+            panic!("{report:?}");
+        };
+        assert!(*ui_drift, "{report:?}");
+        // The pause says what was missing and what the page shows instead.
+        assert!(
+            error.contains("\"Contactgegevens\" not found") && error.contains("\"Communicatie\""),
+            "{error}"
+        );
+    }
     assert!(
         matches!(report.stopped, Some(StopReason::CircuitBreakerOpen { .. })),
         "{report:?}"
@@ -139,6 +152,10 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
     assert!(
         first_request_of(&rig.state(), "CB00003").is_none(),
         "third member untouched"
+    );
+    assert!(
+        rig.state().request_log().iter().all(|r| !r.is_save()),
+        "nothing was saved"
     );
     let board = executor.status_board();
     assert!(matches!(board.status().state, ExecutorState::Paused { .. }));
@@ -153,27 +170,84 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
     ));
     assert!(rig.state().request_log().is_empty());
 
-    // The selectors are fixed (here: the UI is back); the operator resumes.
-    for id in &ids {
-        let mut m = rig.state().member(id).unwrap();
-        m.sections.insert(Section::Communication);
-        rig.state().seed_member(m);
-    }
+    // The operator resumes without fixing the catalogue: the breaker trips again at once.
     board.resume();
     assert!(matches!(
         raised.try_recv().map(|s| s.event),
         Ok(AlertEvent::CircuitBreakerReset)
     ));
-    let resumed = rig.run(&mut executor, None).await;
+    let again = rig.run(&mut executor, None).await;
     executor.close().await;
-    assert_eq!(resumed.members.len(), 3);
-    assert!(
-        resumed
-            .members
-            .iter()
-            .all(|m| matches!(m.result, MemberResult::Done { synced: 1, .. })),
-        "{resumed:?}"
+    assert_eq!(again.members.len(), 2, "{again:?}");
+    assert!(matches!(
+        again.stopped,
+        Some(StopReason::CircuitBreakerOpen { .. })
+    ));
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_without_a_section_are_skipped_and_do_not_trip_the_breaker() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut settings = rig.settings.clone();
+    settings.breaker_threshold = 2;
+    let mut all_ids = Vec::new();
+    for id in ["NOC0001", "NOC0002", "NOC0003"] {
+        let mut m = Member::jan(id);
+        rig.seed(&m).await;
+        rig.state()
+            .seed_member(m.sim().without_section(Section::Communication));
+        m.email = format!("{}@nieuw.nl", id.to_lowercase());
+        all_ids.extend(rig.user_edit(&m).await);
+    }
+    // A member who has the section between them is pushed as usual.
+    let mut ok = Member::jan("NOC0004");
+    rig.seed(&ok).await;
+    ok.email = "wel@example.org".into();
+    let ok_ids = rig.user_edit(&ok).await;
+    let (alerts, mut raised) = AlertSender::channel(16);
+    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    executor.set_alerts(alerts);
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert_eq!(report.members.len(), 4, "{report:?}");
+    assert!(report.stopped.is_none(), "{report:?}");
+    for m in report
+        .members
+        .iter()
+        .filter(|m| m.knvb_id.as_str() != "NOC0004")
+    {
+        let MemberResult::Skipped { reason } = &m.result else {
+            panic!("{report:?}");
+        };
+        assert!(reason.contains("\"Communicatie\""), "{reason}");
+    }
+    for id in &all_ids {
+        let c = rig.change(*id).await;
+        assert_eq!(c.status, ChangeStatus::Skipped.as_str(), "{c:?}");
+        assert!(
+            c.status_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("Communicatie"),
+            "{c:?}"
+        );
+    }
+    assert_eq!(
+        rig.change(ok_ids[0]).await.status,
+        ChangeStatus::Synced.as_str()
     );
+    assert!(raised.try_recv().is_err(), "no alert");
+    let board = executor.status_board();
+    assert!(!matches!(
+        board.status().state,
+        ExecutorState::Paused { .. }
+    ));
+    assert_eq!(board.status().consecutive_drift_failures, 0);
+    assert_eq!(saves(&rig.state(), "NOC0001").len(), 0);
     rig.finish().await;
 }
 

@@ -134,15 +134,16 @@ pub struct Rig {
 
 impl Rig {
     pub async fn start() -> Rig {
+        Self::start_with_catalogue(Catalogue::builtin()).await
+    }
+
+    /// A rig whose field catalogue differs from the built-in one (as a club's own file would).
+    pub async fn start_with_catalogue(catalogue: Catalogue) -> Rig {
         let sim = start_sim().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("rrs.sqlite3");
         let store = tokio::task::spawn_blocking(move || {
-            Store::open(
-                &path,
-                Arc::new(Catalogue::builtin()),
-                StoreOptions::default(),
-            )
+            Store::open(&path, Arc::new(catalogue), StoreOptions::default())
         })
         .await
         .expect("join")
@@ -357,4 +358,14 @@ pub fn first_request_of(state: &SimState, knvb_id: &str) -> Option<DateTime<Utc>
         })
         .map(|r| r.time)
         .min()
+}
+
+/// The built-in catalogue with one heading replaced: what the executor sees when Sportlink renames
+/// a section (the page shows the old text, the catalogue expects another).
+pub fn catalogue_expecting_heading(heading: &str, instead: &str) -> Catalogue {
+    let text = rondo_reverse_sync::catalogue::DEFAULT_CATALOGUE.replace(
+        &format!("section = \"{heading}\""),
+        &format!("section = \"{instead}\""),
+    );
+    Catalogue::parse(&text, "test catalogue").expect("the edited catalogue parses")
 }
