@@ -53,6 +53,9 @@ pub struct ExecutorSettings {
     pub breaker_cooldown: Duration,
     /// Close the browser after this long without work (daemon only).
     pub idle_close: Duration,
+    /// The daemon only reports what it would write (`sportlink.dry_run`): it opens forms, reads
+    /// live values and cancels; it never saves.
+    pub dry_run: bool,
 }
 
 impl Default for ExecutorSettings {
@@ -70,6 +73,7 @@ impl Default for ExecutorSettings {
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(1800),
             idle_close: Duration::from_secs(300),
+            dry_run: false,
         }
     }
 }
@@ -384,6 +388,8 @@ pub struct Executor<D: SportlinkDriver> {
     board: StatusBoard,
     lock: AccountLock,
     last_member_end: Option<Instant>,
+    /// Changes already reported by a dry run: a dry-run daemon reports each once.
+    dry_run_reported: HashSet<ChangeId>,
 }
 
 /// One change with its catalogue entry.
@@ -530,6 +536,7 @@ impl<D: SportlinkDriver> Executor<D> {
             board: StatusBoard::default(),
             lock,
             last_member_end: None,
+            dry_run_reported: HashSet::new(),
         }
     }
 
@@ -646,6 +653,20 @@ impl<D: SportlinkDriver> Executor<D> {
             }
             for knvb_id in batch {
                 seen.insert(knvb_id.clone());
+                if dry_run && only.is_none() {
+                    let knvb = knvb_id.clone();
+                    let ids: Vec<ChangeId> = self
+                        .store
+                        .read(move |c| c.pending_changes(&knvb))
+                        .await?
+                        .iter()
+                        .map(|c| c.id)
+                        .collect();
+                    if ids.iter().all(|id| self.dry_run_reported.contains(id)) {
+                        continue;
+                    }
+                    self.dry_run_reported.extend(ids);
+                }
                 if cancel.is_cancelled() {
                     report.stopped = Some(StopReason::Cancelled);
                     return Ok(());

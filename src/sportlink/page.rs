@@ -67,19 +67,23 @@ const ACTIONS = SAVE.concat(EDIT, CANCEL);
 const buttonsIn = (root, texts) => Array.from(root.querySelectorAll(BUTTONS)).filter((b) => usable(b) && texts.includes(labelOf(b)));
 const HEADINGISH = 'h1,h2,h3,h4,h5,h6,[role=heading],legend';
 // Elements whose own text (without buttons and inputs) is exactly the heading; the deepest wins.
+// Walks text nodes (cheap on large pages) and tries their nearest few ancestors.
 const headingElements = (heading) => {
   const want = norm(heading);
   if (!want || !document.body) return [];
+  const first = want.split(' ')[0];
   const eligible = (el) => !el.matches(CONTROL) && el.closest(NOT_A_HEADING) === null;
-  const matches = (el) => eligible(el) && norm(el.textContent).indexOf(want) !== -1 && norm(ownText(el)) === want;
-  const out = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    if (!matches(el)) continue;
-    if (Array.from(el.children).some(matches)) continue;
-    if (!shown(el)) continue;
-    out.push(el);
+  const found = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n !== null; n = walker.nextNode()) {
+    if (norm(n.nodeValue).indexOf(first) === -1) continue;
+    let el = n.parentElement;
+    for (let depth = 0; el !== null && el !== document.body && depth < 4; depth += 1, el = el.parentElement) {
+      if (eligible(el) && norm(ownText(el)) === want) { found.add(el); break; }
+    }
   }
-  return out;
+  const all = Array.from(found);
+  return all.filter((el) => !all.some((o) => o !== el && el.contains(o)) && shown(el));
 };
 const foreignHeading = (node, h) => Array.from(node.querySelectorAll(HEADINGISH))
   .some((x) => !x.contains(h) && !h.contains(x) && fold(ownText(x)) !== '' && shown(x));

@@ -100,10 +100,20 @@ async fn serve_loop<D: SportlinkDriver>(
 ) {
     let board = executor.status_board();
     let idle_close = executor.settings().idle_close;
+    let dry_run = executor.settings().dry_run;
+    if dry_run {
+        tracing::warn!("sportlink.dry_run is on: changes are reported, never saved in Sportlink");
+    }
     let mut earliest_next_run = Instant::now();
     loop {
         // Wait for a reason to run.
-        let wake_at = next_wake(executor.store(), &board).await;
+        // A dry run leaves every change pending: only new changes (and the end of a pause) are a
+        // reason to look again, not the pending rows themselves.
+        let wake_at = if dry_run {
+            board.pause_deadline()
+        } else {
+            next_wake(executor.store(), &board).await
+        };
         let timer = wake_at.map(|t| t.max(earliest_next_run));
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -121,7 +131,7 @@ async fn serve_loop<D: SportlinkDriver>(
             continue;
         }
         earliest_next_run = Instant::now() + MIN_RERUN;
-        match executor.run(None, false, &cancel).await {
+        match executor.run(None, dry_run, &cancel).await {
             Ok(report) => {
                 if let Some(metrics) = &metrics {
                     crate::operations::record_executor_run(metrics, &report);

@@ -60,6 +60,7 @@ impl ExecutorSettings {
             breaker_threshold: s.circuit_breaker_threshold,
             breaker_cooldown: Duration::from_secs(s.circuit_breaker_cooldown_secs),
             idle_close: Duration::from_secs(s.idle_close_secs.max(1)),
+            dry_run: s.dry_run,
         }
     }
 }

@@ -490,3 +490,83 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
     .is_ok());
     rig.finish().await;
 }
+
+/// `serve` (built by `startup::launch`) with `sportlink.dry_run`: the executor logs in, opens the
+/// member's form and cancels; Sportlink receives no save and the change stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_dry_run_opens_forms_but_never_saves() {
+    use std::sync::Arc;
+
+    use rondo_reverse_sync::catalogue::Catalogue;
+    use rondo_reverse_sync::config::{Secret, SportlinkSettings};
+    use rondo_reverse_sync::startup;
+
+    use crate::support::chromium::{CHROMIUM, OTP_SECRET, PASSWORD, USER};
+
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("DRY0002");
+    rig.seed(&m).await;
+    m.email = "droog@example.org".into();
+    let ids = rig.user_edit(&m).await;
+
+    let mut settings = Settings::default();
+    settings.database.path = rig.store.path().to_path_buf();
+    settings.webhook.secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    settings.sportlink = SportlinkSettings {
+        base_url: rig.sim.base_url(),
+        username: USER.into(),
+        password: Secret::new(PASSWORD),
+        otp_secret: Secret::new(OTP_SECRET),
+        chromium_path: CHROMIUM.into(),
+        min_member_interval_ms: 0,
+        member_jitter_ms: 0,
+        settle_ms: 400,
+        artefact_dir: rig.artefact_dir(),
+        dry_run: true,
+        ..SportlinkSettings::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let service = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
+        std::future::pending::<()>().await
+    })
+    .await
+    .expect("serve starts");
+    // The daemon runs once at start: wait until that dry run is recorded as finished.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let runs = rig.store.read(|c| c.list_runs(20, 0)).await.expect("runs");
+        if runs
+            .iter()
+            .any(|r| r.kind == "sync" && r.dry_run && r.finished_at.is_some())
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dry run finished: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.shutdown();
+    service.wait().await.expect("clean stop");
+    let log = rig.state().request_log();
+    assert!(
+        log.iter()
+            .any(|r| r.path == "/member/member-details/DRY0002/general"),
+        "the form was opened: {log:?}"
+    );
+    assert!(log.iter().all(|r| !r.is_save()), "nothing saved: {log:?}");
+    let c = rig.change(ids[0]).await;
+    assert_eq!(c.status, ChangeStatus::Pending.as_str(), "{c:?}");
+    assert_eq!(c.attempts, 0, "{c:?}");
+    assert_eq!(
+        rig.state().member("DRY0002").unwrap().communication.email1,
+        Member::jan("DRY0002").email
+    );
+    rig.finish().await;
+}

@@ -158,6 +158,7 @@ impl Rig {
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(600),
             idle_close: Duration::from_secs(60),
+            dry_run: false,
         };
         Rig {
             sim,
