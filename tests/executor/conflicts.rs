@@ -5,7 +5,7 @@ use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
 
 use crate::support::chromium::chromium_available;
-use crate::support::rig::{saves, Member, Rig};
+use crate::support::rig::{knvb, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_equals_new_is_synced_without_a_write() {
@@ -267,5 +267,62 @@ async fn an_unrecorded_earlier_write_of_the_chain_is_ours_not_a_conflict() {
         ChangeStatus::Synced.as_str()
     );
     assert!(rig.conflicts("CON0090").await.is_empty());
+    rig.finish().await;
+}
+
+/// Issue 15.5: a volunteer edits B; a Sportlink user then changes the field to C; the forward
+/// sync copies C into Rondo Club and reports it with its own (later) copy time. The copy time is
+/// not a Rondo Club edit: the resolver compares the volunteer's edit with Sportlink's change, so
+/// the stale B is not written over the newer C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_sync_copy_of_sportlinks_newer_value_is_not_overwritten() {
+    use std::collections::BTreeMap;
+
+    use chrono::{TimeDelta, Utc};
+    use rondo_reverse_sync::store::ForwardSyncReport;
+
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("CON0009");
+    rig.seed(&m).await;
+    m.email = "vrijwilliger@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    // Later, someone changes the e-mail in Sportlink itself...
+    let mut in_sportlink = rig.state().member("CON0009").unwrap();
+    in_sportlink.communication.email1 = "in-sportlink@example.org".into();
+    rig.state().seed_member(in_sportlink);
+    // ...and the forward sync copies it into Rondo Club now and reports that.
+    let report = ForwardSyncReport {
+        knvb_id: knvb("CON0009"),
+        fields: BTreeMap::from([(
+            "email".to_owned(),
+            serde_json::json!("in-sportlink@example.org"),
+        )]),
+        rondo_club_modified: Utc::now(),
+        sportlink_modified: Some(Utc::now() - TimeDelta::minutes(10)),
+    };
+    rig.store
+        .write(move |c| c.record_forward_sync(&report, Utc::now()))
+        .await
+        .expect("report recorded");
+    let mut executor = rig.executor();
+    let run = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert!(
+        saves(&rig.state(), "CON0009").is_empty(),
+        "no write: {run:?}"
+    );
+    assert_eq!(
+        rig.state().member("CON0009").unwrap().communication.email1,
+        "in-sportlink@example.org"
+    );
+    let c = rig.change(ids[0]).await;
+    assert_eq!(c.status, ChangeStatus::ConflictLost.as_str(), "{c:?}");
+    let audit = rig.conflicts("CON0009").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].winning_system, "sportlink");
+    assert_eq!(audit[0].resolution_reason, "sportlink_newer");
     rig.finish().await;
 }
