@@ -326,3 +326,50 @@ async fn a_forward_sync_copy_of_sportlinks_newer_value_is_not_overwritten() {
     assert_eq!(audit[0].resolution_reason, "sportlink_newer");
     rig.finish().await;
 }
+
+/// Issue 15.6: a decision that led to a write is audited even when the attempt does not get to
+/// its end. Here the session expires right after Sportlink took the save: the redo after the
+/// new login finds the value already there (no decision of its own), and the audit row of the
+/// write is there all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_decision_that_led_to_a_write_is_audited_when_the_session_expires_after_it() {
+    use std::time::Duration;
+
+    use crate::support::chromium::wait_for_sim;
+
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("CON0010");
+    rig.seed(&m).await;
+    let mut in_sportlink = m.sim();
+    in_sportlink.communication.email1 = "onbekend@example.org".into();
+    rig.state().seed_member(in_sportlink);
+    m.email = "vrijwilliger@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    let mut executor = rig.executor();
+    let state = rig.state();
+    // End every session the moment the save is in.
+    let expirer = tokio::spawn(async move {
+        let saved = wait_for_sim(&state, Duration::from_secs(90), |s| {
+            !s.saves_for("CON0010").is_empty()
+        })
+        .await;
+        state.expire_all_sessions();
+        saved
+    });
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert!(expirer.await.expect("join"), "the save happened");
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Synced.as_str(),
+        "{report:?}"
+    );
+    assert_eq!(saves(&rig.state(), "CON0010").len(), 1, "written once");
+    let audit = rig.conflicts("CON0010").await;
+    assert_eq!(audit.len(), 1, "{audit:?} {report:?}");
+    assert_eq!(audit[0].winning_system, "rondo_club");
+    rig.finish().await;
+}
