@@ -344,7 +344,7 @@ mod with_executor {
     use rondo_reverse_sync::sportlink::orphans;
 
     use super::support::chromium::{
-        chromium_available, start_sim, CHROMIUM, OTP_SECRET, PASSWORD, USER,
+        chromium_available, chromium_path, start_sim, OTP_SECRET, PASSWORD, USER,
     };
     use super::{deliver, free_port, verify, Service, SECRET};
 
@@ -464,7 +464,10 @@ mod with_executor {
             ("RRS_SPORTLINK__USERNAME", USER.into()),
             ("RRS_SPORTLINK__PASSWORD", PASSWORD.into()),
             ("RRS_SPORTLINK__OTP_SECRET", OTP_SECRET.into()),
-            ("RRS_SPORTLINK__CHROMIUM_PATH", CHROMIUM.into()),
+            (
+                "RRS_SPORTLINK__CHROMIUM_PATH",
+                chromium_path().display().to_string(),
+            ),
             ("RRS_SPORTLINK__MIN_MEMBER_INTERVAL_MS", "0".into()),
             ("RRS_SPORTLINK__MEMBER_JITTER_MS", "0".into()),
             (

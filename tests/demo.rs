@@ -4,10 +4,13 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "support/headless.rs"]
+#[allow(dead_code)]
+mod headless;
+
 #[test]
 fn demo_runs_to_completion_with_every_change_verified() {
-    if !std::path::Path::new("/usr/bin/chromium").exists() {
-        println!("SKIPPED: chromium not found at /usr/bin/chromium");
+    if !headless::chromium_available() {
         return;
     }
     let started = Instant::now();

@@ -501,7 +501,7 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
     use rondo_reverse_sync::config::{Secret, SportlinkSettings};
     use rondo_reverse_sync::startup;
 
-    use crate::support::chromium::{CHROMIUM, OTP_SECRET, PASSWORD, USER};
+    use crate::support::chromium::{chromium_path, OTP_SECRET, PASSWORD, USER};
 
     if !chromium_available() {
         return;
@@ -520,7 +520,7 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
         username: USER.into(),
         password: Secret::new(PASSWORD),
         otp_secret: Secret::new(OTP_SECRET),
-        chromium_path: CHROMIUM.into(),
+        chromium_path: chromium_path(),
         min_member_interval_ms: 0,
         member_jitter_ms: 0,
         settle_ms: 400,

@@ -1,6 +1,5 @@
 //! Chromium and simulator set-up for the executor's real-browser tests.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rondo_reverse_sync::simulator::{SimConfig, SimState, Simulator};
@@ -8,21 +7,12 @@ use rondo_reverse_sync::sportlink::browser::SessionSettings;
 use rondo_reverse_sync::sportlink::page::PageTimings;
 use secrecy::SecretString;
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub use super::headless::{chromium_available, chromium_path};
+
 pub const USER: &str = "clubadmin";
 pub const PASSWORD: &str = "correct horse battery";
 /// 160-bit base32 secret (RFC 6238 test key).
 pub const OTP_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-
-/// True when the real-browser tests can run; prints why not otherwise.
-pub fn chromium_available() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        true
-    } else {
-        println!("SKIPPED: Chromium not found at {CHROMIUM}");
-        false
-    }
-}
 
 pub async fn start_sim() -> Simulator {
     Simulator::start(SimConfig {
@@ -42,7 +32,7 @@ pub fn session_settings(base_url: &str) -> SessionSettings {
         username: USER.into(),
         password: SecretString::from(PASSWORD.to_owned()),
         otp_secret: SecretString::from(OTP_SECRET.to_owned()),
-        chromium_path: PathBuf::from(CHROMIUM),
+        chromium_path: chromium_path(),
         headless: true,
         timings: PageTimings {
             action_timeout: Duration::from_secs(15),

@@ -10,16 +10,34 @@ use chromiumoxide::browser::{Browser, BrowserConfig};
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Set to `1` to skip the tests that need Chromium (they fail when it is missing otherwise);
+/// `scripts/test` then says so at the end of the run.
+pub const SKIP_BROWSER_TESTS: &str = "RRS_SKIP_BROWSER_TESTS";
 
-/// True when Chromium is installed; prints why the test is skipped otherwise.
+/// Chromium as the service finds it: `RRS_SPORTLINK__CHROMIUM_PATH` (the service's own
+/// override of `sportlink.chromium_path`), else that setting's default.
+pub fn chromium_path() -> std::path::PathBuf {
+    std::env::var_os("RRS_SPORTLINK__CHROMIUM_PATH")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| rondo_reverse_sync::config::SportlinkSettings::default().chromium_path)
+}
+
+/// Whether a browser test runs. A missing Chromium fails the test (with how to install it),
+/// unless the browser tests are explicitly skipped with `RRS_SKIP_BROWSER_TESTS=1`.
 pub fn chromium_available() -> bool {
-    if std::path::Path::new(CHROMIUM).exists() {
-        true
-    } else {
-        println!("SKIPPED: chromium not found at {CHROMIUM}");
-        false
+    if std::env::var(SKIP_BROWSER_TESTS).is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: {SKIP_BROWSER_TESTS}=1");
+        return false;
     }
+    let path = chromium_path();
+    assert!(
+        path.exists(),
+        "Chromium not found at {} (scripts/install-deps installs it; set {}=1 to skip the \
+         browser tests on purpose)",
+        path.display(),
+        SKIP_BROWSER_TESTS
+    );
+    true
 }
 
 pub struct Headless {
@@ -33,7 +51,7 @@ impl Headless {
     pub async fn launch(window: Option<(u32, u32)>) -> anyhow::Result<Headless> {
         let profile = tempfile::tempdir().context("profile dir")?;
         let mut builder = BrowserConfig::builder()
-            .chrome_executable(CHROMIUM)
+            .chrome_executable(chromium_path())
             .no_sandbox()
             .user_data_dir(profile.path())
             .launch_timeout(Duration::from_secs(30))

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod chromium;
+pub mod headless;
 pub mod rig;
