@@ -72,6 +72,11 @@ impl App {
         settings.database.path = dir.path().join("hostile.sqlite3");
         settings.webhook.secret = Secret::new(SECRET);
         settings_for(&mut settings);
+        // As `migrate` does: the service itself refuses a missing database.
+        drop(
+            rondo_reverse_sync::open_store(&settings, Arc::new(Catalogue::builtin()))
+                .expect("database"),
+        );
         let state = startup::build_state(&settings, Arc::new(Catalogue::builtin()))
             .await
             .expect("state");
