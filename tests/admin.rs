@@ -27,6 +27,9 @@ use rondo_reverse_sync::webhook::signature::WebhookSecret;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
+#[path = "support/binary.rs"]
+mod binary;
+
 const TOKEN: &str = "admin-token-0123456789-abcdefghij";
 /// The webhook secret is not an admin token.
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -113,6 +116,8 @@ impl Operations for FakeOps {
 /// What stands behind the operations seam.
 enum Wiring {
     Fake,
+    /// The fake, with other sign-in rate limits.
+    FakeLimited(rondo_reverse_sync::http::LoginLimits),
     /// Nothing: a build without poll and executor.
     Unwired,
     /// The service's own implementation, built over the app's store.
@@ -148,6 +153,11 @@ impl App {
         settings.database.path = dir.path().join("admin.sqlite3");
         settings.webhook.secret = Secret::new(WEBHOOK_SECRET);
         settings.admin.token = Secret::new(TOKEN);
+        // As `migrate` does: the service itself refuses a missing database.
+        drop(
+            rondo_reverse_sync::open_store(&settings, Arc::new(Catalogue::builtin()))
+                .expect("database"),
+        );
         let mut state = startup::build_state(&settings, Arc::new(Catalogue::builtin()))
             .await
             .expect("app state");
@@ -159,6 +169,12 @@ impl App {
         });
         match wiring {
             Wiring::Fake => state.ops = state.ops.with_operations(ops.clone()),
+            Wiring::FakeLimited(limits) => {
+                state.ops = state
+                    .ops
+                    .with_operations(ops.clone())
+                    .with_login_limits(limits)
+            }
             Wiring::Unwired => {}
             Wiring::Real(make) => state.ops = state.ops.with_operations(make(store.clone())),
         }
@@ -591,6 +607,166 @@ mod auth {
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         assert_eq!(change_status(&app.store, failed).await, "pending");
         assert!(app.woken());
+        app.stop().await;
+    }
+}
+
+/// Signs in through the login form as a browser would; the cookie pair (`rrs_session=…`) and
+/// the CSRF token of the page's forms.
+async fn sign_in(app: &App) -> (String, String) {
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let session = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = app
+        .client
+        .get(app.url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a csrf field") + marker.len();
+    let csrf = page[start..start + page[start..].find('"').unwrap()].to_string();
+    (session, csrf)
+}
+
+/// Issue 15, items 9 and 10: signing out ends the session on the server; sign-in attempts are
+/// limited per client and overall.
+mod sessions {
+    use super::*;
+    use rondo_reverse_sync::http::LoginLimits;
+
+    async fn page_status(app: &App, session: &str) -> StatusCode {
+        app.client
+            .get(app.url("/"))
+            .header("cookie", session)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn signing_out_ends_the_session_on_the_server() {
+        let app = App::start().await;
+        let (session, csrf) = sign_in(&app).await;
+        let (other, _) = sign_in(&app).await;
+        assert_ne!(session, other, "every sign-in is its own session");
+        assert_eq!(page_status(&app, &session).await, StatusCode::OK);
+        let response = app
+            .client
+            .post(app.url("/logout"))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        // A copy of the old cookie (a shared computer, a stolen cookie) no longer works…
+        assert_eq!(page_status(&app, &session).await, StatusCode::UNAUTHORIZED);
+        let resume = app
+            .client
+            .post(app.url("/ui/executor/resume"))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resume.status(), StatusCode::UNAUTHORIZED);
+        // …while another browser's session lives on.
+        assert_eq!(page_status(&app, &other).await, StatusCode::OK);
+        app.stop().await;
+    }
+
+    /// A client on its own loopback address (all of 127.0.0.0/8 reaches the service).
+    fn client_from(last: u8) -> reqwest::Client {
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    }
+
+    async fn attempt(app: &App, client: &reqwest::Client, token: &str) -> reqwest::Response {
+        client
+            .post(app.url("/login"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Counts, not time: the allowances refill once an hour, far beyond the test's length.
+    #[tokio::test]
+    async fn sign_in_attempts_are_limited_per_client_and_overall() {
+        const HOUR: Duration = Duration::from_secs(3600);
+        let app = App::start_with(Wiring::FakeLimited(LoginLimits {
+            per_client_burst: 3,
+            per_client_refill: HOUR,
+            overall_burst: 6,
+            overall_refill: HOUR,
+        }))
+        .await;
+        let guesser = client_from(2);
+        let mut statuses = Vec::new();
+        for n in 0..10 {
+            let response = attempt(&app, &guesser, &format!("guess-{n}")).await;
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                let wait: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(wait > 0);
+            }
+            statuses.push(response.status());
+        }
+        let checked = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count();
+        assert_eq!(checked, 3, "{statuses:?}");
+        assert!(statuses[3..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
+        // Limited, the right token is not even checked.
+        assert_eq!(
+            attempt(&app, &guesser, TOKEN).await.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        // Another client has its own allowance…
+        let operator = client_from(3);
+        assert_eq!(
+            attempt(&app, &operator, TOKEN).await.status(),
+            StatusCode::SEE_OTHER
+        );
+        // …until the overall one (6) is used up: 3 + 1 so far, two more clients get one each.
+        for last in [4, 5] {
+            assert_eq!(
+                attempt(&app, &client_from(last), "wrong").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            attempt(&app, &client_from(6), TOKEN).await.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
         app.stop().await;
     }
 }
@@ -1136,6 +1312,53 @@ mod operations {
             .await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert!(error_of(&body).contains("person.trashed"), "{body}");
+        app.stop().await;
+    }
+}
+
+/// Issue 15, item 13: a `knvb-id` that is there but not usable (a zero-width space in it) is not
+/// filed silently as "not a member": it is recorded and shown in the status and on the page,
+/// until a delivery with a usable id for the same person clears it.
+mod invalid_knvb_id {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_invalid_knvb_id_is_recorded_and_shown_to_the_operator() {
+        let app = App::start().await;
+        let mut data = person_json("ZWS0001", "a@example.org", minutes_ago(5));
+        data["id"] = json!(4242);
+        data["origin"] = json!("user_edit");
+        data["acf"]["knvb-id"] = json!("ZWS\u{200b}0001");
+        let (status, body) = app
+            .webhook("msg_zws_1", "person.updated", data.clone())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["verdict"], "invalid_knvb_id", "{body}");
+
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status["invalid_knvb_id_count"], 1, "{status}");
+        let listed = &status["invalid_knvb_ids"][0];
+        assert_eq!(listed["wp_post_id"], 4242, "{status}");
+        assert_eq!(
+            listed["value"], "ZWS\\u{200b}0001",
+            "shown escaped: {status}"
+        );
+        assert_eq!(listed["source"], "webhook");
+
+        let (code, _, page) = app.send(Method::GET, "/", Some(TOKEN), None).await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(page.contains("invalid KNVB id"), "{page}");
+        assert!(
+            page.contains("ZWS\\u{200b}0001") && page.contains("4242"),
+            "{page}"
+        );
+
+        // Corrected in Rondo Club: the next delivery clears it.
+        data["acf"]["knvb-id"] = json!("ZWS0001");
+        let (status, body) = app.webhook("msg_zws_2", "person.updated", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status["invalid_knvb_id_count"], 0, "{status}");
         app.stop().await;
     }
 }
@@ -1771,6 +1994,103 @@ mod wired {
     const USER: &str = "rondo-reverse-sync";
     const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
 
+    /// Issue 15, item 17: the `replay` verb of the real binary does what the admin API does,
+    /// through the same code: replay a stored delivery, re-detect a member from Rondo Club,
+    /// requeue a change; refusals are one line with the reason.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_replay_verb_replays_redetects_and_requeues_like_the_api() {
+        let app = App::start().await;
+        let store = app.store.clone();
+        see(
+            &store,
+            sighting(
+                "CLI0001",
+                "first@example.nl",
+                minutes_ago(90),
+                Source::Webhook,
+                None,
+            ),
+        )
+        .await;
+        let mut data = person_json("CLI0001", "replayed@example.nl", minutes_ago(10));
+        data["origin"] = json!("user_edit");
+        data["user"] = json!("volunteer");
+        seed_delivery(&store, "msg_cli_1", "person.updated", data).await;
+        let failed = seed_failed(&store, "CLI0002").await;
+
+        let standin = RondoStandIn::start(StandInConfig {
+            username: USER.into(),
+            application_password: PASSWORD.into(),
+            ..StandInConfig::default()
+        })
+        .await
+        .unwrap();
+        let mut person = person_json("CLI0001", "redetected@example.nl", minutes_ago(1));
+        person["acf"]["knvb-id"] = json!("CLI0001");
+        standin.state().upsert_person(person).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = store.path().display().to_string();
+        let base_url = standin.base_url();
+        let env = [
+            ("RRS_DATABASE__PATH", db.as_str()),
+            ("RRS_RONDO_CLUB__BASE_URL", base_url.as_str()),
+            ("RRS_RONDO_CLUB__USERNAME", USER),
+            ("RRS_RONDO_CLUB__APPLICATION_PASSWORD", PASSWORD),
+        ];
+        let run = |args: &[&str]| {
+            let out = super::binary::run(dir.path(), args, &env);
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+
+        let (code, out, err) = run(&["replay", "delivery", "msg_cli_1"]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(
+            out.contains("delivery msg_cli_1: changed (1 change(s))"),
+            "{out}"
+        );
+        assert!(out.contains("replayed@example.nl"), "{out}");
+
+        let (code, out, err) = run(&["replay", "member", "cli0001"]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        let changes = store
+            .read(|db| db.list_changes(&[], Some(&KnvbId::parse("CLI0001").unwrap()), 100, 0))
+            .await
+            .unwrap();
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.new_value == "redetected@example.nl" && c.source == "replay"),
+            "{changes:?}"
+        );
+
+        assert_eq!(change_status(&store, failed).await, "failed");
+        let (code, out, err) = run(&["replay", "change", &failed.0.to_string()]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("pending again"), "{out}");
+        assert_eq!(change_status(&store, failed).await, "pending");
+
+        // Refusals: one line, the reason, exit 1 (2 for bad usage).
+        let failed_id = failed.0.to_string();
+        for (args, code_wanted, reason) in [
+            (vec!["replay", "change", failed_id.as_str()], 1, "pending"),
+            (vec!["replay", "delivery", "msg_nope"], 1, "not found"),
+            (vec!["replay", "change", "999999"], 1, "not found"),
+            (vec!["replay", "member", "not valid!"], 2, "knvb"),
+        ] {
+            let (code, out, err) = run(&args);
+            assert_eq!(code, Some(code_wanted), "{args:?}: {out}{err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+            assert!(err.to_lowercase().contains(reason), "{args:?}: {err}");
+        }
+        standin.shutdown().await;
+        app.stop().await;
+    }
+
     #[tokio::test]
     async fn poll_trigger_and_redetect_reach_rondo_club() {
         let standin = RondoStandIn::start(StandInConfig {
@@ -1925,6 +2245,20 @@ mod wired {
             .downcast_ref::<rondo_reverse_sync::config::ConfigError>()
             .is_some());
         assert!(!refused.to_string().contains("short"), "{refused}");
+
+        // A missing database is refused too (only `migrate` creates one), with one line.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refused = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
+        })
+        .await
+        .err()
+        .expect("refused");
+        assert!(
+            format!("{refused:#}").contains("does not exist"),
+            "{refused:#}"
+        );
+        assert!(!settings.database.path.exists(), "launch created it");
+        drop(rondo_reverse_sync::open_store(&settings, Arc::new(Catalogue::builtin())).unwrap());
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
