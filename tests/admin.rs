@@ -1445,15 +1445,15 @@ mod forward_sync {
 
         let (_, member) = app.api(Method::GET, "/api/members/FWD0001", None).await;
         let email_ts = &member["field_timestamps"]["email"];
-        assert!(email_ts["rondo_club_modified"].is_string(), "{member}");
-        assert!(email_ts["sportlink_modified"].is_string(), "{member}");
+        // Sportlink's value, copied: a Sportlink time, never a Rondo Club edit (issue 15 item 5).
+        assert!(email_ts["rondo_club_modified"].is_null(), "{member}");
         assert!(member["field_timestamps"]["mobile"]["rondo_club_modified"].is_null());
-        let stored_at: DateTime<Utc> = email_ts["rondo_club_modified"]
+        let sportlink_at: DateTime<Utc> = email_ts["sportlink_modified"]
             .as_str()
             .unwrap()
             .parse()
             .unwrap();
-        assert_eq!(stored_at.timestamp(), written.timestamp());
+        assert_eq!(sportlink_at.timestamp(), minutes_ago(40).timestamp());
 
         // A real user edit after the forward sync is still detected (and wakes the executor).
         assert!(!app.woken());
@@ -1467,6 +1467,118 @@ mod forward_sync {
             "email and the block's revert: {body}"
         );
         assert!(app.woken());
+        app.stop().await;
+    }
+
+    /// Issue 15, item 5: the Rondo Club side of a conflict is the time of the value being pushed
+    /// (the volunteer's edit), never the time the forward sync copied Sportlink's own value.
+    #[tokio::test]
+    async fn a_report_of_sportlinks_value_keeps_the_volunteers_edit_time() {
+        let app = App::start().await;
+        see(
+            &app.store,
+            sighting(
+                "TSP0001",
+                "old@example.nl",
+                minutes_ago(120),
+                Source::Webhook,
+                None,
+            ),
+        )
+        .await;
+        let edited = minutes_ago(60);
+        let mut data = person_json("TSP0001", "volunteer@example.nl", edited);
+        data["origin"] = json!("user_edit");
+        let (status, body) = app.webhook("msg_tsp_edit", "person.updated", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["change_ids"].as_array().map(Vec::len),
+            Some(1),
+            "{body}"
+        );
+
+        let timestamps = |member: &Value| {
+            let at = |side: &str| {
+                member["field_timestamps"]["email"][side]
+                    .as_str()
+                    .map(|t| t.parse::<DateTime<Utc>>().unwrap().timestamp())
+            };
+            (at("sportlink_modified"), at("rondo_club_modified"))
+        };
+        let report = |email: &str, written: DateTime<Utc>, sportlink: Option<DateTime<Utc>>| {
+            json!({
+                "knvb_id": "TSP0001",
+                "fields": {"email": email},
+                "rondo_club_modified": written.to_rfc3339(),
+                "sportlink_modified": sportlink.map(|t| t.to_rfc3339()),
+            })
+        };
+        // The forward sync copies Sportlink's own (old) value over the edit in Rondo Club.
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/forward-sync/report",
+                Some(report("old@example.nl", minutes_ago(30), None)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, member) = app.api(Method::GET, "/api/members/TSP0001", None).await;
+        assert_eq!(
+            timestamps(&member),
+            (None, Some(edited.timestamp())),
+            "the edit's time stays; Sportlink held that value all along: {member}"
+        );
+
+        // Sportlink changed meanwhile, and the forward sync copies that: Sportlink's time is at
+        // the latest the copy's, or what the report says; the edit's time still stays.
+        let copied = minutes_ago(20);
+        app.api(
+            Method::POST,
+            "/api/forward-sync/report",
+            Some(report("desk@example.nl", copied, None)),
+        )
+        .await;
+        let (_, member) = app.api(Method::GET, "/api/members/TSP0001", None).await;
+        assert_eq!(
+            timestamps(&member),
+            (Some(copied.timestamp()), Some(edited.timestamp()))
+        );
+        let changed_in_sportlink = minutes_ago(45);
+        app.api(
+            Method::POST,
+            "/api/forward-sync/report",
+            Some(report(
+                "desk2@example.nl",
+                minutes_ago(15),
+                Some(changed_in_sportlink),
+            )),
+        )
+        .await;
+        let (_, member) = app.api(Method::GET, "/api/members/TSP0001", None).await;
+        let (sportlink, rondo) = timestamps(&member);
+        assert_eq!(
+            (sportlink, rondo),
+            (
+                Some(changed_in_sportlink.timestamp()),
+                Some(edited.timestamp())
+            )
+        );
+
+        // What the resolver decides with them: the volunteer's edit (60 min ago) is older than
+        // Sportlink's change (45 min ago), so Sportlink wins.
+        let at = |t: Option<i64>| t.and_then(|s| DateTime::<Utc>::from_timestamp(s, 0));
+        let resolution = conflict::resolve(&ConflictInput {
+            kind: rondo_reverse_sync::catalogue::FieldKind::Text,
+            sportlink_value: "desk2@example.nl",
+            rondo_club_value: "volunteer@example.nl",
+            sportlink_modified: at(sportlink),
+            rondo_club_modified: at(rondo),
+        });
+        assert_eq!(
+            resolution.reason.as_str(),
+            "sportlink_newer",
+            "{resolution:?}"
+        );
         app.stop().await;
     }
 

@@ -139,7 +139,14 @@ impl Conn<'_> {
             (None, _) => None,
         };
         self.upsert_member(knvb_id, sighting, &evaluation, origin, modified, now)?;
-        for field in &evaluation.differing {
+        // A forward-sync write copies Sportlink's values: its time is not a Rondo Club edit, and
+        // must not make Rondo Club look newer in a conflict (see `record_forward_sync`).
+        let fields_edited = if evaluation.verdict == Verdict::ForwardSync {
+            &[][..]
+        } else {
+            &evaluation.differing[..]
+        };
+        for field in fields_edited {
             self.conn
                 .prepare_cached(&format!(
                     "UPDATE rondo_club_members SET {field}_rondo_club_modified = ?1 WHERE knvb_id = ?2"
