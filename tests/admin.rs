@@ -113,11 +113,31 @@ impl Operations for FakeOps {
     }
 }
 
+/// An upstream that never answers: every operation waits for ever.
+struct Hung;
+
+impl Operations for Hung {
+    fn executor_status(&self) -> Option<ExecutorView> {
+        None
+    }
+    fn resume_executor(&self) -> Result<(), OperationError> {
+        Ok(())
+    }
+    fn trigger_poll(&self, _full: bool) -> BoxFuture<'_, Result<PollAccepted, OperationError>> {
+        Box::pin(futures::future::pending())
+    }
+    fn redetect(&self, _knvb_id: KnvbId) -> BoxFuture<'_, Result<Redetected, OperationError>> {
+        Box::pin(futures::future::pending())
+    }
+}
+
 /// What stands behind the operations seam.
 enum Wiring {
     Fake,
     /// The fake, with other sign-in rate limits.
     FakeLimited(rondo_reverse_sync::http::LoginLimits),
+    /// Operations that never finish (a hung upstream), and this request deadline.
+    Hanging(Duration),
     /// Nothing: a build without poll and executor.
     Unwired,
     /// The service's own implementation, built over the app's store.
@@ -177,6 +197,10 @@ impl App {
             }
             Wiring::Unwired => {}
             Wiring::Real(make) => state.ops = state.ops.with_operations(make(store.clone())),
+            Wiring::Hanging(deadline) => {
+                state.ops = state.ops.with_operations(Arc::new(Hung));
+                state.request_timeout = deadline;
+            }
         }
         let wake = state.executor_wake.clone();
         let ops_state = state.ops.clone();
@@ -767,6 +791,43 @@ mod sessions {
             attempt(&app, &client_from(6), TOKEN).await.status(),
             StatusCode::TOO_MANY_REQUESTS
         );
+        app.stop().await;
+    }
+}
+
+/// Issue 15, item 12: a request to `/api/` that hangs on its upstream is answered 503 at the
+/// request deadline instead of holding the connection for ever.
+mod request_deadline {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hung_admin_request_is_answered_503_at_the_deadline() {
+        let app = App::start_with(Wiring::Hanging(Duration::from_secs(1))).await;
+        // The client's own timeout only keeps a failing test from hanging.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        for (method, path) in [
+            (Method::POST, "/api/members/HNG0001/redetect"),
+            (Method::POST, "/api/poll"),
+        ] {
+            let response = client
+                .request(method, app.url(path))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("answered before the client gave up");
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert!(
+                error_of(&body).contains("did not finish within 1 seconds"),
+                "{path}: {body}"
+            );
+        }
+        // The rest of the service is unaffected.
+        let (status, _) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status, StatusCode::OK);
         app.stop().await;
     }
 }
