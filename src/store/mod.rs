@@ -237,7 +237,7 @@ impl Drop for Inner {
 enum Access {
     ReadOnly,
     ReadWrite,
-    /// Read-write, creating the file when it is missing (only `Store::create`).
+    /// Read-write, creating the file when it is missing (only `Store::open`).
     Create,
 }
 
