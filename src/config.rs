@@ -49,21 +49,12 @@ impl fmt::Display for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Environment variables may arrive as numbers (a numeric password); accept any scalar.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Scalar {
-            Text(String),
-            Integer(i64),
-            Float(f64),
-            Bool(bool),
-        }
-        Ok(match Option::<Scalar>::deserialize(deserializer)? {
+        // A secret is a string, byte for byte: a number in the file would already have lost its
+        // leading zeros or digits, so it is refused rather than converted. Environment variables
+        // arrive here unparsed (see `secret_overrides`).
+        Ok(match Option::<String>::deserialize(deserializer)? {
             None => Self::default(),
-            Some(Scalar::Text(s)) => Self::new(s),
-            Some(Scalar::Integer(i)) => Self::new(i.to_string()),
-            Some(Scalar::Float(f)) => Self::new(f.to_string()),
-            Some(Scalar::Bool(b)) => Self::new(b.to_string()),
+            Some(s) => Self::new(s),
         })
     }
 }
@@ -101,6 +92,16 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Largest webhook body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Most connections open at once; a connection beyond it is closed at once (keep the
+    /// unit's `LimitNOFILE=` well above it).
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, in seconds; also how long an
+    /// idle keep-alive connection is kept. A client that connects and sends nothing is closed
+    /// after this.
+    pub header_read_timeout_secs: u64,
+    /// Deadline for one request to the admin API (`/api/`) and the operator page (`/`), in
+    /// seconds; a request that takes longer is answered 503.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -108,6 +109,9 @@ impl Default for ServerSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             max_body_bytes: 1024 * 1024,
+            max_connections: 256,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -379,18 +383,22 @@ impl Settings {
                     format!("file {} does not exist", path.display()),
                 ));
             }
-            figment = figment.merge(Toml::file_exact(path));
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+            })?;
+            check_toml_syntax(&path.display().to_string(), &text)?;
+            figment = figment.merge(Toml::string(&text));
         }
-        Self::extract(figment.merge(env_overrides()))
+        Self::extract(with_env_overrides(figment, std::env::vars_os())?)
     }
 
     /// Settings from a TOML string, then the environment (tests, the demo).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        Self::extract(
-            Figment::from(Serialized::defaults(Settings::default()))
-                .merge(Toml::string(text))
-                .merge(env_overrides()),
-        )
+        check_toml_syntax("<config>", text)?;
+        Self::extract(with_env_overrides(
+            Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text)),
+            std::env::vars_os(),
+        )?)
     }
 
     fn extract(figment: Figment) -> Result<Self, ConfigError> {
@@ -402,7 +410,9 @@ impl Settings {
             };
             // The kind's text never contains the value of a secret: figment describes the
             // type found, and for strings that is the string — so keep secrets out by path.
-            let problem = if setting.contains("secret")
+            let problem = if SECRET_SETTINGS.contains(&setting.as_str()) {
+                "must be a string (in the file: quoted)".to_string()
+            } else if setting.contains("secret")
                 || setting.contains("password")
                 || setting.contains("token")
             {
@@ -424,6 +434,26 @@ impl Settings {
                 "server.max_body_bytes",
                 "must be at least 1024",
             ));
+        }
+        if self.server.max_connections == 0 || self.server.max_connections > 100_000 {
+            return Err(ConfigError::new(
+                "server.max_connections",
+                "must be between 1 and 100000",
+            ));
+        }
+        for (setting, value) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+            ),
+        ] {
+            if value == 0 || value > 3_600 {
+                return Err(ConfigError::new(setting, "must be between 1 and 3600"));
+            }
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {
             return Err(ConfigError::new(
@@ -642,12 +672,120 @@ pub fn parse_host_port(value: &str) -> Option<(String, u16)> {
     (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| (host.to_string(), port))
 }
 
-/// `RRS_<SECTION>__<KEY>` variables. Only names with a `__` are settings: `RRS_CONFIG` (the
-/// `--config` option) and other `RRS_…` names are not, and must not fail as unknown fields.
-fn env_overrides() -> Env {
-    Env::prefixed(ENV_PREFIX)
-        .filter(|key| key.as_str().contains("__"))
-        .split("__")
+/// The settings that hold secrets. Their environment variables are taken as strings, byte for
+/// byte: figment's environment provider parses values (`000123` would become the number 123, a
+/// 20-digit token a rounded float, `{…}` a map).
+pub const SECRET_SETTINGS: &[&str] = &[
+    "webhook.secret",
+    "webhook.previous_secret",
+    "rondo_club.application_password",
+    "sportlink.password",
+    "sportlink.otp_secret",
+    "admin.token",
+    "alerts.smtp_password",
+];
+
+/// The setting an environment variable's name stands for: `RRS_ADMIN__TOKEN` → `admin.token`.
+/// Only names with a `__` are settings: `RRS_CONFIG` (the `--config` option) and other `RRS_…`
+/// names are not, and must not fail as unknown fields.
+fn env_setting(name: &str) -> Option<String> {
+    let prefix = name.get(..ENV_PREFIX.len())?;
+    if !prefix.eq_ignore_ascii_case(ENV_PREFIX) {
+        return None;
+    }
+    let rest = &name[ENV_PREFIX.len()..];
+    rest.contains("__")
+        .then(|| rest.to_ascii_lowercase().replace("__", "."))
+}
+
+/// `figment` with the `RRS_<SECTION>__<KEY>` variables of `vars` merged in: secrets as they are,
+/// everything else parsed (numbers, booleans, lists).
+fn with_env_overrides(
+    figment: Figment,
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<Figment, ConfigError> {
+    let parsed = Env::prefixed(ENV_PREFIX)
+        .filter(|key| {
+            key.as_str().contains("__")
+                && !SECRET_SETTINGS.contains(
+                    &key.as_str()
+                        .to_ascii_lowercase()
+                        .replace("__", ".")
+                        .as_str(),
+                )
+        })
+        .split("__");
+    let mut figment = figment.merge(parsed);
+    for (setting, value) in secret_overrides(vars)? {
+        figment = figment.merge(Serialized::default(setting, value));
+    }
+    Ok(figment)
+}
+
+/// The secrets set in `vars`, unparsed. A value that is not UTF-8 is refused by name.
+fn secret_overrides(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let mut found = Vec::new();
+    for (name, value) in vars {
+        let Some(setting) = name.to_str().and_then(env_setting) else {
+            continue;
+        };
+        let Some(setting) = SECRET_SETTINGS.iter().find(|s| **s == setting) else {
+            continue;
+        };
+        let value = value
+            .into_string()
+            .map_err(|_| ConfigError::new(*setting, "the environment variable is not UTF-8"))?;
+        found.push((*setting, value));
+    }
+    Ok(found)
+}
+
+/// Refuses a file that is not TOML, naming where and what, but never repeating the line: it may
+/// hold a secret (`secret = "whsec_…` with the closing quote missing).
+fn check_toml_syntax(name: &str, text: &str) -> Result<(), ConfigError> {
+    let Err(e) = toml::from_str::<toml::Table>(text) else {
+        return Ok(());
+    };
+    let position = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit_once('\n')
+            .map_or(before, |(_, l)| l)
+            .chars()
+            .count()
+            + 1;
+        format!("{name}:{line}:{column}")
+    });
+    Err(ConfigError::new(
+        position.unwrap_or_else(|| name.to_string()),
+        format!("TOML syntax error: {}", syntax_problem(e.message())),
+    ))
+}
+
+/// The parser's message reduced to what is wrong, without any quoted piece of the input: only
+/// the first line, and text between backticks kept only when it is punctuation (`=`, `"`).
+fn syntax_problem(message: &str) -> String {
+    let first = message.lines().next().unwrap_or("").trim();
+    let mut out = String::new();
+    for (i, part) in first.split('`').enumerate() {
+        if i % 2 == 0 {
+            out.push_str(part);
+        } else if !part.is_empty() && part.chars().all(|c| c.is_ascii_punctuation()) {
+            out.push('`');
+            out.push_str(part);
+            out.push('`');
+        } else {
+            out.push('…');
+        }
+    }
+    if out.is_empty() {
+        "not valid TOML".into()
+    } else {
+        out
+    }
 }
 
 fn require(setting: &str, value: &str) -> Result<(), ConfigError> {

@@ -17,6 +17,7 @@ pub mod local_server;
 pub mod normalise;
 pub mod operations;
 pub mod poll;
+pub mod replay;
 pub mod rondo_standin;
 pub mod simulator;
 pub mod sportlink;
@@ -39,13 +40,23 @@ pub fn load_catalogue(settings: &Settings) -> Result<Catalogue, CatalogueError> 
     }
 }
 
-/// Opens the configured database, migrating it. Blocking.
+/// Opens the configured database, creating it when missing, and migrates it: for `migrate`
+/// (and `serve --create-database`). Blocking.
 pub fn open_store(settings: &Settings, catalogue: Arc<Catalogue>) -> Result<Store, StoreError> {
-    Store::open(
-        &settings.database.path,
-        catalogue,
-        StoreOptions {
-            busy_timeout: std::time::Duration::from_millis(settings.database.busy_timeout_ms),
-        },
-    )
+    Store::open(&settings.database.path, catalogue, store_options(settings))
+}
+
+/// Opens the configured database, which must exist, and migrates it: every verb but `migrate`.
+/// Blocking.
+pub fn open_existing_store(
+    settings: &Settings,
+    catalogue: Arc<Catalogue>,
+) -> Result<Store, StoreError> {
+    Store::open_existing(&settings.database.path, catalogue, store_options(settings))
+}
+
+fn store_options(settings: &Settings) -> StoreOptions {
+    StoreOptions {
+        busy_timeout: std::time::Duration::from_millis(settings.database.busy_timeout_ms),
+    }
 }

@@ -11,7 +11,7 @@ use rondo_reverse_sync::config::{ConfigError, Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
 use rondo_reverse_sync::poll;
 use rondo_reverse_sync::sportlink;
-use rondo_reverse_sync::{load_catalogue, open_store, startup, telemetry};
+use rondo_reverse_sync::{load_catalogue, open_existing_store, open_store, startup, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -26,8 +26,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the service: receive webhooks until SIGTERM or SIGINT.
-    Serve,
+    /// Run the service: receive webhooks until SIGTERM or SIGINT. The database must exist
+    /// (`migrate` creates it); a missing one is refused rather than silently started empty.
+    Serve {
+        /// Create the database if it is missing (a first start without `migrate`).
+        #[arg(long)]
+        create_database: bool,
+    },
     /// Create or upgrade the database schema, then report its version.
     Migrate,
     /// Show change counts by status, the last detection time and the schema version.
@@ -73,12 +78,38 @@ enum Command {
     },
     /// Check the configuration and that the Sportlink login works.
     Check,
+    /// What the admin API's replay and requeue do, for an operator on the server: run a stored
+    /// delivery through detection again, re-detect a member from Rondo Club, or put a change
+    /// back in the queue. A running service's executor picks requeued work up on its next round.
+    Replay {
+        #[command(subcommand)]
+        what: ReplayWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReplayWhat {
+    /// Run a stored webhook delivery through detection again (source `replay`).
+    Delivery {
+        /// The delivery's webhook-id.
+        id: String,
+    },
+    /// Fetch one member from Rondo Club now and run it through detection (source `replay`).
+    Member {
+        /// The member's KNVB id.
+        knvb_id: String,
+    },
+    /// Put a failed, skipped or conflict-lost change back in the queue.
+    Change {
+        /// The change's id (as `status`, the operator page and the API show it).
+        id: i64,
+    },
 }
 
 impl Command {
     fn needs(&self) -> Needs {
         match self {
-            Command::Serve => Needs {
+            Command::Serve { .. } => Needs {
                 webhook: true,
                 ..Needs::DATABASE_ONLY
             },
@@ -94,6 +125,13 @@ impl Command {
                 sportlink: true,
                 ..Needs::DATABASE_ONLY
             },
+            Command::Replay {
+                what: ReplayWhat::Member { .. },
+            } => Needs {
+                rondo_club: true,
+                ..Needs::DATABASE_ONLY
+            },
+            Command::Replay { .. } => Needs::DATABASE_ONLY,
         }
     }
 }
@@ -144,7 +182,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve => serve(&settings, catalogue).await,
+            Command::Serve { create_database } => {
+                if create_database {
+                    let settings = settings.clone();
+                    let catalogue = catalogue.clone();
+                    tokio::task::spawn_blocking(move || open_store(&settings, catalogue))
+                        .await
+                        .context("creating the database")??;
+                }
+                serve(&settings, catalogue).await
+            }
             Command::Migrate => {
                 let store = open_store(&settings, catalogue)?;
                 let info = store.read(|db| db.schema_info()).await?;
@@ -199,6 +246,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Command::Sync { knvb_id, dry_run } => {
                 sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
             }
+            Command::Replay { what } => replay(&settings, catalogue, what).await,
             Command::Check => {
                 // Rondo Club is optional for `check` (a site may rely on webhooks alone), but
                 // when it is configured its application password must really work.
@@ -251,14 +299,16 @@ async fn status(
     catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
     json: bool,
 ) -> Result<(), Failure> {
-    let store = open_store(settings, catalogue)?;
-    let (counts, last, schema, watermark) = store
+    let store = open_existing_store(settings, catalogue)?;
+    let (counts, last, schema, watermark, delivery, invalid) = store
         .read(|db| {
             Ok((
                 db.change_counts()?,
                 db.last_detection_time()?,
                 db.schema_info()?,
                 db.watermark()?,
+                db.last_delivery()?,
+                db.invalid_knvb_ids(20)?,
             ))
         })
         .await?;
@@ -268,6 +318,8 @@ async fn status(
             "last_detection_at": last,
             "poll_watermark": watermark,
             "schema_version": schema.version,
+            "last_delivery": delivery,
+            "invalid_knvb_ids": invalid,
         });
         println!("{value:#}");
     } else {
@@ -280,6 +332,31 @@ async fn status(
             "poll watermark      {}",
             watermark.map_or("none".into(), |t| t.to_rfc3339())
         );
+        match &delivery {
+            None => println!("last delivery       none received"),
+            Some(d) => println!(
+                "last delivery       {} {} {}{}{} ({})",
+                d.received_at.to_rfc3339(),
+                d.outcome,
+                d.event_type.as_deref().unwrap_or("-"),
+                d.knvb_id
+                    .as_deref()
+                    .map_or(String::new(), |k| format!(" member {k}")),
+                d.detail
+                    .as_deref()
+                    .map_or(String::new(), |t| format!(": {t}")),
+                d.id
+            ),
+        }
+        for person in &invalid {
+            println!(
+                "invalid knvb-id     post {} holds {:?} (seen via {}, {})",
+                person.wp_post_id,
+                person.value,
+                person.source,
+                person.last_seen_at.to_rfc3339()
+            );
+        }
         println!("changes pending     {}", counts.pending);
         println!("changes failed      {}", counts.failed);
         println!("changes conflict    {}", counts.conflict_lost);
@@ -296,7 +373,7 @@ async fn poll_verb(
     catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
     request: Option<poll::PollRequest>,
 ) -> Result<(), Failure> {
-    let store = open_store(settings, catalogue)?;
+    let store = open_existing_store(settings, catalogue)?;
     let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -328,7 +405,7 @@ async fn sync(
         .map(KnvbId::parse)
         .transpose()
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    let store = open_store(settings, catalogue)?;
+    let store = open_existing_store(settings, catalogue)?;
     // Ctrl-C stops between members; the browser is closed either way.
     let cancel = CancellationToken::new();
     let on_ctrl_c = {
@@ -347,6 +424,63 @@ async fn sync(
         return Err(Failure::Failed(anyhow::anyhow!(
             "not everything was pushed"
         )));
+    }
+    Ok(())
+}
+
+/// `replay`: the admin API's code paths (`replay::replay_delivery`, `poll::redetect_member`,
+/// `replay::requeue_change`), reported as text.
+async fn replay(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    what: ReplayWhat,
+) -> Result<(), Failure> {
+    use rondo_reverse_sync::domain::ChangeId;
+    use rondo_reverse_sync::replay;
+    let store = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || open_existing_store(&settings, catalogue))
+            .await
+            .context("opening the database")??
+    };
+    let now = chrono::Utc::now();
+    match what {
+        ReplayWhat::Delivery { id } => {
+            let result = replay::replay_delivery(&store, id.clone(), now).await?;
+            println!(
+                "delivery {id}: {} ({} change(s))",
+                result.verdict.as_str(),
+                result.change_ids.len()
+            );
+            for (change_id, change) in result.change_ids.iter().zip(&result.changes) {
+                println!(
+                    "  change {change_id}: {} {:?} -> {:?}",
+                    change.field, change.old_value, change.new_value
+                );
+            }
+        }
+        ReplayWhat::Member { knvb_id } => {
+            let knvb_id = KnvbId::parse(&knvb_id).map_err(|e| Failure::Usage(e.to_string()))?;
+            let client = poll::RondoClient::new(&settings.rondo_club, &settings.poll)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            let report = poll::redetect_member(&store, &client, knvb_id)
+                .await
+                .map_err(|e| Failure::Failed(e.into()))?;
+            print!("{}", report.summary());
+        }
+        ReplayWhat::Change { id } => {
+            if id <= 0 {
+                return Err(Failure::Usage(format!(
+                    "change id {id} is not a positive integer"
+                )));
+            }
+            let record = replay::requeue_change(&store, ChangeId(id), now).await?;
+            println!(
+                "change {} ({} {}) is {} again; the running service's executor picks it up \
+                 on its next round (or run `sync`)",
+                record.id, record.knvb_id, record.field, record.status
+            );
+        }
     }
     Ok(())
 }

@@ -5,7 +5,10 @@
 //! token; the server stops accepting, finishes the requests in flight, then returns.
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -43,7 +46,7 @@ pub fn verifier(settings: &WebhookSettings) -> Result<Verifier, ConfigError> {
     Ok(Verifier::new(secrets, tolerance))
 }
 
-/// Opens (and migrates) the database and assembles what the handlers share.
+/// Opens (and migrates) the database, which must exist, and assembles what the handlers share.
 pub async fn build_state(
     settings: &Settings,
     catalogue: Arc<Catalogue>,
@@ -51,7 +54,7 @@ pub async fn build_state(
     let verifier = verifier(&settings.webhook)?;
     let store = {
         let settings = settings.clone();
-        tokio::task::spawn_blocking(move || crate::open_store(&settings, catalogue))
+        tokio::task::spawn_blocking(move || crate::open_existing_store(&settings, catalogue))
             .await
             .context("opening the database")??
     };
@@ -71,7 +74,29 @@ pub async fn build_state(
         max_body_bytes: settings.server.max_body_bytes,
         executor_wake,
         ops,
+        request_timeout: Duration::from_secs(settings.server.request_timeout_secs),
+        connections: ConnectionLimits::from_settings(settings),
     })
+}
+
+/// What one client connection may hold: a slot among `max_connections`, and no longer than
+/// `header_read_timeout` without sending a request (while connecting, or idle between
+/// keep-alive requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            max_connections: settings.server.max_connections.max(1),
+            header_read_timeout: Duration::from_secs(
+                settings.server.header_read_timeout_secs.max(1),
+            ),
+        }
+    }
 }
 
 /// The running service.
@@ -79,6 +104,7 @@ pub struct Running {
     port: u16,
     cancel: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
+    open_connections: Arc<AtomicUsize>,
 }
 
 /// Serves `state` on `listener` until `shutdown` completes (or a task fails).
@@ -104,10 +130,12 @@ pub async fn run(
     });
 
     let token = cancel.clone();
+    let limits = state.connections;
     let app = http::router(state);
+    let open = Arc::new(AtomicUsize::new(0));
+    let counter = open.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(token.clone().cancelled_owned())
+        let served = serve_connections(listener, app, limits, counter, token.clone())
             .await
             .context("HTTP server");
         // However the server ended, everything else stops too.
@@ -119,12 +147,97 @@ pub async fn run(
         port,
         cancel,
         tasks,
+        open_connections: open,
     })
+}
+
+/// The accept loop: every connection in its own task with the header-read (and keep-alive idle)
+/// timeout, at most `max_connections` at once (one more is closed at once, so a flood of idle
+/// sockets cannot use up the process's files or the slots for good). On cancellation: stop
+/// accepting, let every connection finish its request in flight, close idle ones.
+async fn serve_connections(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    open: Arc<AtomicUsize>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut connections = JoinSet::new();
+    let mut refused_logged_at: Option<tokio::time::Instant> = None;
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = cancel.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off a little, keep serving.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // One line per minute at most: a flood must not flood the log too.
+            if refused_logged_at.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+                tracing::warn!(%peer, max = limits.max_connections, "connection refused: server.max_connections reached");
+                refused_logged_at = Some(tokio::time::Instant::now());
+            }
+            drop(stream);
+            continue;
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo::<SocketAddr>(peer));
+                app.clone().oneshot(request.map(axum::body::Body::new))
+            },
+        );
+        let stop = cancel.clone();
+        let open = open.clone();
+        open.fetch_add(1, Ordering::SeqCst);
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .keep_alive(true);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = stop.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            open.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }
 
 impl Running {
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Client connections open right now (at most `server.max_connections`).
+    pub fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::SeqCst)
     }
 
     /// Starts the shutdown, as the shutdown future completing would.
@@ -200,10 +313,6 @@ pub async fn launch(
             admin: true,
             ..Needs::DATABASE_ONLY
         })?;
-    } else {
-        tracing::warn!(
-            "admin.token is not set: the admin API and the operator page refuse everyone"
-        );
     }
     if !settings.sportlink.username.trim().is_empty() {
         settings.validate(Needs {
@@ -212,6 +321,11 @@ pub async fn launch(
         })?;
     }
     let mut state = build_state(settings, catalogue).await?;
+    if !settings.admin.token.is_set() {
+        tracing::warn!(
+            "admin.token is not set: the admin API and the operator page refuse everyone"
+        );
+    }
     let cancel = CancellationToken::new();
     let rondo = if settings.rondo_club.base_url.trim().is_empty() {
         tracing::warn!("rondo_club.base_url is not set: no reconciliation poll, no re-detection");

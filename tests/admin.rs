@@ -27,6 +27,9 @@ use rondo_reverse_sync::webhook::signature::WebhookSecret;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
+#[path = "support/binary.rs"]
+mod binary;
+
 const TOKEN: &str = "admin-token-0123456789-abcdefghij";
 /// The webhook secret is not an admin token.
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -110,9 +113,31 @@ impl Operations for FakeOps {
     }
 }
 
+/// An upstream that never answers: every operation waits for ever.
+struct Hung;
+
+impl Operations for Hung {
+    fn executor_status(&self) -> Option<ExecutorView> {
+        None
+    }
+    fn resume_executor(&self) -> Result<(), OperationError> {
+        Ok(())
+    }
+    fn trigger_poll(&self, _full: bool) -> BoxFuture<'_, Result<PollAccepted, OperationError>> {
+        Box::pin(futures::future::pending())
+    }
+    fn redetect(&self, _knvb_id: KnvbId) -> BoxFuture<'_, Result<Redetected, OperationError>> {
+        Box::pin(futures::future::pending())
+    }
+}
+
 /// What stands behind the operations seam.
 enum Wiring {
     Fake,
+    /// The fake, with other sign-in rate limits.
+    FakeLimited(rondo_reverse_sync::http::LoginLimits),
+    /// Operations that never finish (a hung upstream), and this request deadline.
+    Hanging(Duration),
     /// Nothing: a build without poll and executor.
     Unwired,
     /// The service's own implementation, built over the app's store.
@@ -148,6 +173,11 @@ impl App {
         settings.database.path = dir.path().join("admin.sqlite3");
         settings.webhook.secret = Secret::new(WEBHOOK_SECRET);
         settings.admin.token = Secret::new(TOKEN);
+        // As `migrate` does: the service itself refuses a missing database.
+        drop(
+            rondo_reverse_sync::open_store(&settings, Arc::new(Catalogue::builtin()))
+                .expect("database"),
+        );
         let mut state = startup::build_state(&settings, Arc::new(Catalogue::builtin()))
             .await
             .expect("app state");
@@ -159,8 +189,18 @@ impl App {
         });
         match wiring {
             Wiring::Fake => state.ops = state.ops.with_operations(ops.clone()),
+            Wiring::FakeLimited(limits) => {
+                state.ops = state
+                    .ops
+                    .with_operations(ops.clone())
+                    .with_login_limits(limits)
+            }
             Wiring::Unwired => {}
             Wiring::Real(make) => state.ops = state.ops.with_operations(make(store.clone())),
+            Wiring::Hanging(deadline) => {
+                state.ops = state.ops.with_operations(Arc::new(Hung));
+                state.request_timeout = deadline;
+            }
         }
         let wake = state.executor_wake.clone();
         let ops_state = state.ops.clone();
@@ -591,6 +631,203 @@ mod auth {
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         assert_eq!(change_status(&app.store, failed).await, "pending");
         assert!(app.woken());
+        app.stop().await;
+    }
+}
+
+/// Signs in through the login form as a browser would; the cookie pair (`rrs_session=…`) and
+/// the CSRF token of the page's forms.
+async fn sign_in(app: &App) -> (String, String) {
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let session = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = app
+        .client
+        .get(app.url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a csrf field") + marker.len();
+    let csrf = page[start..start + page[start..].find('"').unwrap()].to_string();
+    (session, csrf)
+}
+
+/// Issue 15, items 9 and 10: signing out ends the session on the server; sign-in attempts are
+/// limited per client and overall.
+mod sessions {
+    use super::*;
+    use rondo_reverse_sync::http::LoginLimits;
+
+    async fn page_status(app: &App, session: &str) -> StatusCode {
+        app.client
+            .get(app.url("/"))
+            .header("cookie", session)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn signing_out_ends_the_session_on_the_server() {
+        let app = App::start().await;
+        let (session, csrf) = sign_in(&app).await;
+        let (other, _) = sign_in(&app).await;
+        assert_ne!(session, other, "every sign-in is its own session");
+        assert_eq!(page_status(&app, &session).await, StatusCode::OK);
+        let response = app
+            .client
+            .post(app.url("/logout"))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        // A copy of the old cookie (a shared computer, a stolen cookie) no longer works…
+        assert_eq!(page_status(&app, &session).await, StatusCode::UNAUTHORIZED);
+        let resume = app
+            .client
+            .post(app.url("/ui/executor/resume"))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resume.status(), StatusCode::UNAUTHORIZED);
+        // …while another browser's session lives on.
+        assert_eq!(page_status(&app, &other).await, StatusCode::OK);
+        app.stop().await;
+    }
+
+    /// A client on its own loopback address (all of 127.0.0.0/8 reaches the service).
+    fn client_from(last: u8) -> reqwest::Client {
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    }
+
+    async fn attempt(app: &App, client: &reqwest::Client, token: &str) -> reqwest::Response {
+        client
+            .post(app.url("/login"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Counts, not time: the allowances refill once an hour, far beyond the test's length.
+    #[tokio::test]
+    async fn sign_in_attempts_are_limited_per_client_and_overall() {
+        const HOUR: Duration = Duration::from_secs(3600);
+        let app = App::start_with(Wiring::FakeLimited(LoginLimits {
+            per_client_burst: 3,
+            per_client_refill: HOUR,
+            overall_burst: 6,
+            overall_refill: HOUR,
+        }))
+        .await;
+        let guesser = client_from(2);
+        let mut statuses = Vec::new();
+        for n in 0..10 {
+            let response = attempt(&app, &guesser, &format!("guess-{n}")).await;
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                let wait: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(wait > 0);
+            }
+            statuses.push(response.status());
+        }
+        let checked = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count();
+        assert_eq!(checked, 3, "{statuses:?}");
+        assert!(statuses[3..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
+        // Limited, the right token is not even checked.
+        assert_eq!(
+            attempt(&app, &guesser, TOKEN).await.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        // Another client has its own allowance…
+        let operator = client_from(3);
+        assert_eq!(
+            attempt(&app, &operator, TOKEN).await.status(),
+            StatusCode::SEE_OTHER
+        );
+        // …until the overall one (6) is used up: 3 + 1 so far, two more clients get one each.
+        for last in [4, 5] {
+            assert_eq!(
+                attempt(&app, &client_from(last), "wrong").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            attempt(&app, &client_from(6), TOKEN).await.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        app.stop().await;
+    }
+}
+
+/// Issue 15, item 12: a request to `/api/` that hangs on its upstream is answered 503 at the
+/// request deadline instead of holding the connection for ever.
+mod request_deadline {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hung_admin_request_is_answered_503_at_the_deadline() {
+        let app = App::start_with(Wiring::Hanging(Duration::from_secs(1))).await;
+        // The client's own timeout only keeps a failing test from hanging.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        for (method, path) in [
+            (Method::POST, "/api/members/HNG0001/redetect"),
+            (Method::POST, "/api/poll"),
+        ] {
+            let response = client
+                .request(method, app.url(path))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("answered before the client gave up");
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert!(
+                error_of(&body).contains("did not finish within 1 seconds"),
+                "{path}: {body}"
+            );
+        }
+        // The rest of the service is unaffected.
+        let (status, _) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status, StatusCode::OK);
         app.stop().await;
     }
 }
@@ -1140,6 +1377,53 @@ mod operations {
     }
 }
 
+/// Issue 15, item 13: a `knvb-id` that is there but not usable (a zero-width space in it) is not
+/// filed silently as "not a member": it is recorded and shown in the status and on the page,
+/// until a delivery with a usable id for the same person clears it.
+mod invalid_knvb_id {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_invalid_knvb_id_is_recorded_and_shown_to_the_operator() {
+        let app = App::start().await;
+        let mut data = person_json("ZWS0001", "a@example.org", minutes_ago(5));
+        data["id"] = json!(4242);
+        data["origin"] = json!("user_edit");
+        data["acf"]["knvb-id"] = json!("ZWS\u{200b}0001");
+        let (status, body) = app
+            .webhook("msg_zws_1", "person.updated", data.clone())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["verdict"], "invalid_knvb_id", "{body}");
+
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status["invalid_knvb_id_count"], 1, "{status}");
+        let listed = &status["invalid_knvb_ids"][0];
+        assert_eq!(listed["wp_post_id"], 4242, "{status}");
+        assert_eq!(
+            listed["value"], "ZWS\\u{200b}0001",
+            "shown escaped: {status}"
+        );
+        assert_eq!(listed["source"], "webhook");
+
+        let (code, _, page) = app.send(Method::GET, "/", Some(TOKEN), None).await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(page.contains("invalid KNVB id"), "{page}");
+        assert!(
+            page.contains("ZWS\\u{200b}0001") && page.contains("4242"),
+            "{page}"
+        );
+
+        // Corrected in Rondo Club: the next delivery clears it.
+        data["acf"]["knvb-id"] = json!("ZWS0001");
+        let (status, body) = app.webhook("msg_zws_2", "person.updated", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status["invalid_knvb_id_count"], 0, "{status}");
+        app.stop().await;
+    }
+}
+
 mod forward_sync {
     use super::*;
 
@@ -1222,15 +1506,15 @@ mod forward_sync {
 
         let (_, member) = app.api(Method::GET, "/api/members/FWD0001", None).await;
         let email_ts = &member["field_timestamps"]["email"];
-        assert!(email_ts["rondo_club_modified"].is_string(), "{member}");
-        assert!(email_ts["sportlink_modified"].is_string(), "{member}");
+        // Sportlink's value, copied: a Sportlink time, never a Rondo Club edit (issue 15 item 5).
+        assert!(email_ts["rondo_club_modified"].is_null(), "{member}");
         assert!(member["field_timestamps"]["mobile"]["rondo_club_modified"].is_null());
-        let stored_at: DateTime<Utc> = email_ts["rondo_club_modified"]
+        let sportlink_at: DateTime<Utc> = email_ts["sportlink_modified"]
             .as_str()
             .unwrap()
             .parse()
             .unwrap();
-        assert_eq!(stored_at.timestamp(), written.timestamp());
+        assert_eq!(sportlink_at.timestamp(), minutes_ago(40).timestamp());
 
         // A real user edit after the forward sync is still detected (and wakes the executor).
         assert!(!app.woken());
@@ -1244,6 +1528,118 @@ mod forward_sync {
             "email and the block's revert: {body}"
         );
         assert!(app.woken());
+        app.stop().await;
+    }
+
+    /// Issue 15, item 5: the Rondo Club side of a conflict is the time of the value being pushed
+    /// (the volunteer's edit), never the time the forward sync copied Sportlink's own value.
+    #[tokio::test]
+    async fn a_report_of_sportlinks_value_keeps_the_volunteers_edit_time() {
+        let app = App::start().await;
+        see(
+            &app.store,
+            sighting(
+                "TSP0001",
+                "old@example.nl",
+                minutes_ago(120),
+                Source::Webhook,
+                None,
+            ),
+        )
+        .await;
+        let edited = minutes_ago(60);
+        let mut data = person_json("TSP0001", "volunteer@example.nl", edited);
+        data["origin"] = json!("user_edit");
+        let (status, body) = app.webhook("msg_tsp_edit", "person.updated", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["change_ids"].as_array().map(Vec::len),
+            Some(1),
+            "{body}"
+        );
+
+        let timestamps = |member: &Value| {
+            let at = |side: &str| {
+                member["field_timestamps"]["email"][side]
+                    .as_str()
+                    .map(|t| t.parse::<DateTime<Utc>>().unwrap().timestamp())
+            };
+            (at("sportlink_modified"), at("rondo_club_modified"))
+        };
+        let report = |email: &str, written: DateTime<Utc>, sportlink: Option<DateTime<Utc>>| {
+            json!({
+                "knvb_id": "TSP0001",
+                "fields": {"email": email},
+                "rondo_club_modified": written.to_rfc3339(),
+                "sportlink_modified": sportlink.map(|t| t.to_rfc3339()),
+            })
+        };
+        // The forward sync copies Sportlink's own (old) value over the edit in Rondo Club.
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/forward-sync/report",
+                Some(report("old@example.nl", minutes_ago(30), None)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, member) = app.api(Method::GET, "/api/members/TSP0001", None).await;
+        assert_eq!(
+            timestamps(&member),
+            (None, Some(edited.timestamp())),
+            "the edit's time stays; Sportlink held that value all along: {member}"
+        );
+
+        // Sportlink changed meanwhile, and the forward sync copies that: Sportlink's time is at
+        // the latest the copy's, or what the report says; the edit's time still stays.
+        let copied = minutes_ago(20);
+        app.api(
+            Method::POST,
+            "/api/forward-sync/report",
+            Some(report("desk@example.nl", copied, None)),
+        )
+        .await;
+        let (_, member) = app.api(Method::GET, "/api/members/TSP0001", None).await;
+        assert_eq!(
+            timestamps(&member),
+            (Some(copied.timestamp()), Some(edited.timestamp()))
+        );
+        let changed_in_sportlink = minutes_ago(45);
+        app.api(
+            Method::POST,
+            "/api/forward-sync/report",
+            Some(report(
+                "desk2@example.nl",
+                minutes_ago(15),
+                Some(changed_in_sportlink),
+            )),
+        )
+        .await;
+        let (_, member) = app.api(Method::GET, "/api/members/TSP0001", None).await;
+        let (sportlink, rondo) = timestamps(&member);
+        assert_eq!(
+            (sportlink, rondo),
+            (
+                Some(changed_in_sportlink.timestamp()),
+                Some(edited.timestamp())
+            )
+        );
+
+        // What the resolver decides with them: the volunteer's edit (60 min ago) is older than
+        // Sportlink's change (45 min ago), so Sportlink wins.
+        let at = |t: Option<i64>| t.and_then(|s| DateTime::<Utc>::from_timestamp(s, 0));
+        let resolution = conflict::resolve(&ConflictInput {
+            kind: rondo_reverse_sync::catalogue::FieldKind::Text,
+            sportlink_value: "desk2@example.nl",
+            rondo_club_value: "volunteer@example.nl",
+            sportlink_modified: at(sportlink),
+            rondo_club_modified: at(rondo),
+        });
+        assert_eq!(
+            resolution.reason.as_str(),
+            "sportlink_newer",
+            "{resolution:?}"
+        );
         app.stop().await;
     }
 
@@ -1771,6 +2167,103 @@ mod wired {
     const USER: &str = "rondo-reverse-sync";
     const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
 
+    /// Issue 15, item 17: the `replay` verb of the real binary does what the admin API does,
+    /// through the same code: replay a stored delivery, re-detect a member from Rondo Club,
+    /// requeue a change; refusals are one line with the reason.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_replay_verb_replays_redetects_and_requeues_like_the_api() {
+        let app = App::start().await;
+        let store = app.store.clone();
+        see(
+            &store,
+            sighting(
+                "CLI0001",
+                "first@example.nl",
+                minutes_ago(90),
+                Source::Webhook,
+                None,
+            ),
+        )
+        .await;
+        let mut data = person_json("CLI0001", "replayed@example.nl", minutes_ago(10));
+        data["origin"] = json!("user_edit");
+        data["user"] = json!("volunteer");
+        seed_delivery(&store, "msg_cli_1", "person.updated", data).await;
+        let failed = seed_failed(&store, "CLI0002").await;
+
+        let standin = RondoStandIn::start(StandInConfig {
+            username: USER.into(),
+            application_password: PASSWORD.into(),
+            ..StandInConfig::default()
+        })
+        .await
+        .unwrap();
+        let mut person = person_json("CLI0001", "redetected@example.nl", minutes_ago(1));
+        person["acf"]["knvb-id"] = json!("CLI0001");
+        standin.state().upsert_person(person).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = store.path().display().to_string();
+        let base_url = standin.base_url();
+        let env = [
+            ("RRS_DATABASE__PATH", db.as_str()),
+            ("RRS_RONDO_CLUB__BASE_URL", base_url.as_str()),
+            ("RRS_RONDO_CLUB__USERNAME", USER),
+            ("RRS_RONDO_CLUB__APPLICATION_PASSWORD", PASSWORD),
+        ];
+        let run = |args: &[&str]| {
+            let out = super::binary::run(dir.path(), args, &env);
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+
+        let (code, out, err) = run(&["replay", "delivery", "msg_cli_1"]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(
+            out.contains("delivery msg_cli_1: changed (1 change(s))"),
+            "{out}"
+        );
+        assert!(out.contains("replayed@example.nl"), "{out}");
+
+        let (code, out, err) = run(&["replay", "member", "cli0001"]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        let changes = store
+            .read(|db| db.list_changes(&[], Some(&KnvbId::parse("CLI0001").unwrap()), 100, 0))
+            .await
+            .unwrap();
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.new_value == "redetected@example.nl" && c.source == "replay"),
+            "{changes:?}"
+        );
+
+        assert_eq!(change_status(&store, failed).await, "failed");
+        let (code, out, err) = run(&["replay", "change", &failed.0.to_string()]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("pending again"), "{out}");
+        assert_eq!(change_status(&store, failed).await, "pending");
+
+        // Refusals: one line, the reason, exit 1 (2 for bad usage).
+        let failed_id = failed.0.to_string();
+        for (args, code_wanted, reason) in [
+            (vec!["replay", "change", failed_id.as_str()], 1, "pending"),
+            (vec!["replay", "delivery", "msg_nope"], 1, "not found"),
+            (vec!["replay", "change", "999999"], 1, "not found"),
+            (vec!["replay", "member", "not valid!"], 2, "knvb"),
+        ] {
+            let (code, out, err) = run(&args);
+            assert_eq!(code, Some(code_wanted), "{args:?}: {out}{err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+            assert!(err.to_lowercase().contains(reason), "{args:?}: {err}");
+        }
+        standin.shutdown().await;
+        app.stop().await;
+    }
+
     #[tokio::test]
     async fn poll_trigger_and_redetect_reach_rondo_club() {
         let standin = RondoStandIn::start(StandInConfig {
@@ -1925,6 +2418,20 @@ mod wired {
             .downcast_ref::<rondo_reverse_sync::config::ConfigError>()
             .is_some());
         assert!(!refused.to_string().contains("short"), "{refused}");
+
+        // A missing database is refused too (only `migrate` creates one), with one line.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refused = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
+        })
+        .await
+        .err()
+        .expect("refused");
+        assert!(
+            format!("{refused:#}").contains("does not exist"),
+            "{refused:#}"
+        );
+        assert!(!settings.database.path.exists(), "launch created it");
+        drop(rondo_reverse_sync::open_store(&settings, Arc::new(Catalogue::builtin())).unwrap());
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();

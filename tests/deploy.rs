@@ -293,3 +293,171 @@ fn rrs_config_names_the_file_and_is_not_mistaken_for_a_setting() {
     assert!(out.status.success(), "{stderr}");
     assert!(database.is_file(), "the file's database.path was used");
 }
+
+#[path = "support/binary.rs"]
+mod binary;
+
+/// Issue 15, item 7: figment's environment provider parses values, so a token `000123…` lost its
+/// zeros and a 20-digit one was rounded. Through the real binary: `serve` with the token in the
+/// environment accepts exactly that token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_from_the_environment_are_taken_byte_for_byte() {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // Leading zeros (a number would drop them); 20 digits (beyond i64: a float would round them).
+    for token in ["0001234567890123456789", "12345678901234567891"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("rrs.sqlite3");
+        let served = binary::Served::start(dir.path(), &db, &[("RRS_ADMIN__TOKEN", token)]).await;
+        let answer = client
+            .get(format!("{}/api/status", served.base_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            reqwest::StatusCode::OK,
+            "token {token}: {}",
+            served.log_text()
+        );
+    }
+}
+
+/// Issue 15, item 8: a TOML syntax error names the file, line and column and what is wrong, but
+/// never repeats the line, which may hold a secret.
+#[test]
+fn a_toml_syntax_error_names_the_place_and_never_echoes_the_line() {
+    let leaked = "whsec_TopSecretDoNotPrint0123456789abcdef";
+    let cases = [
+        // The closing quote is missing.
+        (
+            format!("[database]\npath = \"x.sqlite3\"\n[webhook]\nsecret = \"{leaked}\n"),
+            ":4:",
+        ),
+        // Not quoted at all.
+        (format!("[webhook]\nsecret = {leaked}\n"), ":2:"),
+        // A key without a value.
+        (format!("[webhook]\n{leaked}\n"), ":2:"),
+    ];
+    for (text, place) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, &text).unwrap();
+        let out = binary::run(
+            dir.path(),
+            &["--config", config.to_str().unwrap(), "migrate"],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("config.toml{place}")),
+            "names file and line: {stderr}"
+        );
+        assert!(stderr.contains("TOML"), "says what is wrong: {stderr}");
+        assert!(!stderr.contains("TopSecret"), "echoed the line: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    }
+}
+
+/// Issue 15, item 3: `serve` never creates a database silently: on a missing one it refuses with
+/// one line naming `migrate`; `--create-database` is the explicit first start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_missing_database_unless_asked_to_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rrs.sqlite3");
+    let db_text = db.display().to_string();
+    let env = [
+        ("RRS_DATABASE__PATH", db_text.as_str()),
+        ("RRS_WEBHOOK__SECRET", binary::SECRET),
+        ("RRS_SERVER__LISTEN", "127.0.0.1:0"),
+    ];
+    let out = binary::run(dir.path(), &["serve"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("migrate"),
+        "{stderr}"
+    );
+    assert!(!db.exists(), "serve created the database");
+    for verb in [&["status"][..], &["detect"]] {
+        let out = binary::run(
+            dir.path(),
+            verb,
+            &[
+                ("RRS_DATABASE__PATH", db_text.as_str()),
+                ("RRS_RONDO_CLUB__BASE_URL", "http://127.0.0.1:9"),
+                ("RRS_RONDO_CLUB__USERNAME", "u"),
+                ("RRS_RONDO_CLUB__APPLICATION_PASSWORD", "p"),
+            ],
+        );
+        assert!(!out.status.success(), "{verb:?}");
+        assert!(!db.exists(), "{verb:?} created the database");
+    }
+
+    let served =
+        binary::Served::start_with_args(dir.path(), &db, &["serve", "--create-database"], &[])
+            .await;
+    assert!(db.is_file(), "--create-database created it");
+    drop(served);
+}
+
+/// Issue 15, item 16: the snippet's README says to check `status` for an arriving delivery, so
+/// `status` shows the last delivery (and its JSON form too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_last_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rrs.sqlite3");
+    let db_text = db.display().to_string();
+    let env = [("RRS_DATABASE__PATH", db_text.as_str())];
+    let served = binary::Served::start(dir.path(), &db, &[]).await;
+    let out = binary::run(dir.path(), &["status"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("last delivery       none received"),
+        "{stdout}"
+    );
+
+    let body = serde_json::json!({
+        "type": "person.created",
+        "timestamp": "2026-11-26T11:30:21Z",
+        "data": {"id": 7, "modified_gmt": "2026-11-26T11:30:20",
+                 "acf": {"knvb-id": "STA0001", "email_1": "a@example.org"},
+                 "origin": "user_edit", "user": "volunteer"}
+    })
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let signature = rondo_reverse_sync::webhook::WebhookSecret::parse(binary::SECRET)
+        .unwrap()
+        .sign("msg_status_1", now, body.as_bytes());
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/webhooks/rondo-club", served.base_url))
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg_status_1")
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+
+    let out = binary::run(dir.path(), &["status"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("last delivery"))
+        .unwrap_or_else(|| panic!("no last delivery line: {stdout}"));
+    for part in ["processed", "person.created", "STA0001", "msg_status_1"] {
+        assert!(line.contains(part), "{part}: {line}");
+    }
+    let out = binary::run(dir.path(), &["status", "--json"], &env);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["last_delivery"]["id"], "msg_status_1", "{json}");
+    drop(served);
+}

@@ -414,6 +414,55 @@ mod standin {
         assert_eq!(f.watermark().await, Some(later));
     }
 
+    /// Issue 15, item 2: after a forward-sync write, a member's meta-only edit leaves
+    /// `modified_gmt` at the forward sync's time; its values differ from what the forward sync
+    /// wrote, so it is a user edit, not absorbed into the baseline.
+    #[tokio::test]
+    async fn a_meta_only_edit_after_a_forward_sync_write_is_a_user_edit() {
+        let f = Fixture::new(10).await;
+        f.seed(2, at(BASE));
+        f.run(PollRequest::full()).await.unwrap();
+        let state = f.state();
+        // The forward sync writes person 0's e-mail through REST (modified_gmt moves) and
+        // reports it a moment later.
+        let written = at(BASE) + chrono::Duration::hours(1);
+        state
+            .set_field(
+                1000,
+                "email_1",
+                json!("sportlink0@example.org"),
+                Some(written),
+            )
+            .unwrap();
+        let report = rondo_reverse_sync::store::ForwardSyncReport {
+            knvb_id: knvb(0),
+            fields: [("email".to_string(), json!("sportlink0@example.org"))].into(),
+            rondo_club_modified: written + chrono::Duration::seconds(2),
+            sportlink_modified: None,
+        };
+        f.store
+            .write(move |db| db.record_forward_sync(&report, Utc::now()))
+            .await
+            .unwrap();
+        f.run(PollRequest::full()).await.unwrap();
+        assert!(
+            f.pending(0).await.is_empty(),
+            "the forward sync's own write"
+        );
+
+        // A volunteer's meta-only edit: modified_gmt stays at the forward sync's write.
+        state
+            .set_field(1000, "email_1", json!("volunteer0@example.org"), None)
+            .unwrap();
+        let full = f.run(PollRequest::full()).await.unwrap();
+        let found = f.pending(0).await;
+        assert_eq!(found.len(), 1, "{full:?}");
+        assert_eq!(found[0].field, "email");
+        assert_eq!(found[0].old_value, "sportlink0@example.org");
+        assert_eq!(found[0].new_value, "volunteer0@example.org");
+        assert!(f.pending(1).await.is_empty());
+    }
+
     #[tokio::test]
     async fn retry_after_of_a_429_is_honoured() {
         let f = Fixture::new(10).await;
@@ -1073,6 +1122,17 @@ mod cli {
         f.seed(12, at(BASE));
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("cli.sqlite3");
+
+        // Only `migrate` creates a database; every other verb refuses a missing one.
+        let (code, out, err) = verb(&f, &db, PASSWORD, &["baseline"]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            err.contains("does not exist") && err.contains("migrate"),
+            "{err}"
+        );
+        assert!(!db.exists(), "baseline created the database");
+        let (code, out, err) = verb(&f, &db, PASSWORD, &["migrate"]);
+        assert_eq!(code, 0, "{out}{err}");
 
         let (code, out, err) = verb(&f, &db, PASSWORD, &["baseline"]);
         assert_eq!(code, 0, "{out}{err}");

@@ -3,6 +3,8 @@
 
 #[path = "support/service.rs"]
 mod service;
+#[path = "support/signing.rs"]
+mod signing;
 
 use std::time::Duration;
 
@@ -277,26 +279,31 @@ async fn unsigned_badly_signed_stale_and_future_deliveries_are_401_and_store_not
     let mut no_v1 = good.headers();
     no_v1[2].1 = good.signature.replacen("v1,", "v2,", 1);
     cases.push(("no v1 signature", no_v1, good.body.clone()));
-    // Well past the 300 s tolerance, so the seconds that pass while the cases are sent cannot bring
-    // one back inside it (the exact boundary is a unit test with an injected clock).
-    for (label, offset) in [("stale", -330), ("future", 330)] {
-        let timestamp = Utc::now().timestamp() + offset;
-        let signature = WebhookSecret::parse(SECRET)?.sign(&good.id, timestamp, &good.body);
-        let headers = vec![
-            ("webhook-id", good.id.clone()),
-            ("webhook-timestamp", timestamp.to_string()),
-            ("webhook-signature", signature),
-        ];
-        cases.push((label, headers, good.body.clone()));
-    }
-
-    for (label, headers, body) in cases {
-        let (status, answer) = send_with(&url, &headers, body).await?;
+    let check = |label: String, (status, answer): (u16, Value)| {
         assert_eq!(status, 401, "{label}: {answer}");
         assert!(!error_reason(&answer).is_empty(), "{label}: {answer}");
         assert!(
             !answer.to_string().contains("MfKQ9r8G"),
             "{label}: secret in {answer}"
+        );
+    };
+    for (label, headers, body) in cases {
+        check(label.into(), send_with(&url, &headers, body).await?);
+        assert_nothing_stored(&service, "BAD0001").await?;
+    }
+    // Stale and future: timed when each is sent (the shared builder reads the clock).
+    for index in 0..2 {
+        let secret = WebhookSecret::parse(SECRET)?;
+        let (label, timestamp, signature) =
+            signing::outside_tolerance(&secret, &good.id, &good.body).swap_remove(index);
+        let headers = vec![
+            ("webhook-id", good.id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        check(
+            label.into(),
+            send_with(&url, &headers, good.body.clone()).await?,
         );
         assert_nothing_stored(&service, "BAD0001").await?;
     }
@@ -428,17 +435,46 @@ async fn verified_but_malformed_deliveries_are_400_with_a_reason_and_recorded() 
             Some(error_reason(&answer)),
             "{label}"
         );
-        // Sent again, it is a duplicate: acknowledged, nothing done twice.
+        // Sent again, it is rejected again: a rejected id does not count as seen.
         let (status, answer) = delivery.send(&url).await?;
-        assert_eq!(
-            (status, answer["status"].as_str()),
-            (200, Some("duplicate")),
-            "{label}"
-        );
+        assert_eq!(status, 400, "{label}: {answer}");
     }
     assert_eq!(service.delivery_count().await?, 7);
     assert!(service.changes(None).await?.is_empty());
     assert!(service.member("MAL0001").await?.is_none());
+    service.stop().await
+}
+
+/// Issue 15, item 4: a delivery rejected with 400 must not block a later good delivery with the
+/// same `webhook-id` (the snippet retries with the same id after a fix on its side).
+#[tokio::test]
+async fn a_rejected_webhook_id_does_not_block_a_later_good_delivery() -> Result<()> {
+    let (_db, service) = TestService::fresh().await?;
+    let url = service.webhook_url();
+    let id = new_id();
+    let bad = Delivery::raw(SECRET, &id, b"{\"type\": \"person.updated\", ".to_vec());
+    let (status, answer) = bad.send(&url).await?;
+    assert_eq!(status, 400, "{answer}");
+
+    let first = person_event("person.created", 31, "REJ0001", "first@example.org", 1);
+    let good = Delivery::raw(SECRET, &id, first.to_string().into_bytes());
+    let (status, answer) = good.send(&url).await?;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("processed")),
+        "{answer}"
+    );
+    let stored = service.delivery(&id).await?.expect("recorded");
+    assert_eq!(stored.outcome, "processed");
+    assert!(service.member("REJ0001").await?.is_some(), "detected");
+    // Now it is seen: the same good delivery again is a duplicate.
+    let (status, answer) = good.send(&url).await?;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate")),
+        "{answer}"
+    );
+    assert_eq!(service.delivery_count().await?, 1);
     service.stop().await
 }
 
@@ -696,5 +732,146 @@ async fn a_database_failure_is_a_500_that_reveals_nothing_and_is_not_acknowledge
         (200, Some("processed")),
         "{body}"
     );
+    service.stop().await
+}
+
+/// Issue 15, item 3: the database deleted under the running service. Webhooks are no longer
+/// acknowledged (503, so the snippet keeps them), `/readyz` fails, and a restart refuses to
+/// start on a new empty database.
+#[tokio::test]
+async fn a_database_deleted_under_the_running_service_is_503_and_not_ready() -> Result<()> {
+    let (db, service) = TestService::fresh().await?;
+    let client = reqwest::Client::builder().timeout(DEADLINE).build()?;
+    let ready = |client: &reqwest::Client| {
+        let url = format!("{}/readyz", service.base_url);
+        let client = client.clone();
+        async move { Ok::<u16, anyhow::Error>(client.get(url).send().await?.status().as_u16()) }
+    };
+    let first = Delivery::new(
+        SECRET,
+        &person_event("person.created", 41, "DEL0001", "a@example.org", 1),
+    );
+    assert_eq!(first.send(&service.webhook_url()).await?.0, 200);
+    assert_eq!(ready(&client).await?, 200);
+
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.path().display());
+        if std::path::Path::new(&path).exists() {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    let next = Delivery::new(
+        SECRET,
+        &person_event("person.updated", 41, "DEL0001", "b@example.org", 2),
+    );
+    let (status, body) = next.send(&service.webhook_url()).await?;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        !body.to_string().contains(&db.path().display().to_string()),
+        "{body}"
+    );
+    assert_eq!(ready(&client).await?, 503);
+    assert!(!db.path().exists(), "the service re-created the file");
+
+    // A restart (as `serve` does) refuses the missing database instead of starting empty.
+    let settings = db.settings(SECRET, None)?;
+    service.stop().await?;
+    let refused = TestService::start_on_existing(&settings, 0)
+        .await
+        .err()
+        .expect("refused");
+    let text = format!("{refused:#}");
+    assert!(
+        text.contains("does not exist") && text.contains("migrate"),
+        "{text}"
+    );
+    assert!(
+        !db.path().exists(),
+        "a restart created a new empty database"
+    );
+    Ok(())
+}
+
+/// Issue 15, item 3: `/readyz` fails when no write can succeed, here because another process
+/// holds the write lock past the busy timeout; it is ready again once the lock is released.
+#[tokio::test]
+async fn readiness_fails_while_no_write_can_succeed() -> Result<()> {
+    let db = TestDb::new()?;
+    let mut settings = db.settings(SECRET, None)?;
+    settings.database.busy_timeout_ms = 100;
+    let service = TestService::start(&settings, 0).await?;
+    let client = reqwest::Client::builder().timeout(DEADLINE).build()?;
+    let url = format!("{}/readyz", service.base_url);
+    assert_eq!(client.get(&url).send().await?.status().as_u16(), 200);
+
+    let holder = rusqlite::Connection::open(db.path())?;
+    holder.execute_batch("BEGIN IMMEDIATE; INSERT INTO service_probe (id, written_at) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET written_at = 'x';")?;
+    let answer = client.get(&url).send().await?;
+    assert_eq!(answer.status().as_u16(), 503);
+    let delivery = Delivery::new(
+        SECRET,
+        &person_event("person.created", 42, "LCK0001", "a@example.org", 1),
+    );
+    let (status, body) = delivery.send(&service.webhook_url()).await?;
+    assert_eq!(status, 503, "a locked database is not acknowledged: {body}");
+
+    holder.execute_batch("ROLLBACK;")?;
+    assert_eq!(client.get(&url).send().await?.status().as_u16(), 200);
+    assert_eq!(delivery.send(&service.webhook_url()).await?.0, 200);
+    service.stop().await
+}
+
+/// Issue 15, item 15: a `contact_info` that cannot be read as rows (here a serialized PHP array,
+/// as stored without ACF) is unknown, never empty: no "e-mail cleared" is detected, the last
+/// seen e-mail stays, and a real change in the same delivery is still found.
+#[tokio::test]
+async fn an_unreadable_contact_info_is_unknown_not_empty() -> Result<()> {
+    let (_db, service) = TestService::fresh().await?;
+    let event = |contact_info: Value, vog: &str, second: u32| {
+        json!({
+            "type": "person.updated",
+            "timestamp": "2026-11-26T11:30:21Z",
+            "data": {
+                "id": 51,
+                "modified_gmt": format!("2026-11-26T11:30:{second:02}"),
+                "acf": {
+                    "knvb-id": "UNR0001",
+                    "contact_info": contact_info,
+                    "datum-vog": vog,
+                },
+                "origin": "user_edit",
+                "user": "volunteer"
+            }
+        })
+    };
+    let rows = json!([
+        {"contact_type": "email", "contact_label": "", "contact_value": "jan@example.org"},
+        {"contact_type": "mobile", "contact_label": "", "contact_value": "+31612345678"}
+    ]);
+    let first = Delivery::new(SECRET, &event(rows, "2024-01-02", 1));
+    assert_eq!(first.send(&service.webhook_url()).await?.0, 200);
+
+    let serialized = json!(
+        "a:1:{i:0;a:3:{s:12:\"contact_type\";s:5:\"email\";s:13:\"contact_label\";s:0:\"\";s:13:\"contact_value\";s:15:\"jan@example.org\";}}"
+    );
+    for unreadable in [
+        serialized,
+        json!({"0": {"contact_type": "email"}}),
+        json!(["x"]),
+    ] {
+        let second = Delivery::new(SECRET, &event(unreadable.clone(), "2025-05-05", 2));
+        let (status, body) = second.send(&service.webhook_url()).await?;
+        assert_eq!(status, 200, "{body}");
+        let fields: Vec<String> = service
+            .changes(Some("UNR0001"))
+            .await?
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(fields, ["datum_vog"], "{unreadable}: only the real change");
+        let member = service.member("UNR0001").await?.expect("member");
+        assert_eq!(member.baseline["email"], "jan@example.org", "{unreadable}");
+        assert!(!member.baseline["mobile"].is_empty(), "{unreadable}");
+    }
     service.stop().await
 }

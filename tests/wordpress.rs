@@ -426,3 +426,170 @@ async fn autosaves_send_nothing_and_trashing_is_recorded_without_changes() -> Re
     assert!(service.changes(Some("WPT0001")).await?.is_empty());
     service.stop().await
 }
+
+/// A receiver that accepts connections and never answers, counting them.
+struct HangingReceiver {
+    url: String,
+    port: u16,
+    accepted: std::sync::Arc<std::sync::Mutex<Vec<std::net::SocketAddr>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HangingReceiver {
+    async fn start() -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, peer)) = listener.accept().await {
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push(peer);
+                }
+                held.push(stream);
+            }
+        });
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}/webhooks/rondo-club"),
+            port,
+            accepted,
+            task,
+        })
+    }
+
+    /// The connections made before now: a sentinel connection of our own goes to the back of
+    /// the listen queue, so once it is accepted every earlier one was too.
+    async fn connections_so_far(&self) -> Result<usize> {
+        let sentinel = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let mine = sentinel.local_addr()?;
+        wait_for("the sentinel connection", DEADLINE, || async move {
+            let seen = self
+                .accepted
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?;
+            Ok(seen.iter().position(|peer| *peer == mine))
+        })
+        .await
+    }
+}
+
+impl Drop for HangingReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Issue 15, item 14: a receiver that hangs costs a batch of saves one deadline, not a timeout
+/// per person: the snippet tries one delivery, stops at its timeout, queues the rest for
+/// WP-Cron, and everything arrives once the receiver is back. Timings are printed, not asserted.
+#[tokio::test]
+async fn a_hanging_receiver_costs_one_deadline_and_wp_cron_delivers_the_rest() -> Result<()> {
+    const PEOPLE: usize = 5;
+    let wp = WordPress::shared().await?;
+    let (_db, service) = service_for(wp).await?;
+    let mut posts = Vec::new();
+    for i in 0..PEOPLE {
+        posts.push(new_person(wp, &service, &format!("WPH{i:04}")).await?);
+    }
+    let hanging = HangingReceiver::start().await?;
+    let list = posts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    wp.run_php(&format!(
+        "foreach ([{list}] as $p) {{ update_post_meta($p, '_rrs_test_receiver', '{}'); }}",
+        hanging.url
+    ))
+    .await?;
+
+    // One script saves every person: one shutdown, {PEOPLE} webhooks due.
+    let started = Instant::now();
+    wp.run_php(&format!(
+        "foreach ([{list}] as $i => $p) {{ update_post_meta($p, 'email_1', \"batch$i@example.org\"); }}"
+    ))
+    .await?;
+    let took = started.elapsed();
+    eprintln!("a batch of {PEOPLE} saves against a hanging receiver took {took:?}");
+    assert_eq!(
+        hanging.connections_so_far().await?,
+        1,
+        "only the first delivery is tried"
+    );
+    for post in &posts {
+        let pending = pending_in_wordpress(wp, *post).await?;
+        assert_eq!(pending.len(), 1, "post {post}: {pending:#?}");
+    }
+
+    // The receiver is back (the service); WP-Cron sends everything, each once.
+    wp.run_php(&format!(
+        "foreach ([{list}] as $p) {{ update_post_meta($p, '_rrs_test_receiver', '{}'); }}",
+        service.webhook_url()
+    ))
+    .await?;
+    let started = Instant::now();
+    wait_for("every queued delivery", DEADLINE, || {
+        let service = &service;
+        let posts = &posts;
+        async move {
+            wp.run_cron().await?;
+            let mut arrived = 0;
+            for post in posts {
+                arrived += service.deliveries_for_post(*post).await?.len();
+            }
+            Ok((arrived == 2 * PEOPLE).then_some(()))
+        }
+    })
+    .await?;
+    eprintln!(
+        "WP-Cron delivered the queued webhooks in {:?}",
+        started.elapsed()
+    );
+    for (i, post) in posts.iter().enumerate() {
+        assert!(pending_in_wordpress(wp, *post).await?.is_empty());
+        let changes = service.changes(Some(&format!("WPH{i:04}"))).await?;
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        assert_eq!(changes[0].new_value, format!("batch{i}@example.org"));
+    }
+    service.stop().await
+}
+
+/// Issue 15, item 15 (the snippet's side): without ACF, a `contact_info` stored as one
+/// serialized array of rows is read as those rows, not as "no rows" (which the service would
+/// have pushed as "e-mail cleared").
+#[tokio::test]
+async fn a_contact_info_stored_as_one_serialized_array_is_read_as_its_rows() -> Result<()> {
+    let wp = WordPress::shared().await?;
+    let (_db, service) = service_for(wp).await?;
+    let acf = json!({
+        "knvb-id": "WPS0001",
+        "contact_info": [
+            {"contact_type": "email", "contact_label": "", "contact_value": "rows@example.org"}
+        ],
+        "datum-vog": "2024-01-02"
+    });
+    let post = wp
+        .create_person(&wp.admin, &service.webhook_url(), acf)
+        .await?;
+    deliveries(&service, post, 1).await?;
+    let member = service.member("WPS0001").await?.context("member")?;
+    assert_eq!(member.baseline["email"], "rows@example.org");
+
+    wp.run_php(&format!(
+        "update_post_meta({post}, 'contact_info', [
+            ['contact_type' => 'email', 'contact_label' => '', 'contact_value' => 'rows@example.org'],
+            ['contact_type' => 'mobile', 'contact_label' => '', 'contact_value' => '+31687654321'],
+        ]);"
+    ))
+    .await?;
+    let all = deliveries(&service, post, 2).await?;
+    let body = body_of(&all[1])?;
+    assert_eq!(
+        body["data"]["acf"]["contact_info"][1]["contact_value"], "+31687654321",
+        "{body}"
+    );
+    let changes = service.changes(Some("WPS0001")).await?;
+    assert_eq!(fields(&changes), ["mobile"], "{changes:#?}");
+    service.stop().await
+}

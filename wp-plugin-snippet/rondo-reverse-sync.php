@@ -56,6 +56,10 @@ final class Rondo_Reverse_Sync
     public const PENDING_PREFIX = 'rondo_reverse_sync_pending_';
 
     private const DEFAULT_TIMEOUT      = 3;
+    /** The whole shutdown send, all persons together, in seconds. */
+    private const DEFAULT_SHUTDOWN_BUDGET = 2;
+    /** Below this many seconds left, a delivery is queued rather than tried. */
+    private const MIN_ATTEMPT_TIME     = 0.1;
     private const DEFAULT_MAX_ATTEMPTS = 10;
     private const DEFAULT_RETRY_BASE   = 60;
     private const MAX_RETRY_DELAY      = 12 * 3600;
@@ -160,7 +164,13 @@ final class Rondo_Reverse_Sync
 
     // ---------------------------------------------------------------- sending
 
-    /** Runs at `shutdown`: one webhook per dirty person, with the values as they are now. */
+    /**
+     * Runs at `shutdown`: one webhook per dirty person, with the values as they are now. The whole
+     * send has one deadline (RONDO_REVERSE_SYNC_SHUTDOWN_BUDGET, 2 s): a receiver that hangs
+     * costs the request at most that, not a timeout per person. At the first transport failure
+     * (a timeout, a refused connection), or once the deadline is spent, the remaining persons are
+     * queued for WP-Cron without being tried.
+     */
     public static function flush(): void
     {
         $dirty       = self::$dirty;
@@ -168,6 +178,8 @@ final class Rondo_Reverse_Sync
         if ($dirty === [] || !self::configured()) {
             return;
         }
+        $deadline = microtime(true) + self::shutdown_budget();
+        $give_up  = '';
         foreach ($dirty as $post_id => $mark) {
             try {
                 $origin = self::origin_for($mark['user'], $post_id);
@@ -181,10 +193,53 @@ final class Rondo_Reverse_Sync
                     'attempts'   => 0,
                     'last_error' => '',
                 ];
-                self::attempt($job);
+                $left = $deadline - microtime(true);
+                if ($give_up === '' && $left < self::MIN_ATTEMPT_TIME) {
+                    $give_up = 'the shutdown send deadline was spent';
+                }
+                if ($give_up !== '') {
+                    self::defer($job, $give_up);
+                    continue;
+                }
+                $failure = self::attempt($job, min(self::timeout(), $left));
+                if ($failure !== null) {
+                    $give_up = 'an earlier delivery in this request failed: ' . $failure;
+                }
             } catch (\Throwable $e) {
                 error_log('rondo-reverse-sync: could not send the webhook for person ' . $post_id . ': ' . $e->getMessage());
             }
+        }
+    }
+
+    /**
+     * Stores a delivery that was not tried in this request, for WP-Cron to send as soon as it
+     * runs (same webhook id from then on, values as they are when it is sent).
+     *
+     * @param array<string, mixed> $job
+     */
+    private static function defer(array $job, string $why): void
+    {
+        $job['last_error'] = 'not tried at shutdown: ' . $why;
+        self::store_pending($job);
+        wp_schedule_single_event(time(), self::RETRY_HOOK, [$job['id']]);
+        self::ensure_sweep();
+    }
+
+    /** @param array<string, mixed> $job */
+    private static function store_pending(array $job): void
+    {
+        $option_name = self::PENDING_PREFIX . $job['id'];
+        if (get_option($option_name) === false) {
+            add_option($option_name, $job, '', 'no');
+        } else {
+            update_option($option_name, $job, false);
+        }
+    }
+
+    private static function ensure_sweep(): void
+    {
+        if (wp_next_scheduled(self::SWEEP_HOOK) === false) {
+            wp_schedule_event(time() + HOUR_IN_SECONDS, 'hourly', self::SWEEP_HOOK);
         }
     }
 
@@ -225,20 +280,27 @@ final class Rondo_Reverse_Sync
         ));
     }
 
-    /** @param array<string, mixed> $job */
-    private static function attempt(array $job): void
+    /**
+     * Sends a delivery once; on failure keeps it for a WP-Cron retry (or gives it up).
+     *
+     * @param array<string, mixed> $job
+     * @return ?string null when it was sent (or there was nothing to send); else why a transport
+     *                 failure (timeout, refused connection) kept it from arriving
+     */
+    private static function attempt(array $job, ?float $timeout = null): ?string
     {
         $event       = self::build_event($job);
         $option_name = self::PENDING_PREFIX . $job['id'];
         if ($event === null) {
             delete_option($option_name);
-            return;
+            return null;
         }
-        $result = self::send((string) $job['id'], $event, (int) $job['post_id']);
+        $result = self::send((string) $job['id'], $event, (int) $job['post_id'], $timeout ?? self::timeout());
         if ($result === true) {
             delete_option($option_name);
-            return;
+            return null;
         }
+        $transport_failure = str_starts_with($result, 'HTTP ') ? null : $result;
 
         $job['attempts']   = (int) $job['attempts'] + 1;
         $job['last_error'] = $result;
@@ -252,7 +314,7 @@ final class Rondo_Reverse_Sync
                 $result
             ));
             do_action('rondo_reverse_sync_gave_up', $job['id'], $job['post_id'], $result);
-            return;
+            return $transport_failure;
         }
 
         error_log(sprintf(
@@ -262,15 +324,10 @@ final class Rondo_Reverse_Sync
             $job['attempts'],
             $result
         ));
-        if (get_option($option_name) === false) {
-            add_option($option_name, $job, '', 'no');
-        } else {
-            update_option($option_name, $job, false);
-        }
+        self::store_pending($job);
         wp_schedule_single_event(time() + self::retry_delay($job['attempts']), self::RETRY_HOOK, [$job['id']]);
-        if (wp_next_scheduled(self::SWEEP_HOOK) === false) {
-            wp_schedule_event(time() + HOUR_IN_SECONDS, 'hourly', self::SWEEP_HOOK);
-        }
+        self::ensure_sweep();
+        return $transport_failure;
     }
 
     /**
@@ -319,7 +376,7 @@ final class Rondo_Reverse_Sync
      * @param array<string, mixed> $event
      * @return true|string true when the receiver answered 2xx, else why not
      */
-    private static function send(string $message_id, array $event, int $post_id): bool|string
+    private static function send(string $message_id, array $event, int $post_id, float $timeout): bool|string
     {
         $body = wp_json_encode($event, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
         if (!is_string($body)) {
@@ -334,7 +391,7 @@ final class Rondo_Reverse_Sync
         $url       = (string) apply_filters('rondo_reverse_sync_url', RONDO_REVERSE_SYNC_URL, $post_id);
 
         $response = wp_remote_post($url, [
-            'timeout'     => self::timeout(),
+            'timeout'     => $timeout,
             'redirection' => 0,
             'user-agent'  => 'rondo-reverse-sync-snippet/1.0',
             'headers'     => [
@@ -400,8 +457,25 @@ final class Rondo_Reverse_Sync
                 $out[$field] = self::typed($kind, maybe_unserialize($meta[$field][0]));
                 continue;
             }
+            $stored = maybe_unserialize($meta[$field][0]);
+            if (is_array($stored)) {
+                // The whole repeater as one serialized array of rows (written without ACF):
+                // these are the rows, never "no rows".
+                $out[$field] = array_values($stored);
+                continue;
+            }
+            if ($stored === '' || $stored === null) {
+                $out[$field] = [];
+                continue;
+            }
+            if (!is_numeric($stored)) {
+                // Neither ACF's row count nor a list of rows: say that it cannot be read, so the
+                // service treats the field as unknown rather than as emptied.
+                $out[$field] = ['unreadable' => 'not a row count or a list of rows'];
+                continue;
+            }
             $rows  = [];
-            $count = max(0, (int) $meta[$field][0]);
+            $count = max(0, (int) $stored);
             for ($row = 0; $row < $count; $row++) {
                 $prefix = $field . '_' . $row . '_';
                 $cells  = [];
@@ -438,7 +512,14 @@ final class Rondo_Reverse_Sync
                 }
                 return ($value === false) ? null : $value;
             case 'repeater':
-                return is_array($value) ? array_values($value) : [];
+                if (is_array($value)) {
+                    return array_values($value);
+                }
+                // An empty repeater is false, null or ''; anything else cannot be read as rows,
+                // and must not look like "every row removed".
+                return ($value === null || $value === false || $value === '')
+                    ? []
+                    : ['unreadable' => 'not a list of rows'];
             default:
                 return ($value === null || $value === false) ? null : (is_scalar($value) ? (string) $value : $value);
         }
@@ -494,6 +575,12 @@ final class Rondo_Reverse_Sync
     {
         $timeout = defined('RONDO_REVERSE_SYNC_TIMEOUT') ? (float) RONDO_REVERSE_SYNC_TIMEOUT : self::DEFAULT_TIMEOUT;
         return $timeout > 0 ? $timeout : self::DEFAULT_TIMEOUT;
+    }
+
+    private static function shutdown_budget(): float
+    {
+        $budget = defined('RONDO_REVERSE_SYNC_SHUTDOWN_BUDGET') ? (float) RONDO_REVERSE_SYNC_SHUTDOWN_BUDGET : self::DEFAULT_SHUTDOWN_BUDGET;
+        return $budget > 0 ? $budget : self::DEFAULT_SHUTDOWN_BUDGET;
     }
 
     private static function max_attempts(): int

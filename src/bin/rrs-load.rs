@@ -129,6 +129,11 @@ async fn bench(args: &Args, server_rt: &tokio::runtime::Runtime, dir: &Path) -> 
     let catalogue = Arc::new(Catalogue::builtin());
     let (service_port, store, stop_service) = server_rt
         .spawn(async move {
+            // As `migrate` does; the service refuses a missing database.
+            drop(rondo_reverse_sync::open_store(
+                &service_settings,
+                catalogue.clone(),
+            )?);
             let state = startup::build_state(&service_settings, catalogue).await?;
             let store = state.store.clone();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -279,3 +279,57 @@ fn host_port_parses_names_and_addresses() {
     assert_eq!(parse_host_port("mail:0"), None);
     assert_eq!(parse_host_port("mail:99999"), None);
 }
+
+/// Issue 15, item 7: every secret from the environment is a string, byte for byte, whatever it
+/// looks like (figment would parse `000123` as 123, `{…}` as a map, `true` as a boolean).
+#[test]
+fn secrets_from_the_environment_are_kept_byte_for_byte() {
+    let values = [
+        ("RRS_WEBHOOK__SECRET", "whsec_0001"),
+        ("RRS_WEBHOOK__PREVIOUS_SECRET", "12345678901234567891"),
+        ("RRS_RONDO_CLUB__APPLICATION_PASSWORD", "true"),
+        ("RRS_SPORTLINK__PASSWORD", "{not: a, map}"),
+        ("RRS_SPORTLINK__OTP_SECRET", "[1, 2]"),
+        ("RRS_ADMIN__TOKEN", "0001234567890123456789"),
+        ("rrs_alerts__smtp_password", "1e3"),
+    ];
+    assert_eq!(
+        values.len(),
+        SECRET_SETTINGS.len(),
+        "every secret is tested"
+    );
+    let vars = values.iter().map(|(k, v)| ((*k).into(), (*v).into()));
+    let figment = Figment::from(Serialized::defaults(Settings::default()));
+    let s: Settings = Settings::extract(with_env_overrides(figment, vars).unwrap()).unwrap();
+    let got = [
+        s.webhook.secret.expose(),
+        s.webhook.previous_secret.expose(),
+        s.rondo_club.application_password.expose(),
+        s.sportlink.password.expose(),
+        s.sportlink.otp_secret.expose(),
+        s.admin.token.expose(),
+        s.alerts.smtp_password.expose(),
+    ];
+    for ((name, want), got) in values.iter().zip(got) {
+        assert_eq!(got, *want, "{name}");
+    }
+}
+
+#[test]
+fn a_secret_that_is_a_number_in_the_file_is_refused_not_converted() {
+    let err = Settings::from_toml("[admin]\ntoken = 1234567890123456789\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("config: admin.token: must be a string"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("1234567890"), "{err}");
+}
+
+#[test]
+fn a_syntax_error_names_line_and_column_without_the_content() {
+    let err = Settings::from_toml("[webhook]\nsecret = \"whsec_Leak\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("config: <config>:2:"), "{text}");
+    assert!(!text.contains("Leak"), "{text}");
+}

@@ -5,10 +5,11 @@
 
 mod person;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::Catalogue;
@@ -47,6 +48,9 @@ pub struct Prior {
 pub enum Verdict {
     /// No `knvb-id`: not a Sportlink member; nothing stored.
     NotAMember,
+    /// A `knvb-id` that is there but not a usable id: recorded for the operator, nothing
+    /// detected (it may be a member whose edits would otherwise be lost without a trace).
+    InvalidKnvbId,
     /// Older than what we already saw (`modified_gmt` before the baseline's): a late poll page
     /// or an old delivery replayed. Applying it would look like a revert nobody made; ignored.
     Stale,
@@ -68,6 +72,7 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::NotAMember => "not_a_member",
+            Verdict::InvalidKnvbId => "invalid_knvb_id",
             Verdict::Stale => "stale",
             Verdict::Deceased => "deceased",
             Verdict::ForwardSync => "forward_sync",
@@ -109,6 +114,44 @@ pub fn extract(catalogue: &Catalogue, person: &Person) -> TrackedValues {
         .collect()
 }
 
+/// Fields whose value cannot be read from this person: no source provides it, and a repeater it
+/// would come from (`contact_info`, `addresses`) is there but not a list of rows (a serialized
+/// PHP array, a string, an object). Such a value is unknown, never empty: detection keeps the
+/// last seen value for it and emits nothing (an unreadable repeater once looked like "all e-mail
+/// addresses removed" and was pushed into Sportlink as such).
+pub fn unreadable_fields(catalogue: &Catalogue, person: &Person) -> BTreeSet<String> {
+    use crate::catalogue::RondoSource;
+    let repeater_unreadable = |key: &str| match person.acf.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(Value::Array(rows)) => rows.iter().any(|row| !row.is_object()),
+        Some(_) => true,
+    };
+    catalogue
+        .fields()
+        .iter()
+        .filter(|field| {
+            let provided = field.sources.iter().any(|source| match source {
+                RondoSource::Acf { acf } => person.acf.contains_key(acf),
+                // A readable repeater provides the field (a missing row is an empty value).
+                RondoSource::Contact { .. } => {
+                    !repeater_unreadable("contact_info") && person.acf.contains_key("contact_info")
+                }
+                RondoSource::Address { .. } => {
+                    !repeater_unreadable("addresses") && person.acf.contains_key("addresses")
+                }
+            });
+            let unreadable = field.sources.iter().any(|source| match source {
+                RondoSource::Acf { .. } => false,
+                RondoSource::Contact { .. } => repeater_unreadable("contact_info"),
+                RondoSource::Address { .. } => repeater_unreadable("addresses"),
+            });
+            !provided && unreadable
+        })
+        .map(|field| field.name.clone())
+        .collect()
+}
+
 /// SHA-256 over the canonical JSON of `{fields, knvb_id}` (keys sorted), hex-encoded.
 pub fn tracked_hash(knvb_id: &KnvbId, values: &TrackedValues) -> String {
     #[derive(Serialize)]
@@ -135,12 +178,16 @@ fn is_deceased(person: &Person, today: NaiveDate) -> bool {
 }
 
 /// Whether the last write came from the forward sync: the event says so, or the member row says
-/// so and this sighting is not newer than that forward-sync write.
-fn from_forward_sync(sighting: &Sighting, prior: Option<&Prior>) -> bool {
+/// so, this sighting is not newer than that forward-sync write, and it holds what the forward
+/// sync is known to have written (the baseline it left). A meta-only write does not move
+/// `modified_gmt`, so a member's edit after a forward-sync run can look "not newer": its values
+/// are what tells it apart (`differs` = some tracked value differs from the baseline).
+fn from_forward_sync(sighting: &Sighting, prior: Option<&Prior>, differs: bool) -> bool {
     match sighting.origin {
         Some(origin) => origin == Origin::SyncSportlinkToRondoClub,
         None => prior.is_some_and(|p| {
-            p.sync_origin == Some(Origin::SyncSportlinkToRondoClub)
+            !differs
+                && p.sync_origin == Some(Origin::SyncSportlinkToRondoClub)
                 && match (sighting.person.modified_gmt, p.sync_origin_at) {
                     (Some(modified), Some(at)) => modified <= at,
                     _ => true,
@@ -156,13 +203,25 @@ pub fn evaluate(
     prior: Option<&Prior>,
     now: DateTime<Utc>,
 ) -> Evaluation {
-    let values = extract(catalogue, &sighting.person);
+    let mut values = extract(catalogue, &sighting.person);
+    // Unknown values stay what they were last seen as (or stay out of a first baseline, to be
+    // adopted once readable).
+    for field in unreadable_fields(catalogue, &sighting.person) {
+        match prior.and_then(|p| p.baseline.get(&field)) {
+            Some(seen) => values.insert(field, seen.clone()),
+            None => values.remove(&field),
+        };
+    }
     let Some(knvb_id) = sighting.person.knvb_id() else {
         return Evaluation {
             knvb_id: None,
             values,
             hash: String::new(),
-            verdict: Verdict::NotAMember,
+            verdict: if sighting.person.invalid_knvb_id().is_some() {
+                Verdict::InvalidKnvbId
+            } else {
+                Verdict::NotAMember
+            },
             differing: Vec::new(),
             changes: Vec::new(),
         };
@@ -206,7 +265,7 @@ pub fn evaluate(
 
     let verdict = if is_deceased(&sighting.person, now.date_naive()) {
         Verdict::Deceased
-    } else if from_forward_sync(sighting, prior) {
+    } else if from_forward_sync(sighting, prior, !differing.is_empty()) {
         Verdict::ForwardSync
     } else if sighting.source == Source::Baseline {
         Verdict::BaselineImport

@@ -76,4 +76,32 @@ impl Person {
         let raw = normalise::json_scalar(self.acf.get("knvb-id")?);
         KnvbId::parse(&raw).ok()
     }
+
+    /// A `knvb-id` that is there but not a usable id (a zero-width space in it, punctuation, a
+    /// list): the value as it can be shown safely (invisible and control characters escaped,
+    /// at most 64 characters). `None` when the id is usable, or absent or empty (not a member).
+    pub fn invalid_knvb_id(&self) -> Option<String> {
+        let value = self.acf.get("knvb-id")?;
+        let raw = match value {
+            serde_json::Value::Null | serde_json::Value::Bool(false) => return None,
+            serde_json::Value::String(s) if s.trim().is_empty() => return None,
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => value.to_string(),
+            other => normalise::json_scalar(other),
+        };
+        if KnvbId::parse(&raw).is_ok() {
+            return None;
+        }
+        let shown: String = raw
+            .chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c.to_string()
+                } else {
+                    c.escape_unicode().to_string()
+                }
+            })
+            .collect();
+        Some(shown)
+    }
 }

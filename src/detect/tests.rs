@@ -234,24 +234,38 @@ fn forward_sync_origin_on_the_event_emits_nothing() {
 
 #[test]
 fn forward_sync_origin_on_the_member_row_emits_nothing_until_a_newer_write() {
-    let mut prior = prior_of(contact_layout());
+    // The baseline holds what the forward sync wrote (its report or its webhook).
+    let mut written = contact_layout();
+    written["contact_info"][0]["contact_value"] = json!("sportlink@example.nl");
+    let mut prior = prior_of(written.clone());
     prior.sync_origin = Some(Origin::SyncSportlinkToRondoClub);
     prior.sync_origin_at = Some(Utc.with_ymd_and_hms(2026, 11, 26, 11, 30, 20).unwrap());
-    let mut acf = contact_layout();
-    acf["contact_info"][0]["contact_value"] = json!("sportlink@example.nl");
     let e = evaluate(
         &cat(),
-        &sighting(acf.clone(), Source::Poll, None),
+        &sighting(written.clone(), Source::Poll, None),
         Some(&prior),
         now(),
     );
     assert_eq!(e.verdict, Verdict::ForwardSync);
 
     // A later save (modified after the forward sync's write) is a user edit again.
-    let mut later = sighting(acf, Source::Poll, None);
+    let mut acf = written.clone();
+    acf["contact_info"][0]["contact_value"] = json!("volunteer@example.nl");
+    let mut later = sighting(acf.clone(), Source::Poll, None);
     later.person.modified_gmt = Some(Utc.with_ymd_and_hms(2026, 11, 26, 11, 31, 0).unwrap());
     let e = evaluate(&cat(), &later, Some(&prior), now());
     assert_eq!(e.verdict, Verdict::Changed);
+
+    // So is a meta-only edit, which leaves modified_gmt at the forward sync's write: its values
+    // differ from what the forward sync wrote (issue 15, item 2).
+    let e = evaluate(
+        &cat(),
+        &sighting(acf, Source::Poll, None),
+        Some(&prior),
+        now(),
+    );
+    assert_eq!(e.verdict, Verdict::Changed);
+    assert_eq!(e.changes.len(), 1);
 }
 
 #[test]

@@ -18,14 +18,11 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::error::cause_chain;
 use super::ops::{ExecutorView, OperationError, OpsState, PollAccepted};
-use crate::detect::{Person, Sighting};
-use crate::domain::{ChangeId, ChangeStatus, KnvbId, Source};
+use crate::domain::{ChangeId, ChangeStatus, KnvbId};
 use crate::store::{
     ChangeRecord, ChangeStatusCounts, ConflictRecord, DeliverySummary, ForwardSyncOutcome,
-    ForwardSyncReport, MemberSummary, RunKind, RunRecord, RunStatus, SightingContext,
-    SightingResult, StoreError,
+    ForwardSyncReport, InvalidKnvbId, MemberSummary, RunRecord, SightingResult, StoreError,
 };
-use crate::webhook::event::Event;
 
 pub const MAX_PER_PAGE: u32 = 200;
 const DEFAULT_PER_PAGE: u32 = 50;
@@ -35,6 +32,9 @@ const MAX_BULK: usize = 200;
 /// a future `sync_origin_at` would hide real user edits as forward-sync writes until then.
 const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
 const MAX_VALUE_LEN: usize = 1_000;
+
+/// What a caller learns when the database cannot be used now (the log has the details).
+pub const DATABASE_UNAVAILABLE: &str = "the database is not available now; see the service log";
 
 /// An API failure, mapped to its status in one place.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +68,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Rejected(reason) => ApiError::Conflict(reason),
+            other if other.is_unavailable() => {
+                tracing::error!(error = %other, "database unavailable");
+                ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
+            }
             other => ApiError::Internal(Box::new(other)),
         }
     }
@@ -283,27 +287,6 @@ impl From<SightingResult> for DetectionResponse {
     }
 }
 
-/// A stored delivery body as a sighting with source `replay`, parsed by the webhook's own event
-/// parser. The body passed signature verification when it arrived.
-fn replay_sighting(body: &[u8]) -> Result<Sighting, String> {
-    let data = match Event::parse_stored(body).map_err(|e| format!("the stored delivery: {e}"))? {
-        Event::PersonCreated(data) | Event::PersonUpdated(data) => data,
-        other => {
-            return Err(format!(
-                "a {:?} event carries no person to detect changes in",
-                other.event_type()
-            ))
-        }
-    };
-    let person =
-        Person::from_json(&data.person_json()).map_err(|e| format!("the stored event's {e}"))?;
-    Ok(Sighting {
-        person,
-        source: Source::Replay,
-        origin: Some(data.origin),
-    })
-}
-
 /// Re-runs a stored webhook delivery through detection (source `replay`). Never moves the
 /// poll's watermark.
 #[utoipa::path(
@@ -331,44 +314,10 @@ pub async fn replay_delivery(
             "a delivery id is 1 to 256 printable characters".into(),
         ));
     }
-    let now = Utc::now();
-    let result = state
-        .store()
-        .write(move |db| {
-            let delivery = db
-                .delivery(&id)?
-                .ok_or_else(|| StoreError::NotFound(format!("delivery {id:?}")))?;
-            let sighting = replay_sighting(&delivery.body).map_err(|reason| {
-                StoreError::Rejected(format!("delivery {id:?} cannot be replayed: {reason}"))
-            })?;
-            let knvb = sighting.person.knvb_id().map(String::from);
-            let run = db.start_run(RunKind::Replay, knvb.as_deref(), false, now)?;
-            let context = SightingContext {
-                run_id: Some(run),
-                delivery_id: Some(&id),
-                dry_run: false,
-            };
-            let result = db.apply_sighting(&sighting, &context, now)?;
-            db.add_to_run(run, 1, result.change_ids.len() as u64)?;
-            db.finish_run(
-                run,
-                RunStatus::Completed,
-                Some(&format!("delivery {id}: {}", result.verdict.as_str())),
-                None,
-                now,
-            )?;
-            db.mark_delivery_replayed(&id, now)?;
-            Ok(result)
-        })
-        .await?;
+    let result = crate::replay::replay_delivery(state.store(), id, Utc::now()).await?;
     if !result.change_ids.is_empty() {
         state.wake_executor();
     }
-    tracing::info!(
-        verdict = result.verdict.as_str(),
-        changes = result.change_ids.len(),
-        "delivery replayed"
-    );
     Ok(Json(result.into()))
 }
 
@@ -476,16 +425,7 @@ pub async fn requeue_change(
 /// The requeue behind the API and the operator page's button.
 #[tracing::instrument(name = "requeue", skip(state))]
 pub async fn requeue_one(state: &OpsState, id: ChangeId) -> Result<ChangeRecord, ApiError> {
-    let now = Utc::now();
-    let record = state
-        .store()
-        .write(move |db| {
-            db.requeue(id, now)?;
-            db.change(id)?
-                .ok_or_else(|| StoreError::NotFound(format!("change {id}")))
-        })
-        .await?;
-    tracing::info!(change = %id, knvb_id = %record.knvb_id, "change requeued by the operator");
+    let record = crate::replay::requeue_change(state.store(), id, Utc::now()).await?;
     state.wake_executor();
     Ok(record)
 }
@@ -899,18 +839,34 @@ pub struct StatusView {
     pub executor: Option<ExecutorView>,
     pub poll_watermark: Option<DateTime<Utc>>,
     pub last_webhook: Option<DeliverySummary>,
+    /// People whose `knvb-id` is there but not usable (how many; the most recent ones listed).
+    pub invalid_knvb_id_count: u64,
+    pub invalid_knvb_ids: Vec<InvalidKnvbId>,
 }
 
+/// Most people with an invalid `knvb-id` the status lists.
+const INVALID_KNVB_ID_LIST: u32 = 50;
+
 pub async fn status_view(state: &OpsState) -> Result<StatusView, ApiError> {
-    let (changes, poll_watermark, last_webhook) = state
+    let (changes, poll_watermark, last_webhook, invalid_knvb_id_count, invalid_knvb_ids) = state
         .store()
-        .read(|db| Ok((db.change_counts()?, db.watermark()?, db.last_delivery()?)))
+        .read(|db| {
+            Ok((
+                db.change_counts()?,
+                db.watermark()?,
+                db.last_delivery()?,
+                db.count_invalid_knvb_ids()?,
+                db.invalid_knvb_ids(INVALID_KNVB_ID_LIST)?,
+            ))
+        })
         .await?;
     Ok(StatusView {
         changes,
         executor: state.operations().executor_status(),
         poll_watermark,
         last_webhook,
+        invalid_knvb_id_count,
+        invalid_knvb_ids,
     })
 }
 

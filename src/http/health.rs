@@ -1,5 +1,5 @@
-//! `GET /healthz`: the process answers. `GET /readyz`: the database answers and its schema is the
-//! one this binary expects.
+//! `GET /healthz`: the process answers. `GET /readyz`: the database answers, its schema is the
+//! one this binary expects, and a write can be committed now.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -28,6 +28,15 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     let info = state.store.read(|db| db.schema_info()).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check: database not reachable");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database not reachable")
+    })?;
+    // Ready means a webhook can be committed: a real write, so a deleted or read-only file, a
+    // full disk or a lock held past the busy timeout all show here.
+    state.store.probe_write().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check: the database cannot take writes");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database cannot take writes now; see the service log",
+        )
     })?;
     if info.version != info.known {
         return Err(ApiError::new(

@@ -22,8 +22,8 @@ use crate::webhook::Verifier;
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use ops::{
-    ExecutorStateView, ExecutorView, OperationError, Operations, OpsState, PollAccepted,
-    Redetected, Unwired,
+    ExecutorStateView, ExecutorView, LoginLimits, OperationError, Operations, OpsState,
+    PollAccepted, Redetected, Unwired,
 };
 
 /// What handlers share. Cheap to clone.
@@ -37,16 +37,50 @@ pub struct AppState {
     pub executor_wake: Arc<Notify>,
     /// The admin API's, the operator page's and the metrics' state (same store and wake).
     pub ops: OpsState,
+    /// Deadline for one request to `/api/` and `/` (the operator page); then 503.
+    pub request_timeout: std::time::Duration,
+    /// The connection cap and the header-read timeout the server applies.
+    pub connections: crate::startup::ConnectionLimits,
 }
 
 pub fn router(state: AppState) -> Router {
     let ops = state.ops.clone();
+    let timeout = state.request_timeout;
     Router::new()
         .route("/webhooks/rondo-club", post(webhook::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
-        .merge(ops_routes(ops))
+        .merge(ops_routes(ops).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                within(timeout, request, next)
+            },
+        )))
+}
+
+/// Runs a request with a deadline: a handler stuck on a slow upstream (Rondo Club, a locked
+/// database) answers 503 instead of holding the connection. Dropping the handler's future is
+/// safe: database writes run on the writer thread and commit or roll back as a whole.
+async fn within(
+    timeout: std::time::Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(?timeout, "request took too long; answered 503");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the request did not finish within {} seconds",
+                    timeout.as_secs()
+                ),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// The admin API, the operator page and `/metrics`, with their state applied.

@@ -13,7 +13,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
 use super::admin::{bearer, requeue_one, status_view, ApiError, StatusView};
-use super::ops::{ExecutorStateView, OpsState, SESSION_LIFETIME_SECS};
+use super::ops::{ExecutorStateView, OpsState, RetryAfter, SESSION_LIFETIME_SECS};
 use crate::domain::{ChangeId, ChangeStatus};
 use crate::store::{ChangeRecord, ConflictRecord, RunRecord};
 
@@ -424,6 +424,20 @@ fn dashboard(data: &PageData, csrf: &str, banner: Option<Banner>) -> Markup {
                     }
                 }
             }
+            @if s.invalid_knvb_id_count > 0 {
+                section #invalid-knvb-ids {
+                    h2 { "People with an invalid KNVB id (" (s.invalid_knvb_id_count) ")" }
+                    p.muted { "Their edits are not detected until the id is corrected in Rondo Club." }
+                    table {
+                        thead { tr { th { "Post" } th { "knvb-id as stored" } th { "Seen via" } th { "Last seen" } } }
+                        tbody {
+                            @for p in &s.invalid_knvb_ids {
+                                tr { td { (p.wp_post_id) } td { code { (p.value) } } td { (p.source) } td { (when(p.last_seen_at)) } }
+                            }
+                        }
+                    }
+                }
+            }
             section #pending {
                 h2 { "Pending changes (" (counts.pending) ")" }
                 @if data.pending.is_empty() { p.muted { "Nothing pending." } }
@@ -524,12 +538,30 @@ pub struct LoginForm {
         (status = 303, description = "Signed in; redirect to /"),
         (status = 400, description = "Bad form"),
         (status = 401, description = "Wrong token (the sign-in form again)", content_type = "text/html"),
+        (status = 429, description = "Too many attempts from this client or overall (Retry-After)", content_type = "text/html"),
     )
 )]
 pub async fn login(
     State(state): State<OpsState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
+    // Behind a reverse proxy every client is the proxy: the overall limit still holds.
+    let client = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0 .0.ip());
+    if let Err(RetryAfter(wait)) = state.allow_login_attempt(client) {
+        let seconds = wait.as_secs() + 1;
+        tracing::warn!(%client, "operator page: sign-in refused by the rate limit");
+        let mut response = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many sign-in attempts. Try again in {seconds} seconds."
+            )),
+        );
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let Ok(Form(form)) = form else {
         return login_page(
             StatusCode::BAD_REQUEST,
@@ -602,15 +634,18 @@ fn authorise_post(
     post,
     path = "/logout",
     tag = "operator",
-    responses((status = 303, description = "Signed out; redirect to /"), (status = 403, description = "Bad CSRF token"))
+    responses((status = 303, description = "Signed out (the session is ended on the server); redirect to /"), (status = 403, description = "Bad CSRF token"))
 )]
 pub async fn logout(
     State(state): State<OpsState>,
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    if let Err(refusal) = authorise_post(&state, &headers, form) {
-        return refusal.into_response();
+    match authorise_post(&state, &headers, form) {
+        Err(refusal) => return refusal.into_response(),
+        // The cookie alone would keep working until it expires: end the session here.
+        Ok(Viewer::Session(session)) => state.end_session(&session),
+        Ok(Viewer::Bearer) => {}
     }
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(

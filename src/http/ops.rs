@@ -19,6 +19,73 @@ use crate::store::{Store, StoreError};
 
 /// How long an operator page session lasts.
 pub const SESSION_LIFETIME_SECS: i64 = 12 * 3600;
+/// Most operator sessions kept at once; the oldest is ended when a sign-in would exceed it.
+const MAX_SESSIONS: usize = 256;
+
+/// How many sign-in attempts the operator page takes: per client (by peer address) and from
+/// everyone together, each a burst that refills one attempt per interval. The defaults allow
+/// a person a few typos and an attacker about 0.05 guesses a second per address and 0.5 in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub per_client_burst: u32,
+    pub per_client_refill: std::time::Duration,
+    pub overall_burst: u32,
+    pub overall_refill: std::time::Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            per_client_burst: 5,
+            per_client_refill: std::time::Duration::from_secs(20),
+            overall_burst: 20,
+            overall_refill: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+type KeyedLimiter = governor::RateLimiter<
+    std::net::IpAddr,
+    governor::state::keyed::DefaultKeyedStateStore<std::net::IpAddr>,
+    governor::clock::DefaultClock,
+>;
+type DirectLimiter = governor::RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    governor::clock::DefaultClock,
+>;
+
+/// The sign-in rate limits in force.
+struct LoginLimiter {
+    per_client: KeyedLimiter,
+    overall: DirectLimiter,
+}
+
+impl LoginLimiter {
+    fn new(limits: LoginLimits) -> Self {
+        let quota = |burst: u32, refill: std::time::Duration| {
+            let burst =
+                std::num::NonZeroU32::new(burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+            governor::Quota::with_period(refill.max(std::time::Duration::from_millis(1)))
+                .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MIN))
+                .allow_burst(burst)
+        };
+        Self {
+            per_client: governor::RateLimiter::keyed(quota(
+                limits.per_client_burst,
+                limits.per_client_refill,
+            )),
+            overall: governor::RateLimiter::direct(quota(
+                limits.overall_burst,
+                limits.overall_refill,
+            )),
+        }
+    }
+}
+
+/// A sign-in attempt refused by the rate limit: try again after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub std::time::Duration);
 
 /// What the operator sees of the Sportlink executor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -131,6 +198,10 @@ struct OpsInner {
     metrics: Arc<Metrics>,
     operations: Arc<dyn Operations>,
     executor_wake: Arc<Notify>,
+    /// Live operator sessions (id → issue time): a session is valid only while it is here, so
+    /// signing out ends it on the server, not only in the browser.
+    sessions: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    login_limiter: Arc<LoginLimiter>,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -152,6 +223,8 @@ impl OpsState {
                 metrics,
                 operations,
                 executor_wake,
+                sessions: Arc::default(),
+                login_limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
             }),
         }
     }
@@ -165,8 +238,42 @@ impl OpsState {
                 metrics: self.inner.metrics.clone(),
                 operations,
                 executor_wake: self.inner.executor_wake.clone(),
+                sessions: self.inner.sessions.clone(),
+                login_limiter: self.inner.login_limiter.clone(),
             }),
         }
+    }
+
+    /// The same state with other sign-in rate limits (tests use a refill of hours, so counts
+    /// alone decide).
+    pub fn with_login_limits(&self, limits: LoginLimits) -> Self {
+        Self {
+            inner: Arc::new(OpsInner {
+                store: self.inner.store.clone(),
+                token: self.inner.token.clone(),
+                metrics: self.inner.metrics.clone(),
+                operations: self.inner.operations.clone(),
+                executor_wake: self.inner.executor_wake.clone(),
+                sessions: self.inner.sessions.clone(),
+                login_limiter: Arc::new(LoginLimiter::new(limits)),
+            }),
+        }
+    }
+
+    /// Takes one sign-in attempt from `client`'s allowance and from the overall one; `Err` with
+    /// the wait when either is used up (then the attempt must not even be checked).
+    pub fn allow_login_attempt(&self, client: std::net::IpAddr) -> Result<(), RetryAfter> {
+        use governor::clock::{Clock, DefaultClock};
+        let limiter = &self.inner.login_limiter;
+        let now = DefaultClock::default().now();
+        if limiter.per_client.len() > 10_000 {
+            limiter.per_client.retain_recent();
+        }
+        limiter
+            .per_client
+            .check_key(&client)
+            .and_then(|()| limiter.overall.check())
+            .map_err(|not_until| RetryAfter(not_until.wait_time_from(now)))
     }
 
     pub fn store(&self) -> &Store {
@@ -210,32 +317,67 @@ impl OpsState {
         Some(hex(&mac.finalize().into_bytes()))
     }
 
-    /// A session value for the operator page's cookie: issue time and an HMAC keyed by the
-    /// token, never the token itself. Changing the token ends every session.
+    /// A session value for the operator page's cookie: issue time, a random id and an HMAC
+    /// keyed by the token, never the token itself. Changing the token ends every session; so
+    /// does a restart (sessions live in this process) and signing out ([`Self::end_session`]).
     pub fn new_session(&self, now: DateTime<Utc>) -> Option<String> {
-        let issued = now.timestamp().to_string();
-        let mac = self.mac("rrs-operator-session-v1", &issued)?;
-        Some(format!("v1.{issued}.{mac}"))
+        use rand::RngCore as _;
+        let issued_at = now.timestamp();
+        let mut nonce = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let id = hex(&nonce);
+        let signed = format!("{issued_at}.{id}");
+        let mac = self.mac("rrs-operator-session-v2", &signed)?;
+        let mut sessions = self.inner.sessions.lock().ok()?;
+        sessions.retain(|_, issued| now.timestamp() - *issued <= SESSION_LIFETIME_SECS);
+        while sessions.len() >= MAX_SESSIONS {
+            let oldest = sessions
+                .iter()
+                .min_by_key(|(_, issued)| **issued)
+                .map(|(id, _)| id.clone())?;
+            sessions.remove(&oldest);
+        }
+        sessions.insert(id, issued_at);
+        Some(format!("v2.{signed}.{mac}"))
     }
 
-    /// Whether a cookie's session value is one we issued and still valid.
-    pub fn session_valid(&self, value: &str, now: DateTime<Utc>) -> bool {
-        let mut parts = value.splitn(3, '.');
-        let (Some("v1"), Some(issued), Some(mac)) = (parts.next(), parts.next(), parts.next())
+    /// The session id of a value we signed, when its signature is right and it has not
+    /// expired; whether it is still live is a separate question.
+    fn signed_session_id<'v>(&self, value: &'v str, now: DateTime<Utc>) -> Option<&'v str> {
+        let mut parts = value.splitn(4, '.');
+        let (Some("v2"), Some(issued), Some(id), Some(mac)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return false;
+            return None;
         };
-        let Ok(issued_at) = issued.parse::<i64>() else {
-            return false;
-        };
+        let issued_at = issued.parse::<i64>().ok()?;
         let age = now.timestamp() - issued_at;
         if !(-60..=SESSION_LIFETIME_SECS).contains(&age) {
-            return false;
+            return None;
         }
-        let Some(expected) = self.mac("rrs-operator-session-v1", issued) else {
+        let expected = self.mac("rrs-operator-session-v2", &format!("{issued}.{id}"))?;
+        bool::from(expected.as_bytes().ct_eq(mac.as_bytes())).then_some(id)
+    }
+
+    /// Whether a cookie's session value is one we issued, not expired and not ended.
+    pub fn session_valid(&self, value: &str, now: DateTime<Utc>) -> bool {
+        let Some(id) = self.signed_session_id(value, now) else {
             return false;
         };
-        expected.as_bytes().ct_eq(mac.as_bytes()).into()
+        self.inner
+            .sessions
+            .lock()
+            .is_ok_and(|sessions| sessions.contains_key(id))
+    }
+
+    /// Ends a session on the server: its cookie no longer signs anyone in.
+    pub fn end_session(&self, value: &str) {
+        let Some(id) = self.signed_session_id(value, Utc::now()) else {
+            return;
+        };
+        if let Ok(mut sessions) = self.inner.sessions.lock() {
+            sessions.remove(id);
+        }
     }
 
     /// The CSRF token for the forms of a session (bound to the session value).
@@ -313,6 +455,12 @@ mod tests {
         assert!(!s.session_valid(&forged, now));
         let (_d2, other) = state("another-token");
         assert!(!other.session_valid(&session, now));
+        // Signing out ends it on the server; another session lives on.
+        let second = s.new_session(now).unwrap();
+        assert_ne!(second, session);
+        s.end_session(&session);
+        assert!(!s.session_valid(&session, now));
+        assert!(s.session_valid(&second, now));
         let csrf = s.csrf_token(&session).unwrap();
         assert!(s.csrf_valid(&session, &csrf));
         assert!(!s.csrf_valid(&session, "nope"));

@@ -77,7 +77,16 @@ pub async fn receive(
 
     let ingested = ingest(&state.store, verified, now).await.map_err(|e| {
         state.ops.metrics().record_delivery("error");
-        ApiError::internal(e)
+        if e.is_unavailable() {
+            // Not acknowledged: the snippet queues the delivery and sends it again later.
+            tracing::error!(error = %e, "webhook not recorded: database unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                super::admin::DATABASE_UNAVAILABLE,
+            )
+        } else {
+            ApiError::internal(e)
+        }
     })?;
     state.ops.metrics().record_delivery(match &ingested {
         Ingested::Processed { .. } => "processed",

@@ -475,9 +475,11 @@ async fn apply_page(
             Verdict::Unchanged => outcome.unchanged += 1,
             Verdict::FirstSighting => outcome.first_sightings += 1,
             Verdict::BaselineImport => outcome.baseline_imports += 1,
-            Verdict::NotAMember | Verdict::Stale | Verdict::Deceased | Verdict::ForwardSync => {
-                outcome.ignored += 1
-            }
+            Verdict::NotAMember
+            | Verdict::InvalidKnvbId
+            | Verdict::Stale
+            | Verdict::Deceased
+            | Verdict::ForwardSync => outcome.ignored += 1,
         }
     }
     Ok(outcome)

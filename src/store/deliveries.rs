@@ -97,7 +97,8 @@ fn finish(raw: (DeliveryRecord, String, Option<String>)) -> Result<DeliveryRecor
 
 impl Conn<'_> {
     /// Records a delivery unless its id is already known. `false` means a duplicate: the caller
-    /// must then do nothing else for it.
+    /// must then do nothing else for it. An id whose earlier delivery was rejected (answered 400,
+    /// nothing done) does not count as seen: the new delivery takes its place.
     pub fn insert_delivery(&self, delivery: &NewDelivery<'_>) -> Result<bool> {
         let inserted = self
             .conn
@@ -105,7 +106,17 @@ impl Conn<'_> {
                 "INSERT INTO webhook_deliveries (id, received_at, webhook_timestamp, event_type,
                  wp_post_id, knvb_id, outcome, detail, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (id) DO NOTHING",
+             ON CONFLICT (id) DO UPDATE SET
+                 received_at = excluded.received_at,
+                 webhook_timestamp = excluded.webhook_timestamp,
+                 event_type = excluded.event_type,
+                 wp_post_id = excluded.wp_post_id,
+                 knvb_id = excluded.knvb_id,
+                 outcome = excluded.outcome,
+                 detail = excluded.detail,
+                 body = excluded.body,
+                 replayed_at = NULL
+             WHERE webhook_deliveries.outcome = 'rejected'",
             )?
             .execute(params![
                 delivery.id,

@@ -19,7 +19,8 @@ pub struct ForwardSyncReport {
     pub knvb_id: KnvbId,
     /// Field name → the value written into Rondo Club, as JSON (string, number, bool or null).
     pub fields: BTreeMap<String, Value>,
-    /// When the forward sync wrote the values into Rondo Club.
+    /// When the forward sync wrote the values into Rondo Club: the time of the copy (loop
+    /// prevention's `sync_origin_at`), not of a change in Rondo Club.
     pub rondo_club_modified: DateTime<Utc>,
     /// When Sportlink last changed them, when the forward sync knows; `None` leaves the stored
     /// `{field}_sportlink_modified` as it is.
@@ -39,9 +40,25 @@ pub struct ForwardSyncOutcome {
 }
 
 impl Conn<'_> {
+    /// What Sportlink holds for a field as far as a pending (or failed) change knows: the conflict
+    /// guard's "old" value of the oldest unpushed change.
+    fn expected_sportlink_value(&self, knvb_id: &str, field: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT expected_sportlink_value FROM rondo_club_change_detections
+                 WHERE knvb_id = ?1 AND field_name = ?2 AND status IN ('pending', 'failed')
+                 ORDER BY id LIMIT 1",
+                params![knvb_id, field],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Records a forward-sync write in one transaction: baseline values (normalised by the
     /// catalogue) and hash, `sync_origin = sync_sportlink_to_rondo_club` at the write's time, and
-    /// per field `{field}_rondo_club_modified` (and `{field}_sportlink_modified` when given).
+    /// per field `{field}_sportlink_modified` (the report's, or the copy time for a value that
+    /// is news). `{field}_rondo_club_modified` is left at the last user edit.
     ///
     /// A member without a baseline gets one holding only the reported fields: detection adopts
     /// fields missing from a baseline instead of reporting them as changes.
@@ -114,16 +131,32 @@ impl Conn<'_> {
                 params![knvb_id, hash, baseline_json, origin, written_at, ts(now)],
             )?;
         }
-        for field in reported.keys() {
+        for (field, value) in &reported {
+            // The reported value is Sportlink's, copied: it says when Sportlink had it, never
+            // when a volunteer edited Rondo Club. `{field}_rondo_club_modified` stays at the last
+            // user edit (the conflict resolver's Rondo Club side is the time of the value being
+            // pushed). `{field}_sportlink_modified` is the report's when it knows it; otherwise,
+            // when the value is news about a member we knew (not what Sportlink was known to
+            // hold under a pending change, nor the baseline we had), the copy time is the latest
+            // Sportlink can have changed it. A first report leaves it unknown.
+            let sportlink_modified = match report.sportlink_modified {
+                Some(t) => Some(t),
+                None if !new_member
+                    && changed_fields.contains(field)
+                    && self.expected_sportlink_value(knvb_id, field)?.as_ref() != Some(value) =>
+                {
+                    Some(report.rondo_club_modified)
+                }
+                None => None,
+            };
             // Field names come from the catalogue, validated to [a-z][a-z0-9_]*.
             self.conn.execute(
                 &format!(
                     "UPDATE rondo_club_members
-                     SET {field}_rondo_club_modified = ?2,
-                         {field}_sportlink_modified = COALESCE(?3, {field}_sportlink_modified)
+                     SET {field}_sportlink_modified = COALESCE(?2, {field}_sportlink_modified)
                      WHERE knvb_id = ?1"
                 ),
-                params![knvb_id, written_at, report.sportlink_modified.map(ts)],
+                params![knvb_id, sportlink_modified.map(ts)],
             )?;
         }
         Ok(ForwardSyncOutcome {

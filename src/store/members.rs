@@ -32,6 +32,19 @@ pub struct SightingContext<'a> {
     pub dry_run: bool,
 }
 
+/// A person whose `knvb-id` is there but not usable, as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct InvalidKnvbId {
+    pub wp_post_id: i64,
+    /// The value, invisible and control characters escaped (`\u{200b}`).
+    pub value: String,
+    /// Where it was last seen: webhook, poll, replay, baseline.
+    pub source: String,
+    pub delivery_id: Option<String>,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemberSummary {
     pub knvb_id: KnvbId,
@@ -99,10 +112,24 @@ impl Conn<'_> {
             superseded: Vec::new(),
         };
         let Some(knvb_id) = evaluation.knvb_id.as_ref() else {
+            if let (Verdict::InvalidKnvbId, Some(post), Some(shown), false) = (
+                evaluation.verdict,
+                sighting.person.id,
+                sighting.person.invalid_knvb_id(),
+                context.dry_run,
+            ) {
+                self.record_invalid_knvb_id(post, &shown, sighting, context, now)?;
+            }
             return Ok(result);
         };
         if context.dry_run || evaluation.verdict == Verdict::Stale {
             return Ok(result);
+        }
+        if let Some(post) = sighting.person.id {
+            // The id is usable now: the person no longer needs the operator's attention.
+            self.conn
+                .prepare_cached("DELETE FROM invalid_knvb_ids WHERE wp_post_id = ?1")?
+                .execute([post])?;
         }
         let modified = sighting.person.modified_gmt.unwrap_or(now);
         // The origin of this write, when known, becomes the member's sync_origin.
@@ -112,7 +139,14 @@ impl Conn<'_> {
             (None, _) => None,
         };
         self.upsert_member(knvb_id, sighting, &evaluation, origin, modified, now)?;
-        for field in &evaluation.differing {
+        // A forward-sync write copies Sportlink's values: its time is not a Rondo Club edit, and
+        // must not make Rondo Club look newer in a conflict (see `record_forward_sync`).
+        let fields_edited = if evaluation.verdict == Verdict::ForwardSync {
+            &[][..]
+        } else {
+            &evaluation.differing[..]
+        };
+        for field in fields_edited {
             self.conn
                 .prepare_cached(&format!(
                     "UPDATE rondo_club_members SET {field}_rondo_club_modified = ?1 WHERE knvb_id = ?2"
@@ -126,6 +160,77 @@ impl Conn<'_> {
             result.superseded.extend(superseded);
         }
         Ok(result)
+    }
+
+    fn record_invalid_knvb_id(
+        &self,
+        wp_post_id: i64,
+        shown: &str,
+        sighting: &Sighting,
+        context: &SightingContext<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        tracing::warn!(
+            wp_post_id,
+            knvb_id = shown,
+            source = sighting.source.as_str(),
+            "a person's knvb-id is not a usable id; recorded for the operator"
+        );
+        self.conn
+            .prepare_cached(
+                "INSERT INTO invalid_knvb_ids (wp_post_id, shown_value, source, delivery_id,
+                     first_seen_at, last_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (wp_post_id) DO UPDATE SET
+                     shown_value = excluded.shown_value, source = excluded.source,
+                     delivery_id = excluded.delivery_id, last_seen_at = excluded.last_seen_at",
+            )?
+            .execute(params![
+                wp_post_id,
+                shown,
+                sighting.source.as_str(),
+                context.delivery_id,
+                ts(now)
+            ])?;
+        Ok(())
+    }
+
+    /// People whose `knvb-id` is not usable, most recently seen first.
+    pub fn invalid_knvb_ids(&self, limit: u32) -> Result<Vec<InvalidKnvbId>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT wp_post_id, shown_value, source, delivery_id, first_seen_at, last_seen_at
+             FROM invalid_knvb_ids ORDER BY last_seen_at DESC, wp_post_id LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(wp_post_id, value, source, delivery_id, first, last)| {
+                Ok(InvalidKnvbId {
+                    wp_post_id,
+                    value,
+                    source,
+                    delivery_id,
+                    first_seen_at: super::parse_ts(&first)?,
+                    last_seen_at: super::parse_ts(&last)?,
+                })
+            })
+            .collect()
+    }
+
+    pub fn count_invalid_knvb_ids(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM invalid_knvb_ids", [], |r| r.get(0))?)
     }
 
     fn upsert_member(

@@ -9,11 +9,23 @@ use super::{Result, StoreError};
 use crate::catalogue::Catalogue;
 
 /// (version, name, SQL). Append only; never edit an applied migration.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "0002_service_probe",
+        include_str!("../../migrations/0002_service_probe.sql"),
+    ),
+    (
+        3,
+        "0003_invalid_knvb_ids",
+        include_str!("../../migrations/0003_invalid_knvb_ids.sql"),
+    ),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SchemaInfo {
@@ -109,6 +121,17 @@ pub fn ensure_field_columns(conn: &Connection, catalogue: &Catalogue) -> Result<
 }
 
 impl super::Conn<'_> {
+    /// Rewrites the probe row: a real write, so committing it proves a write can succeed.
+    pub fn write_probe(&self, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO service_probe (id, written_at) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+            )?
+            .execute([super::ts(now)])?;
+        Ok(())
+    }
+
     pub fn schema_info(&self) -> Result<SchemaInfo> {
         Ok(SchemaInfo {
             version: current_version(self.conn)?,

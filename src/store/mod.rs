@@ -35,7 +35,7 @@ pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
 pub use conflicts::ConflictRecord;
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery};
 pub use forward_sync::{ForwardSyncOutcome, ForwardSyncReport};
-pub use members::{FieldTimestamps, MemberSummary, SightingContext, SightingResult};
+pub use members::{FieldTimestamps, InvalidKnvbId, MemberSummary, SightingContext, SightingResult};
 pub use migrate::{SchemaInfo, MIGRATIONS};
 pub use operator::{DeliverySummary, FieldSourceStatusCount};
 pub use runs::{RunKind, RunRecord, RunStatus};
@@ -83,6 +83,91 @@ pub enum StoreError {
     WriterGone,
     #[error("database: a job panicked; it was rolled back")]
     JobPanicked,
+    #[error(
+        "database {path} does not exist; create it with `rondo-reverse-sync migrate` \
+         (or start once with `serve --create-database`)"
+    )]
+    Missing { path: String },
+    #[error(
+        "database {path} is gone: the file was deleted or replaced while the service ran; \
+         restore it and restart"
+    )]
+    Gone { path: String },
+    /// No write can succeed now: read-only file, disk full, lock held past the busy timeout.
+    #[error("database: cannot write now: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// The database cannot take writes (or is gone): the caller should come back later (503),
+    /// rather than a fault in this request (500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Gone { .. } | Self::Missing { .. } | Self::Unavailable(_) => true,
+            Self::Sqlite(e) | Self::Open { source: e, .. } => unavailable_code(e),
+            _ => false,
+        }
+    }
+}
+
+/// SQLite errors that say "not now" rather than "this request is wrong".
+fn unavailable_code(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DatabaseBusy
+                | DatabaseLocked
+                | ReadOnly
+                | DiskFull
+                | CannotOpen
+                | SystemIoFailure
+                | NotADatabase
+                | DatabaseCorrupt
+        )
+    )
+}
+
+/// A failed `BEGIN`/`COMMIT`, kept as "unavailable" when it is one.
+fn commit_error(e: &rusqlite::Error) -> StoreError {
+    if unavailable_code(e) {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Commit(e.to_string())
+    }
+}
+
+/// The database file as it was opened: a file deleted or replaced under the running service
+/// must not be written to (SQLite would keep writing into the unlinked inode, and every
+/// acknowledged delivery would be lost on restart).
+#[derive(Debug, Clone)]
+struct FileGuard {
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+}
+
+impl FileGuard {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            identity: file_identity(path),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if file_identity(&self.path).is_some() && file_identity(&self.path) == self.identity {
+            Ok(())
+        } else {
+            Err(StoreError::Gone {
+                path: self.path.display().to_string(),
+            })
+        }
+    }
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -94,7 +179,8 @@ pub struct Conn<'a> {
 }
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn FnOnce(Option<&Conn<'_>>) -> (bool, Completion) + Send>;
+/// `Err`: the job cannot run (no transaction); it answers its caller with this error.
+type Job = Box<dyn FnOnce(std::result::Result<&Conn<'_>, StoreError>) -> (bool, Completion) + Send>;
 
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -117,6 +203,7 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    guard: FileGuard,
     options: StoreOptions,
     catalogue: Arc<Catalogue>,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
@@ -145,13 +232,25 @@ impl Drop for Inner {
     }
 }
 
-fn open_connection(path: &Path, options: &StoreOptions, read_only: bool) -> Result<Connection> {
-    let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+/// How a connection is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadOnly,
+    ReadWrite,
+    /// Read-write, creating the file when it is missing (only `Store::open`).
+    Create,
+}
+
+fn open_connection(path: &Path, options: &StoreOptions, access: Access) -> Result<Connection> {
+    let read_only = access == Access::ReadOnly;
+    let flags = match access {
+        Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        Access::Create => {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        }
     };
     let open_err = |source| StoreError::Open {
         path: path.display().to_string(),
@@ -176,23 +275,50 @@ fn open_connection(path: &Path, options: &StoreOptions, read_only: bool) -> Resu
 }
 
 impl Store {
-    /// Opens (creating if needed) the database, applies pending migrations, and makes sure every
-    /// catalogue field has its timestamp columns. Refuses a database newer than this binary.
+    /// Opens the database, creating it when it is missing (`migrate`, `serve --create-database`,
+    /// the demo, tests), applies pending migrations, and makes sure every catalogue field has its
+    /// timestamp columns. Refuses a database newer than this binary.
     /// Blocking: call before the runtime serves requests, or from `spawn_blocking`.
     pub fn open(path: &Path, catalogue: Arc<Catalogue>, options: StoreOptions) -> Result<Self> {
-        let mut conn = open_connection(path, &options, false)?;
+        Self::open_with(path, catalogue, options, Access::Create)
+    }
+
+    /// Opens an existing database (as [`Store::open`] does) and refuses a missing one: a service
+    /// that silently started on a new empty database would forget every member's baseline.
+    pub fn open_existing(
+        path: &Path,
+        catalogue: Arc<Catalogue>,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
+        Self::open_with(path, catalogue, options, Access::ReadWrite)
+    }
+
+    fn open_with(
+        path: &Path,
+        catalogue: Arc<Catalogue>,
+        options: StoreOptions,
+        access: Access,
+    ) -> Result<Self> {
+        let mut conn = open_connection(path, &options, access)?;
         migrate::apply(&mut conn, path)?;
         migrate::ensure_field_columns(&conn, &catalogue)?;
 
         // Checkpoints are the checkpoint thread's job, not the commit's.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = open_connection(path, &options, false)?;
+        let checkpointer = open_connection(path, &options, Access::ReadWrite)?;
+        let guard = FileGuard::new(path);
 
         let (tx, rx) = mpsc::channel::<Job>();
         let thread_catalogue = catalogue.clone();
+        let thread_guard = guard.clone();
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, thread_catalogue))
+            .spawn(move || writer_loop(conn, rx, thread_catalogue, thread_guard))
             .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
         let (stop, stopped) = mpsc::channel::<()>();
         let checkpoint_handle = std::thread::Builder::new()
@@ -202,6 +328,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                guard,
                 options,
                 catalogue,
                 writer: Mutex::new(Some(tx)),
@@ -230,11 +357,11 @@ impl Store {
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn| match conn {
-            None => {
-                let _ = tx.send(Err(StoreError::WriterGone));
+            Err(e) => {
+                let _ = tx.send(Err(e));
                 (false, Box::new(|_| {}))
             }
-            Some(conn) => {
+            Ok(conn) => {
                 let result = f(conn);
                 let ok = result.is_ok();
                 let completion: Completion = Box::new(move |commit| {
@@ -266,10 +393,11 @@ impl Store {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            inner.guard.check()?;
             let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
             let conn = match pooled {
                 Some(conn) => conn,
-                None => open_connection(&inner.path, &inner.options, true)?,
+                None => open_connection(&inner.path, &inner.options, Access::ReadOnly)?,
             };
             let result = catch_unwind(AssertUnwindSafe(|| {
                 f(&Conn {
@@ -288,9 +416,19 @@ impl Store {
         .await
         .unwrap_or(Err(StoreError::JobPanicked))
     }
+
+    /// Commits a real (tiny) write now: `Ok` means writes can succeed, the error says why not.
+    pub async fn probe_write(&self) -> Result<()> {
+        self.write(|db| db.write_probe(chrono::Utc::now())).await
+    }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, catalogue: Arc<Catalogue>) {
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    catalogue: Arc<Catalogue>,
+    guard: FileGuard,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -298,6 +436,17 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, catalogue: Arc<Cat
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if let Err(e) = guard.check() {
+            tracing::error!(error = %e, "refusing to write");
+            let gone = || StoreError::Gone {
+                path: guard.path.display().to_string(),
+            };
+            for job in batch {
+                let (_, completion) = job(Err(gone()));
+                completion(Err(gone()));
+            }
+            continue;
         }
         run_batch(&mut conn, batch, &catalogue);
     }
@@ -323,8 +472,8 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, catalogue: &Catalogue) {
         Err(e) => {
             tracing::error!(error = %e, "cannot begin a write transaction");
             for job in batch {
-                let (_, completion) = job(None);
-                completion(Err(StoreError::Commit(e.to_string())));
+                let (_, completion) = job(Err(commit_error(&e)));
+                completion(Err(commit_error(&e)));
             }
             return;
         }
@@ -334,13 +483,13 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, catalogue: &Catalogue) {
         let savepoint = match tx.savepoint() {
             Ok(sp) => sp,
             Err(e) => {
-                let (_, completion) = job(None);
-                completion(Err(StoreError::Commit(e.to_string())));
+                let (_, completion) = job(Err(commit_error(&e)));
+                completion(Err(commit_error(&e)));
                 continue;
             }
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            job(Some(&Conn {
+            job(Ok(&Conn {
                 conn: &savepoint,
                 catalogue,
             }))
@@ -348,7 +497,7 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, catalogue: &Catalogue) {
         match outcome {
             Ok((true, completion)) => match savepoint.commit() {
                 Ok(()) => completions.push(completion),
-                Err(e) => completion(Err(StoreError::Commit(e.to_string()))),
+                Err(e) => completion(Err(commit_error(&e))),
             },
             // Dropping the savepoint rolls it back; the job's own error goes to its caller.
             Ok((false, completion)) => {
@@ -361,14 +510,14 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, catalogue: &Catalogue) {
             }
         }
     }
-    let committed = tx.commit().map_err(|e| StoreError::Commit(e.to_string()));
+    let committed = tx.commit();
     if let Err(e) = &committed {
         tracing::error!(error = %e, "group commit failed");
     }
     for completion in completions {
         completion(match &committed {
             Ok(()) => Ok(()),
-            Err(e) => Err(StoreError::Commit(e.to_string())),
+            Err(e) => Err(commit_error(e)),
         });
     }
 }

@@ -56,8 +56,17 @@ pub struct TestService {
 }
 
 impl TestService {
-    /// Starts the service on `port` (0: any free port).
+    /// Starts the service on `port` (0: any free port), creating its database first when it is
+    /// missing, as `migrate` would (the service itself refuses a missing database).
     pub async fn start(settings: &Settings, port: u16) -> Result<Self> {
+        if !settings.database.path.exists() {
+            create_database(settings)?;
+        }
+        Self::start_on_existing(settings, port).await
+    }
+
+    /// Starts the service as `serve` does: a missing database is an error.
+    pub async fn start_on_existing(settings: &Settings, port: u16) -> Result<Self> {
         let state = startup::build_state(settings, Arc::new(Catalogue::builtin())).await?;
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -151,6 +160,15 @@ impl Drop for TestService {
             running.shutdown();
         }
     }
+}
+
+/// Creates (and migrates) the database the settings name, as `migrate` does.
+pub fn create_database(settings: &Settings) -> Result<()> {
+    drop(rondo_reverse_sync::open_store(
+        settings,
+        Arc::new(Catalogue::builtin()),
+    )?);
+    Ok(())
 }
 
 /// Waits until `check` returns `Some`, re-checking whenever `tick` elapses, for at most `deadline`.
