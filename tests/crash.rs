@@ -48,8 +48,13 @@ impl Service {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(&self.bin)
-            .arg("serve")
+        let mut command = Command::new(&self.bin);
+        command.arg("serve");
+        if self.starts == 1 {
+            // Only an explicit first start may create the database.
+            command.arg("--create-database");
+        }
+        let child = command
             .env("RRS_DATABASE__PATH", &self.db)
             .env("RRS_WEBHOOK__SECRET", SECRET)
             .env("RRS_SERVER__LISTEN", format!("127.0.0.1:{}", self.port))
