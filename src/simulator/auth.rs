@@ -85,7 +85,12 @@ pub(crate) async fn submit_otp(
         let page = Html(otp_form(&session_code, &return_to, Some(WRONG_CODE)));
         return with_logged_fields(page, logged);
     };
-    let mut response = found(&return_to);
+    let destination = if state.variant().login_returns_to_requested_page {
+        return_to
+    } else {
+        "/".to_owned()
+    };
+    let mut response = found(&destination);
     if let Some(cookie) = set_session_cookie(&session_id) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }

@@ -13,6 +13,7 @@ mod pages;
 mod save;
 mod state;
 mod totp;
+mod variant;
 
 use crate::local_server::LocalServer;
 use axum::routing::{get, post};
@@ -21,6 +22,11 @@ use axum::Router;
 pub use member::{Address, Communication, MemberStatus, Section, SimMember};
 pub use state::{DateDisplay, Faults, LoggedRequest, SimState};
 pub use totp::totp_code;
+pub use variant::{
+    AfterSave, ButtonElement, CheckboxStyle, EditButtonPlace, ErrorElement, FlagEncoding,
+    HeadingElement, JsonWrapper, MemberIdIn, MissingSection, ReadOnlyLayout, SaveAnswer,
+    SaveMethod, SectionMarkup, Variant, SEED_ENV,
+};
 
 /// Credentials the simulated site accepts, and where it listens.
 #[derive(Clone)]
@@ -99,8 +105,8 @@ fn router(state: SimState) -> Router {
         .route(auth::PASSWORD_PATH, post(auth::submit_password))
         .route(auth::OTP_PATH, get(auth::otp_page).post(auth::submit_otp))
         .route("/logout", get(auth::logout))
-        .merge(api::routes())
-        .fallback(pages::fallback)
+        // Data requests are routed at request time, by the variant in use.
+        .fallback(api::dispatch)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::log_and_delay,

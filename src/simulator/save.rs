@@ -8,7 +8,6 @@ use super::member::{remark_number, Section, SimMember, DATE_REMARK};
 use super::state::Faults;
 
 pub(crate) const FINANCIAL_BLOCK: &str = "HasFinancialTransferBlockOwnClub";
-pub(crate) const SERVER_ERROR_TEXT: &str = "Er is een fout opgetreden";
 
 const COMMUNICATION_KEYS: [&str; 6] = [
     "Email1",
@@ -147,6 +146,9 @@ fn posted_value(target: SaveTarget, key: &str, value: &Value) -> Result<Posted, 
         return match value {
             Value::Bool(flag) => Ok(Posted::Flag(*flag)),
             Value::String(s) if s == "true" || s == "false" => Ok(Posted::Flag(s == "true")),
+            Value::Number(n) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
+                Ok(Posted::Flag(n.as_u64() == Some(1)))
+            }
             _ => Err(bad()),
         };
     }
