@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use chromiumoxide::Page;
 use rondo_reverse_sync::simulator::{
-    totp_code, DateDisplay, Faults, Section, SimConfig, SimMember, SimState, Simulator, Variant,
-    SEED_ENV,
+    totp_code, DateDisplay, Faults, SaveAnswer, Section, SimConfig, SimMember, SimState, Simulator,
+    Variant, SEED_ENV,
 };
 use serde_json::Value;
 
@@ -399,6 +399,75 @@ async fn wait_for_sections(page: &Page, titles: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn open_edit(page: &Page, title: &str) -> anyhow::Result<()> {
+    let sec = format!("sectionOf({})", quoted(title));
+    let wijzig = format!("{sec} && buttonsIn({sec}, ['wijzig'])[0]");
+    click_found(page, &format!("Wijzig in {title}"), &wijzig).await?;
+    wait_for(
+        page,
+        &format!("edit mode of {title}"),
+        &js(&format!("return !!{sec} && editing({sec});")),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Replaces the text of input `name` in `title` with `text`, typed with real key events.
+async fn type_into(page: &Page, title: &str, name: &str, text: &str) -> anyhow::Result<()> {
+    let sec = format!("sectionOf({})", quoted(title));
+    let input = format!("{sec} && inputIn({sec}, {})", quoted(name));
+    wait_for(
+        page,
+        &format!("input {name}"),
+        &js(&format!("return mark({input});")),
+    )
+    .await?;
+    let element = page.find_element("[data-test-click]").await?;
+    element
+        .call_js_fn("function() { this.value = ''; }", false)
+        .await?;
+    element.click().await?.type_str(text).await?;
+    Ok(())
+}
+
+async fn click_save(page: &Page, title: &str) -> anyhow::Result<()> {
+    let sec = format!("sectionOf({})", quoted(title));
+    let save = format!("{sec} && buttonsIn({sec}, ['sla op', 'opslaan'])[0]");
+    click_found(page, &format!("save in {title}"), &save).await
+}
+
+/// Waits until `title` is read-only (no save button, no editable input `name`) and shows
+/// `shown` in its rendered text.
+async fn wait_read_only(page: &Page, title: &str, name: &str, shown: &str) -> anyhow::Result<()> {
+    let sec = format!("sectionOf({})", quoted(title));
+    wait_for(
+        page,
+        &format!("{title} read-only showing {shown}"),
+        &js(&format!(
+            "const s = {sec}; return !!s && !editing(s) && !inputIn(s, {n}) && norm(s.innerText).includes({shown});",
+            n = quoted(name),
+            shown = quoted(shown)
+        )),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until `title` shows `message` while staying in edit mode (a refused save).
+async fn wait_refused(page: &Page, title: &str, message: &str) -> anyhow::Result<()> {
+    let sec = format!("sectionOf({})", quoted(title));
+    wait_for(
+        page,
+        &format!("{title} still editing and showing {message:?}"),
+        &js(&format!(
+            "const s = {sec}; return !!s && editing(s) && norm(s.innerText).includes({m});",
+            m = quoted(message)
+        )),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Opens `title`'s edit mode, types `text` into input `name`, saves, and waits until the section
 /// is read-only again and shows `shown_after`.
 async fn edit_and_save(
@@ -408,40 +477,10 @@ async fn edit_and_save(
     text: &str,
     shown_after: &str,
 ) -> anyhow::Result<()> {
-    let sec = format!("sectionOf({})", quoted(title));
-    let wijzig = format!("{sec} && buttonsIn({sec}, ['wijzig'])[0]");
-    click_found(page, &format!("Wijzig in {title}"), &wijzig).await?;
-    let input = format!("{sec} && inputIn({sec}, {})", quoted(name));
-    wait_for(
-        page,
-        &format!("input {name}"),
-        &js(&format!("return !!({input});")),
-    )
-    .await?;
-    wait_for(
-        page,
-        &format!("marking {name}"),
-        &js(&format!("return mark({input});")),
-    )
-    .await?;
-    let element = page.find_element("[data-test-click]").await?;
-    element
-        .call_js_fn("function() { this.value = ''; }", false)
-        .await?;
-    element.click().await?.type_str(text).await?;
-    let save = format!("{sec} && buttonsIn({sec}, ['sla op', 'opslaan'])[0]");
-    click_found(page, &format!("save in {title}"), &save).await?;
-    wait_for(
-        page,
-        &format!("{title} read-only showing {shown_after}"),
-        &js(&format!(
-            "const s = {sec}; return !!s && !editing(s) && !inputIn(s, {n}) && norm(s.innerText).includes({shown});",
-            n = quoted(name),
-            shown = quoted(shown_after)
-        )),
-    )
-    .await?;
-    Ok(())
+    open_edit(page, title).await?;
+    type_into(page, title, name, text).await?;
+    click_save(page, title).await?;
+    wait_read_only(page, title, name, shown_after).await
 }
 
 /// Logs in from `path` and ends on `path`, checking where the login itself led.
@@ -492,14 +531,17 @@ async fn exercise_variant(
     if name != "Jan Jansen" {
         bail!("the page header's h1 shows {name}");
     }
-    edit_and_save(
-        page,
-        "Communicatie",
-        "Email1",
-        "nieuw@example.nl",
-        "nieuw@example.nl",
-    )
-    .await?;
+    // Refused saves first: a validation error, then a server error, both shown in the section.
+    open_edit(page, "Communicatie").await?;
+    type_into(page, "Communicatie", "Email1", "geen-apenstaartje").await?;
+    click_save(page, "Communicatie").await?;
+    wait_refused(page, "Communicatie", "Ongeldig e-mailadres").await?;
+    state.update_faults(|f| f.server_error_on_saves = 1);
+    type_into(page, "Communicatie", "Email1", "nieuw@example.nl").await?;
+    click_save(page, "Communicatie").await?;
+    wait_refused(page, "Communicatie", &variant.server_error_text).await?;
+    click_save(page, "Communicatie").await?;
+    wait_read_only(page, "Communicatie", "Email1", "nieuw@example.nl").await?;
     let stored = state.member(MEMBER).context("member")?.communication.email1;
     if stored != "nieuw@example.nl" {
         bail!("the store has e-mail {stored}");
@@ -602,20 +644,51 @@ async fn exercise_variant(
         );
     }
     let saves: Vec<_> = log.iter().filter(|r| r.is_save()).collect();
-    if saves.len() != 3
+    let statuses: Vec<u16> = saves.iter().map(|r| r.status).collect();
+    let ok = if variant.save_answer == SaveAnswer::NoContent {
+        204
+    } else {
+        200
+    };
+    if statuses != [400, 500, ok, ok, ok]
         || saves.iter().any(|r| {
-            r.status >= 300
-                || r.method != variant.save_method.as_str()
-                || r.member_id.as_deref() != Some(MEMBER)
+            r.method != variant.save_method.as_str() || r.member_id.as_deref() != Some(MEMBER)
         })
     {
-        bail!("expected three successful saves for {MEMBER}, got {saves:?}");
+        bail!("expected two refused and three successful saves for {MEMBER}, got {saves:?}");
     }
     if !log
         .iter()
         .any(|r| r.endpoint.is_some() && r.method == "GET")
     {
         bail!("no data GET was logged");
+    }
+
+    // A request the page's script did not make is logged as such, and one in another URL
+    // format is refused.
+    let plain_url = Variant::plain().data_url("/member/MemberHeader", MEMBER);
+    let status = eval(
+        page,
+        &format!(
+            "fetch({}, {{credentials: 'include'}}).then((r) => r.status)",
+            quoted(&plain_url)
+        ),
+    )
+    .await?;
+    let foreign = state
+        .request_log()
+        .into_iter()
+        .rev()
+        .find(|r| format!("{}?{}", r.path, r.query) == plain_url)
+        .context("the page's foreign fetch was not logged")?;
+    if foreign.app_marked || foreign.is_navigation() {
+        bail!("a bare fetch was logged as the app's own or a navigation: {foreign:?}");
+    }
+    if plain_url != variant.data_url("/member/MemberHeader", MEMBER)
+        && status != 404
+        && status != 400
+    {
+        bail!("{plain_url} in another format answered {status}");
     }
     Ok(())
 }
