@@ -630,6 +630,27 @@ async fn exercise_variant(
         bail!("the financial block was not stored");
     }
 
+    // A former member: the status text, and no section can be opened.
+    page.goto(format!("{base}/member/member-details/{FORMER}/general"))
+        .await?;
+    wait_for_sections(page, &["Persoonlijke gegevens", "Communicatie"]).await?;
+    wait_for(
+        page,
+        "the former member's page to finish rendering",
+        "!!document.querySelector('main[aria-busy=false]')",
+    )
+    .await?;
+    let former = eval(
+        page,
+        &js("return { status: norm(document.body.innerText).includes('Oud bondslid'), \
+             edits: ['Persoonlijke gegevens', 'Communicatie', 'Adres'].map(sectionOf).filter((s) => s) \
+               .map((s) => buttonsIn(s, ['wijzig']).length).reduce((a, b) => a + b, 0) };"),
+    )
+    .await?;
+    if former["status"] != Value::Bool(true) || former["edits"] != 0 {
+        bail!("former member page: {former}");
+    }
+
     // Every request that was not a navigation came from the page's own script.
     let log = state.request_log();
     let unmarked: Vec<String> = log

@@ -377,6 +377,29 @@ mod tests {
     }
 
     #[test]
+    fn flags_are_accepted_in_every_encoding() {
+        for (value, expected) in [
+            (json!(true), true),
+            (json!("true"), true),
+            (json!(1), true),
+            (json!(false), false),
+            (json!("false"), false),
+            (json!(0), false),
+        ] {
+            let body = json!({ FINANCIAL_BLOCK: value });
+            let posted = parse_body(SaveTarget::Financial, &body).expect("accepted");
+            assert_eq!(
+                posted,
+                vec![(FINANCIAL_BLOCK.to_owned(), Posted::Flag(expected))]
+            );
+        }
+        for value in [json!(2), json!("ja"), json!(null)] {
+            let body = json!({ FINANCIAL_BLOCK: value });
+            assert!(parse_body(SaveTarget::Financial, &body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
     fn canonical_keys() {
         assert_eq!(canonical_key("inputRemarks8"), "Remarks8");
         assert_eq!(canonical_key("Phone"), "Telephone1");
