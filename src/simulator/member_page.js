@@ -595,7 +595,8 @@
     }
   }
 
-  // Each section renders as soon as its own data and delay allow, at its place in the order.
+  // Sections render together, or each as soon as its own data and delay allow, at its place in
+  // the order.
   async function load() {
     var head = await api("/member/MemberHeader");
     if (head.status !== 200 || !head.body) {
@@ -611,12 +612,23 @@
       var present = header.Sections || [];
       titles = titles.filter(function (t) { return present.indexOf(t) >= 0; });
     }
+    if (!v.oneByOne) {
+      // All at once, after all the data and the longest delay.
+      var data = await Promise.all(titles.map(function (t) { return sectionData(t, header); }));
+      var longest = titles.reduce(function (m, t) { return Math.max(m, v.delays[t] || 0); }, 0);
+      await wait(config.renderDelayMs + longest);
+      titles.forEach(function (title, i) {
+        if (data[i] !== null) { main.appendChild(renderSection(title, data[i], editable)); }
+      });
+      main.setAttribute("aria-busy", "false");
+      return;
+    }
     var placed = [];
     await Promise.all(titles.map(async function (title, i) {
-      var data = await sectionData(title, header);
-      if (data === null) { return; }
+      var sectionValues = await sectionData(title, header);
+      if (sectionValues === null) { return; }
       await wait(config.renderDelayMs + (v.delays[title] || 0));
-      var node = renderSection(title, data, editable);
+      var node = renderSection(title, sectionValues, editable);
       placed[i] = node;
       var next = null;
       for (var j = i + 1; j < placed.length && !next; j++) { next = placed[j] || null; }

@@ -25,7 +25,7 @@ pub use totp::totp_code;
 pub use variant::{
     AfterSave, ButtonElement, CheckboxStyle, EditButtonPlace, ErrorElement, FlagEncoding,
     HeadingElement, JsonWrapper, MemberIdIn, MissingSection, ReadOnlyLayout, SaveAnswer,
-    SaveMethod, SectionMarkup, Variant, SEED_ENV,
+    SaveMethod, SectionMarkup, SectionRendering, Variant, SEED_ENV,
 };
 
 /// Credentials the simulated site accepts, and where it listens.

@@ -12,7 +12,8 @@ use super::member::{MemberStatus, Section, SimMember};
 use super::state::{DateDisplay, Faults, SimState};
 use super::variant::{
     AfterSave, ButtonElement, CheckboxStyle, EditButtonPlace, ErrorElement, FlagEncoding,
-    HeadingElement, MemberIdIn, MissingSection, ReadOnlyLayout, SaveAnswer, SectionMarkup, Variant,
+    HeadingElement, MemberIdIn, MissingSection, ReadOnlyLayout, SaveAnswer, SectionMarkup,
+    SectionRendering, Variant,
 };
 use rand::Rng;
 
@@ -374,6 +375,7 @@ fn page_config(
             "randomIds": variant.random_ids,
             "statusBadge": variant.status_badge,
             "delays": delays,
+            "oneByOne": variant.section_rendering == SectionRendering::OneByOne,
             "errorElement": match variant.error_element {
                 ErrorElement::ValidationError => "validation-error",
                 ErrorElement::HelpBlock => "help-block",

@@ -175,6 +175,16 @@ pub enum CheckboxStyle {
     CoveredByLabel,
 }
 
+/// Whether sections appear together or each on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SectionRendering {
+    /// All sections appear at once, after all their data (and the longest delay).
+    Together,
+    /// Each section appears when its own data and delay are done, at its place in the order,
+    /// so some appear after others are already shown (with a quiet gap in between).
+    OneByOne,
+}
+
 /// How a member's missing section shows in the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingSection {
@@ -239,6 +249,7 @@ pub struct Variant {
     pub section_order: Vec<Section>,
     /// Extra render delay per section, on top of the `render_delay_ms` fault.
     pub section_delays_ms: Vec<(Section, u64)>,
+    pub section_rendering: SectionRendering,
 
     // Feedback.
     pub error_element: ErrorElement,
@@ -317,6 +328,7 @@ impl Variant {
             status_badge: false,
             section_order: Section::ALL.to_vec(),
             section_delays_ms: Vec::new(),
+            section_rendering: SectionRendering::Together,
             error_element: ErrorElement::ValidationError,
             server_error_text: "Er is een fout opgetreden".to_owned(),
             after_save: AfterSave::RemoveInputs,
@@ -418,6 +430,11 @@ impl Variant {
             .iter()
             .map(|&s| (s, rng.gen_range(0..=cap)))
             .collect();
+        let section_rendering = if rng.gen_bool(0.7) {
+            SectionRendering::OneByOne
+        } else {
+            SectionRendering::Together
+        };
         let error_element = *pick(
             rng,
             &[
@@ -466,6 +483,7 @@ impl Variant {
             status_badge,
             section_order,
             section_delays_ms,
+            section_rendering,
             error_element,
             server_error_text,
             after_save,
@@ -588,6 +606,7 @@ mod tests {
         assert!(varies(&|v| v.toast_ms.to_string()));
         assert!(varies(&|v| v.login_returns_to_requested_page.to_string()));
         assert!(varies(&|v| format!("{:?}", v.missing_section)));
+        assert!(varies(&|v| format!("{:?}", v.section_rendering)));
         for v in &drawn {
             assert_eq!(
                 v.heading == HeadingElement::Legend,
