@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use rondo_reverse_sync::simulator::{
-    totp_code, Faults, FlagEncoding, MemberIdIn, MissingSection, SaveAnswer, SaveMethod, SimConfig,
-    SimMember, Simulator, Variant, SEED_ENV,
+    totp_code, Faults, FlagEncoding, LoginErrorElement, MemberIdIn, MissingSection, SaveAnswer,
+    SaveMethod, SimConfig, SimMember, Simulator, Variant, SEED_ENV,
 };
 use serde_json::{json, Value};
 
@@ -1000,4 +1000,24 @@ fn the_same_seed_gives_the_same_variant_and_the_env_var_pins_it() {
         .output()
         .expect("sportlink-sim runs");
     assert!(!bad.status.success(), "a bad pin is an error, not ignored");
+}
+
+#[tokio::test]
+async fn a_refused_login_shows_its_message_in_the_variants_element() {
+    let sim = start().await;
+    sim.state().set_variant(Variant {
+        login_error: LoginErrorElement::Alert,
+        ..Variant::plain()
+    });
+    let client = Client::new(&sim);
+    let login_url = location(&client.get("/").await);
+
+    let response = client.submit_password(&login_url, USER, "wrong").await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.expect("page");
+    assert!(html.contains(r#"role="alert">Ongeldige gebruikersnaam of wachtwoord.</div>"#));
+    assert!(!html.contains("input-error"), "no fixed id in this variant");
+    assert!(html.contains(r#"id="password""#), "still the password form");
+    sim.shutdown().await;
 }

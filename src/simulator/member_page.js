@@ -289,7 +289,10 @@
       options.forEach(function (c) { input.appendChild(el("option", { value: c[0] }, c[1])); });
       input.value = value || "";
     } else {
-      input = el("input", { type: "text", name: inputName(f) });
+      var type = "text";
+      if (v.typedInputs && /^Email/.test(f.key)) { type = "email"; }
+      if (v.typedInputs && f.kind === "phone") { type = "tel"; }
+      input = el("input", { type: type, name: inputName(f) });
       input.value = f.kind === "phone" ? localPhone(value) : f.kind === "date" ? editDate(value) : text(value);
     }
     input.disabled = !!disabled;

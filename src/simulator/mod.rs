@@ -24,8 +24,8 @@ pub use state::{DateDisplay, Faults, LoggedRequest, SimState};
 pub use totp::totp_code;
 pub use variant::{
     AfterSave, ButtonElement, CheckboxStyle, EditButtonPlace, ErrorElement, FlagEncoding,
-    HeadingElement, JsonWrapper, MemberIdIn, MissingSection, ReadOnlyLayout, SaveAnswer,
-    SaveMethod, SectionMarkup, SectionRendering, Variant, SEED_ENV,
+    HeadingElement, JsonWrapper, LoginErrorElement, MemberIdIn, MissingSection, ReadOnlyLayout,
+    SaveAnswer, SaveMethod, SectionMarkup, SectionRendering, Variant, SEED_ENV,
 };
 
 /// Credentials the simulated site accepts, and where it listens.

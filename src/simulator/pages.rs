@@ -373,6 +373,7 @@ fn page_config(
                 ReadOnlyLayout::Rows => "rows",
             },
             "randomIds": variant.random_ids,
+            "typedInputs": variant.typed_inputs,
             "statusBadge": variant.status_badge,
             "delays": delays,
             "oneByOne": variant.section_rendering == SectionRendering::OneByOne,

@@ -185,6 +185,15 @@ pub enum SectionRendering {
     OneByOne,
 }
 
+/// The element showing a refused login's message on the Keycloak page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginErrorElement {
+    /// `<span id="input-error" class="kc-feedback-text">` in an `.alert-error` div.
+    InputError,
+    /// `<div class="alert alert-danger" role="alert">`, no id.
+    Alert,
+}
+
 /// How a member's missing section shows in the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingSection {
@@ -238,6 +247,8 @@ pub struct Variant {
     /// `Annuleer` or `Annuleren`.
     pub cancel_text: String,
     pub read_only_layout: ReadOnlyLayout,
+    /// E-mail inputs are `type="email"` and phone inputs `type="tel"` instead of `text`.
+    pub typed_inputs: bool,
     /// Elements get random ids (new on every render) instead of the plain shape's fixed ones,
     /// and no `data-` attributes.
     pub random_ids: bool,
@@ -264,6 +275,7 @@ pub struct Variant {
     // Login.
     /// After the login, back to the page that was asked for; otherwise always the dashboard.
     pub login_returns_to_requested_page: bool,
+    pub login_error: LoginErrorElement,
 }
 
 const PREFIXES: [&str; 5] = ["", "/api", "/club/api/v2", "/rest", "/sportlink/club/api"];
@@ -324,6 +336,7 @@ impl Variant {
             save_text: "Sla op".to_owned(),
             cancel_text: "Annuleer".to_owned(),
             read_only_layout: ReadOnlyLayout::DefinitionList,
+            typed_inputs: false,
             random_ids: false,
             status_badge: false,
             section_order: Section::ALL.to_vec(),
@@ -335,6 +348,7 @@ impl Variant {
             checkbox: CheckboxStyle::Plain,
             toast_ms: 0,
             login_returns_to_requested_page: true,
+            login_error: LoginErrorElement::InputError,
         }
     }
 
@@ -421,6 +435,7 @@ impl Variant {
                 ReadOnlyLayout::Rows,
             ],
         );
+        let typed_inputs = rng.gen_bool(0.5);
         let random_ids = rng.gen_bool(0.8);
         let status_badge = rng.gen_bool(0.5);
         let mut section_order = Section::ALL.to_vec();
@@ -456,6 +471,10 @@ impl Variant {
         );
         let toast_ms = *pick(rng, &TOASTS_MS);
         let login_returns_to_requested_page = rng.gen_bool(0.5);
+        let login_error = *pick(
+            rng,
+            &[LoginErrorElement::InputError, LoginErrorElement::Alert],
+        );
         Variant {
             seed: Some(seed),
             path_prefix,
@@ -479,6 +498,7 @@ impl Variant {
             save_text,
             cancel_text,
             read_only_layout,
+            typed_inputs,
             random_ids,
             status_badge,
             section_order,
@@ -490,6 +510,7 @@ impl Variant {
             checkbox,
             toast_ms,
             login_returns_to_requested_page,
+            login_error,
         }
     }
 
@@ -607,6 +628,8 @@ mod tests {
         assert!(varies(&|v| v.login_returns_to_requested_page.to_string()));
         assert!(varies(&|v| format!("{:?}", v.missing_section)));
         assert!(varies(&|v| format!("{:?}", v.section_rendering)));
+        assert!(varies(&|v| format!("{:?}", v.login_error)));
+        assert!(varies(&|v| v.typed_inputs.to_string()));
         for v in &drawn {
             assert_eq!(
                 v.heading == HeadingElement::Legend,
