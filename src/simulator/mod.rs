@@ -2,8 +2,13 @@
 //! pages rendered by JavaScript from JSON endpoints, an in-memory member store, a request log,
 //! and runtime fault switches that reproduce what has broken browser automation before.
 //!
-//! The DOM and JSON it serves are specified in `docs/sportlink-contract.md`; how to run it and
-//! the fault switches in `docs/simulator.md`.
+//! Every detail that `../shared/spec/sportlink.md` does not promise (data URL format, JSON
+//! wrappers, markup, texts' whitespace, order, timing, ...) follows a [`Variant`], drawn per run
+//! from a seed (`SPORTLINK_SIM_SEED` pins it) so that automation cannot overfit one shape;
+//! [`Variant::plain`] is the fixed shape a `SimState` starts with.
+//!
+//! The DOM and JSON it serves are specified in `docs/sportlink-contract.md` (promised vs drawn);
+//! how to run it, the variants and the fault switches in `docs/simulator.md`.
 
 mod api;
 mod auth;
