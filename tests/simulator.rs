@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
-use rondo_reverse_sync::simulator::{totp_code, Faults, SimConfig, SimMember, Simulator};
+use rondo_reverse_sync::simulator::{
+    totp_code, Faults, FlagEncoding, LoginErrorElement, MemberIdIn, MissingSection, SaveAnswer,
+    SaveMethod, SimConfig, SimMember, Simulator, Variant, SEED_ENV,
+};
 use serde_json::{json, Value};
 
 const USER: &str = "clubadmin";
@@ -687,5 +690,334 @@ async fn slow_responses_are_delayed() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(300));
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variants: the incidental shape of the site is drawn per run; only sportlink.md's promises hold.
+
+/// Unwraps a data answer from the variant's wrapper.
+fn unwrapped(variant: &Variant, body: Value) -> Value {
+    match variant.json_wrapper.key() {
+        Some(key) => body[key].clone(),
+        None => body,
+    }
+}
+
+fn save_request(
+    client: &Client,
+    variant: &Variant,
+    url: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    let method =
+        reqwest::Method::from_bytes(variant.save_method.as_str().as_bytes()).expect("a method");
+    let request = client
+        .http
+        .request(method, client.url(url))
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.to_string());
+    client.with_cookie(request)
+}
+
+#[tokio::test]
+async fn drawn_variants_serve_data_only_in_their_own_format() {
+    let sim = start().await;
+    let client = Client::logged_in(&sim).await;
+    for seed in 0..8u64 {
+        let variant = Variant::draw(seed);
+        let hint = variant.repeat_hint();
+        sim.state().seed_member(seeded_member());
+        sim.state().set_variant(variant.clone());
+        sim.state().clear_log();
+
+        let url = variant.data_url(HEADER, MEMBER);
+        let response = client.get(&url).await;
+        assert_eq!(response.status(), StatusCode::OK, "{hint}: GET {url}");
+        let header = unwrapped(&variant, json_of(response).await);
+        assert_eq!(header["FullName"], "Jan Jansen", "{hint}");
+        assert_eq!(
+            header.get("Sections").is_some(),
+            variant.missing_section == MissingSection::HeaderList,
+            "{hint}"
+        );
+        let flag = &header["HasFinancialTransferBlockOwnClub"];
+        let expected_flag = match variant.flag_encoding {
+            FlagEncoding::Bool => json!(false),
+            FlagEncoding::Text => json!("false"),
+            FlagEncoding::Number => json!(0),
+        };
+        assert_eq!(flag, &expected_flag, "{hint}");
+        let free = unwrapped(
+            &variant,
+            json_of(client.get(&variant.data_url(FREE_FIELDS, MEMBER)).await).await,
+        );
+        let freescout = &free["FreeFields"]["Remarks3"]["Value"];
+        if variant.numbers_as_numbers {
+            assert_eq!(freescout, &json!(1042), "{hint}");
+        } else {
+            assert_eq!(freescout, &json!("1042"), "{hint}");
+        }
+
+        // The plain format is refused unless it is this variant's format.
+        let plain_url = Variant::plain().data_url(HEADER, MEMBER);
+        if plain_url != url {
+            let refused = client.get(&plain_url).await.status();
+            assert!(
+                refused == StatusCode::NOT_FOUND || refused == StatusCode::BAD_REQUEST,
+                "{hint}: {plain_url} answered {refused}"
+            );
+        }
+
+        // A save in the variant's method and URL; the other method is refused.
+        let comm_url = variant.data_url(COMMUNICATION, MEMBER);
+        let body = json!({"Email1": format!("seed{seed}@example.nl")});
+        let saved = save_request(&client, &variant, &comm_url, &body)
+            .send()
+            .await
+            .expect("save");
+        let expected_status = match variant.save_answer {
+            SaveAnswer::NoContent => StatusCode::NO_CONTENT,
+            SaveAnswer::Stored | SaveAnswer::Success => StatusCode::OK,
+        };
+        assert_eq!(saved.status(), expected_status, "{hint}");
+        let answer = saved.text().await.expect("answer");
+        match variant.save_answer {
+            SaveAnswer::Stored => {
+                let stored = unwrapped(&variant, serde_json::from_str(&answer).expect("json"));
+                assert_eq!(stored["Email1"], body["Email1"], "{hint}");
+            }
+            SaveAnswer::Success => assert_eq!(answer, r#"{"success":true}"#, "{hint}"),
+            SaveAnswer::NoContent => assert!(answer.is_empty(), "{hint}"),
+        }
+        let other_method = match variant.save_method {
+            SaveMethod::Post => reqwest::Method::PUT,
+            SaveMethod::Put => reqwest::Method::POST,
+        };
+        let wrong = client
+            .with_cookie(client.http.request(other_method, client.url(&comm_url)))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("wrong method");
+        assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED, "{hint}");
+        assert_eq!(
+            sim.state().member(MEMBER).expect("m").communication.email1,
+            format!("seed{seed}@example.nl"),
+            "{hint}"
+        );
+        let saves = sim.state().saves_for(MEMBER);
+        assert_eq!(saves.len(), 1, "{hint}: {saves:?}");
+        assert_eq!(saves[0].endpoint.as_deref(), Some(COMMUNICATION), "{hint}");
+        assert!(
+            !saves[0].app_marked,
+            "{hint}: this client never sends the app's header"
+        );
+
+        // A refused save answers under the variant's error key.
+        let bad = save_request(
+            &client,
+            &variant,
+            &comm_url,
+            &json!({"Email1": "geen-apenstaartje"}),
+        )
+        .send()
+        .await
+        .expect("bad save");
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{hint}");
+        assert_eq!(
+            json_of(bad).await[variant.error_key.as_str()],
+            "Ongeldig e-mailadres",
+            "{hint}"
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_in_another_format_are_refused() {
+    let sim = start().await;
+    let client = Client::logged_in(&sim).await;
+    let variant = Variant {
+        path_prefix: "/club/api/v2".into(),
+        member_id_in: MemberIdIn::Query("relationCode".into()),
+        ..Variant::plain()
+    };
+    sim.state().set_variant(variant.clone());
+
+    let good = client.get(&variant.data_url(COMMUNICATION, MEMBER)).await;
+    assert_eq!(good.status(), StatusCode::OK);
+    let casing = client
+        .get(&format!(
+            "/club/api/v2{COMMUNICATION}?RelationCode={MEMBER}"
+        ))
+        .await;
+    assert_eq!(casing.status(), StatusCode::BAD_REQUEST);
+    let no_prefix = client
+        .get(&format!("{COMMUNICATION}?relationCode={MEMBER}"))
+        .await;
+    assert_eq!(no_prefix.status(), StatusCode::NOT_FOUND);
+    let in_path = client
+        .get(&format!("/club/api/v2{COMMUNICATION}/{MEMBER}"))
+        .await;
+    assert_eq!(in_path.status(), StatusCode::NOT_FOUND);
+    let log = sim.state().request_log();
+    let refused: Vec<_> = log.iter().filter(|r| r.status >= 400).collect();
+    assert!(refused
+        .iter()
+        .all(|r| r.endpoint.is_none() && r.member_id.is_none()));
+
+    sim.state().set_variant(Variant {
+        member_id_in: MemberIdIn::Path,
+        ..variant
+    });
+    let path_url = format!("/club/api/v2{COMMUNICATION}/{MEMBER}");
+    assert_eq!(client.get(&path_url).await.status(), StatusCode::OK);
+    let query = client
+        .get(&format!(
+            "/club/api/v2{COMMUNICATION}?relationCode={MEMBER}"
+        ))
+        .await;
+    assert_eq!(query.status(), StatusCode::NOT_FOUND);
+    let last = sim.state().request_log();
+    let ok = last.iter().rev().find(|r| r.status == 200).expect("logged");
+    assert_eq!(ok.member_id.as_deref(), Some(MEMBER));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_sections_show_as_the_variant_says() {
+    let sim = start().await;
+    sim.state().seed_member(
+        seeded_member().without_section(rondo_reverse_sync::simulator::Section::Address),
+    );
+    let client = Client::logged_in(&sim).await;
+    for (missing, status, listed) in [
+        (MissingSection::HeaderList, StatusCode::NOT_FOUND, true),
+        (MissingSection::NoContent, StatusCode::NO_CONTENT, false),
+        (MissingSection::NotFound, StatusCode::NOT_FOUND, false),
+    ] {
+        sim.state().set_variant(Variant {
+            missing_section: missing,
+            ..Variant::plain()
+        });
+        assert_eq!(client.read(ADDRESSES).await.status(), status, "{missing:?}");
+        let header = json_of(client.read(HEADER).await).await;
+        assert_eq!(header.get("Sections").is_some(), listed, "{missing:?}");
+        let save = client.save(ADDRESSES, &json!({"City": "X"})).await;
+        assert_eq!(save.status(), StatusCode::NOT_FOUND, "{missing:?}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_login_returns_to_the_dashboard_when_the_variant_says_so() {
+    let sim = start().await;
+    sim.state().set_variant(Variant {
+        login_returns_to_requested_page: false,
+        ..Variant::plain()
+    });
+    let mut client = Client::new(&sim);
+    let page = format!("/member/member-details/{MEMBER}/general");
+    let response = client.login(&page, &code(0)).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_varied_page_shell_has_no_stable_ids_but_keeps_the_promised_parts() {
+    let sim = start().await;
+    let client = Client::logged_in(&sim).await;
+    let variant = Variant {
+        random_ids: true,
+        ..Variant::draw(3)
+    };
+    sim.state().set_variant(variant);
+    sim.state().update_faults(|f| f.extra_header_button = true);
+    let page = format!("/member/member-details/{MEMBER}/general");
+    let first = client.get(&page).await.text().await.expect("page");
+    let second = client.get(&page).await.text().await.expect("page");
+
+    for fixed in [
+        "member-name",
+        "member-status",
+        "member-sections",
+        "sim-config",
+        "header-action",
+    ] {
+        assert!(!first.contains(fixed), "{fixed} should not be stable");
+    }
+    assert!(first.contains("<h1"), "the member name is in an h1");
+    assert!(first.contains("Wijzig lidsoort") || first.contains("Wijzig\u{a0}lidsoort"));
+    let ids = |html: &str| -> Vec<String> {
+        html.split(r#"id=""#)
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .filter(|id| id != "main-nav")
+            .collect()
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    assert!(!a.is_empty());
+    assert!(
+        a.iter().all(|id| !b.contains(id)),
+        "ids change per load: {a:?} vs {b:?}"
+    );
+    sim.shutdown().await;
+}
+
+#[test]
+fn the_same_seed_gives_the_same_variant_and_the_env_var_pins_it() {
+    assert_eq!(Variant::draw(12345), Variant::draw(12345));
+    assert_ne!(Variant::draw(1), Variant::draw(2));
+    // The variable is read in a child process: setting it here would race with other tests.
+    let print_variant = |seed: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sportlink-sim"));
+        command.arg("--print-variant").env_remove(SEED_ENV);
+        if let Some(seed) = seed {
+            command.env(SEED_ENV, seed);
+        }
+        let output = command.output().expect("sportlink-sim runs");
+        assert!(output.status.success(), "{output:?}");
+        (
+            String::from_utf8(output.stdout).expect("utf-8"),
+            String::from_utf8(output.stderr).expect("utf-8"),
+        )
+    };
+    let (pinned, hint) = print_variant(Some("987654321"));
+    assert_eq!(pinned.trim(), format!("{:#?}", Variant::draw(987_654_321)));
+    assert!(hint.contains(
+        "sportlink simulator variant seed 987654321 (set SPORTLINK_SIM_SEED=987654321 to repeat)"
+    ));
+    let (a, _) = print_variant(None);
+    let (b, _) = print_variant(None);
+    assert_ne!(a, b, "unpinned seeds are random");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_sportlink-sim"))
+        .arg("--print-variant")
+        .env(SEED_ENV, "not-a-number")
+        .output()
+        .expect("sportlink-sim runs");
+    assert!(!bad.status.success(), "a bad pin is an error, not ignored");
+}
+
+#[tokio::test]
+async fn a_refused_login_shows_its_message_in_the_variants_element() {
+    let sim = start().await;
+    sim.state().set_variant(Variant {
+        login_error: LoginErrorElement::Alert,
+        ..Variant::plain()
+    });
+    let client = Client::new(&sim);
+    let login_url = location(&client.get("/").await);
+
+    let response = client.submit_password(&login_url, USER, "wrong").await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.expect("page");
+    assert!(html.contains(r#"role="alert">Ongeldige gebruikersnaam of wachtwoord.</div>"#));
+    assert!(!html.contains("input-error"), "no fixed id in this variant");
+    assert!(html.contains(r#"id="password""#), "still the password form");
     sim.shutdown().await;
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use rondo_reverse_sync::simulator::{Section, SimConfig, SimMember, SimState, Simulator};
+use rondo_reverse_sync::simulator::{Section, SimConfig, SimMember, SimState, Simulator, Variant};
 
 #[derive(Debug, Parser)]
 #[command(about = "A stand-in for Sportlink Club (login with TOTP, member pages, fault switches)")]
@@ -30,6 +30,13 @@ struct Args {
     /// Seed a few demo members.
     #[arg(long)]
     seed_demo: bool,
+    /// Serve the plain shape instead of a variant drawn from SPORTLINK_SIM_SEED (or a random
+    /// seed when that is unset).
+    #[arg(long)]
+    plain: bool,
+    /// Print the variant that would be served (Rust Debug form) and exit.
+    #[arg(long)]
+    print_variant: bool,
 }
 
 #[tokio::main]
@@ -41,6 +48,18 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let variant = if args.plain {
+        Variant::plain()
+    } else {
+        // Panics with a clear message when SPORTLINK_SIM_SEED is not a decimal u64.
+        Variant::from_env_or_random().1
+    };
+    // On stderr, so that stdout stays the base URL (or the variant) alone.
+    eprintln!("{}", variant.repeat_hint());
+    if args.print_variant {
+        println!("{variant:#?}");
+        return Ok(());
+    }
     let config = SimConfig {
         username: args.username,
         password: args.password,
@@ -50,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let sim = Simulator::start(config)
         .await
         .context("starting the simulator")?;
+    sim.state().set_variant(variant);
     if args.seed_demo {
         seed_demo(&sim.state());
     }

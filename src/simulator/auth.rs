@@ -12,6 +12,7 @@ use super::http::{
     safe_local_path, session_cookie, set_session_cookie, with_logged_fields,
 };
 use super::state::{SessionError, SimState};
+use super::variant::LoginErrorElement;
 
 pub(crate) const AUTH_PATH: &str = "/auth/realms/club/protocol/openid-connect/auth";
 pub(crate) const PASSWORD_PATH: &str = "/auth/realms/club/login-actions/authenticate";
@@ -22,8 +23,12 @@ const WRONG_CODE: &str = "Ongeldige authenticatiecode.";
 const REDACTED: &str = "[redacted]";
 
 /// Step 1: the username/password form.
-pub(crate) async fn login_page(RawQuery(query): RawQuery) -> Html<String> {
-    Html(password_form(&return_path(query.as_deref()), None))
+pub(crate) async fn login_page(
+    State(state): State<SimState>,
+    RawQuery(query): RawQuery,
+) -> Html<String> {
+    let errors = state.variant().login_error;
+    Html(password_form(&return_path(query.as_deref()), None, errors))
 }
 
 /// Step 1 submitted: wrong credentials stay on the form with an error, right ones go to step 2.
@@ -33,6 +38,7 @@ pub(crate) async fn submit_password(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let return_to = return_path(query.as_deref());
+    let errors = state.variant().login_error;
     let username = form.get("username").map(String::as_str).unwrap_or_default();
     let password = form.get("password").map(String::as_str).unwrap_or_default();
     let logged = vec![
@@ -40,7 +46,7 @@ pub(crate) async fn submit_password(
         ("password".to_owned(), REDACTED.to_owned()),
     ];
     if !state.credentials_match(username, password) {
-        let page = Html(password_form(&return_to, Some(WRONG_CREDENTIALS)));
+        let page = Html(password_form(&return_to, Some(WRONG_CREDENTIALS), errors));
         return with_logged_fields(page, logged);
     }
     let session_code = state.start_pending_login();
@@ -61,7 +67,8 @@ pub(crate) async fn otp_page(State(state): State<SimState>, RawQuery(query): Raw
     if !state.pending_login_exists(&session_code) {
         return found(&login_url(&return_to));
     }
-    Html(otp_form(&session_code, &return_to, None)).into_response()
+    let errors = state.variant().login_error;
+    Html(otp_form(&session_code, &return_to, None, errors)).into_response()
 }
 
 /// Step 2 submitted: a valid, unused code creates the session and returns to `redirect_uri`.
@@ -82,10 +89,21 @@ pub(crate) async fn submit_otp(
         return with_logged_fields(found(&login_url(&return_to)), logged);
     }
     let Some(session_id) = state.complete_login(&session_code, otp) else {
-        let page = Html(otp_form(&session_code, &return_to, Some(WRONG_CODE)));
+        let errors = state.variant().login_error;
+        let page = Html(otp_form(
+            &session_code,
+            &return_to,
+            Some(WRONG_CODE),
+            errors,
+        ));
         return with_logged_fields(page, logged);
     };
-    let mut response = found(&return_to);
+    let destination = if state.variant().login_returns_to_requested_page {
+        return_to
+    } else {
+        "/".to_owned()
+    };
+    let mut response = found(&destination);
     if let Some(cookie) = set_session_cookie(&session_id) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
@@ -145,7 +163,7 @@ fn return_path(query: Option<&str>) -> String {
     safe_local_path(candidate.as_deref())
 }
 
-fn password_form(return_to: &str, error: Option<&str>) -> String {
+fn password_form(return_to: &str, error: Option<&str>, errors: LoginErrorElement) -> String {
     let action = format!("{PASSWORD_PATH}?redirect_uri={}", percent_encode(return_to));
     let fields = r#"
       <div class="form-group">
@@ -156,10 +174,21 @@ fn password_form(return_to: &str, error: Option<&str>) -> String {
         <label for="password">Wachtwoord</label>
         <input id="password" name="password" type="password" autocomplete="current-password">
       </div>"#;
-    login_shell("Inloggen bij Sportlink Club", &action, fields, error)
+    login_shell(
+        "Inloggen bij Sportlink Club",
+        &action,
+        fields,
+        error,
+        errors,
+    )
 }
 
-fn otp_form(session_code: &str, return_to: &str, error: Option<&str>) -> String {
+fn otp_form(
+    session_code: &str,
+    return_to: &str,
+    error: Option<&str>,
+    errors: LoginErrorElement,
+) -> String {
     let action = format!(
         "{OTP_PATH}?session_code={}&redirect_uri={}",
         percent_encode(session_code),
@@ -170,16 +199,26 @@ fn otp_form(session_code: &str, return_to: &str, error: Option<&str>) -> String 
         <label for="otp">Eenmalige code</label>
         <input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" autofocus>
       </div>"#;
-    login_shell("Tweestapsverificatie", &action, fields, error)
+    login_shell("Tweestapsverificatie", &action, fields, error, errors)
 }
 
-fn login_shell(title: &str, action: &str, fields: &str, error: Option<&str>) -> String {
+fn login_shell(
+    title: &str,
+    action: &str,
+    fields: &str,
+    error: Option<&str>,
+    errors: LoginErrorElement,
+) -> String {
     let error_html = error
-        .map(|message| {
-            format!(
+        .map(|message| match errors {
+            LoginErrorElement::InputError => format!(
                 r#"<div class="alert alert-error"><span id="input-error" class="kc-feedback-text">{}</span></div>"#,
                 escape_html(message)
-            )
+            ),
+            LoginErrorElement::Alert => format!(
+                r#"<div class="alert alert-danger" role="alert">{}</div>"#,
+                escape_html(message)
+            ),
         })
         .unwrap_or_default();
     format!(

@@ -13,18 +13,33 @@ use super::state::{LoggedRequest, SimState};
 
 pub(crate) const SESSION_COOKIE: &str = "SPORTLINK_SESSION";
 
-/// Fields a handler wants in the request log, attached to its response as an extension (the
-/// middleware cannot read a body the handler already consumed).
+/// What a handler wants in the request log, attached to its response as an extension (the
+/// middleware cannot read a body the handler already consumed, nor knows the variant's URLs).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LoggedFields(pub(crate) Vec<(String, String)>);
+pub(crate) struct LogDetails {
+    pub(crate) fields: Vec<(String, String)>,
+    pub(crate) endpoint: Option<&'static str>,
+    pub(crate) member_id: Option<String>,
+}
 
 /// Attaches `fields` to `response` for the request log.
 pub(crate) fn with_logged_fields(
     response: impl IntoResponse,
     fields: Vec<(String, String)>,
 ) -> Response {
+    with_log_details(
+        response,
+        LogDetails {
+            fields,
+            ..LogDetails::default()
+        },
+    )
+}
+
+/// Attaches `details` to `response` for the request log.
+pub(crate) fn with_log_details(response: impl IntoResponse, details: LogDetails) -> Response {
     let mut response = response.into_response();
-    response.extensions_mut().insert(LoggedFields(fields));
+    response.extensions_mut().insert(details);
     response
 }
 
@@ -39,6 +54,9 @@ pub(crate) async fn log_and_delay(
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
     let session_id = session_cookie(request.headers());
+    let client_header = state.variant().client_header.to_ascii_lowercase();
+    let app_marked = request.headers().contains_key(client_header.as_str());
+    let navigation = is_navigation(request.headers());
 
     let delay = state.faults().slow_response_ms;
     if delay > 0 {
@@ -46,10 +64,10 @@ pub(crate) async fn log_and_delay(
     }
     let response = next.run(request).await;
 
-    let fields = response
+    let details = response
         .extensions()
-        .get::<LoggedFields>()
-        .map(|f| f.0.clone())
+        .get::<LogDetails>()
+        .cloned()
         .unwrap_or_default();
     state.record(LoggedRequest {
         time,
@@ -58,9 +76,28 @@ pub(crate) async fn log_and_delay(
         query,
         session_id,
         status: response.status().as_u16(),
-        fields,
+        fields: details.fields,
+        endpoint: details.endpoint.map(str::to_owned),
+        member_id: details.member_id,
+        app_marked,
+        navigation,
     });
     response
+}
+
+/// Browsers mark navigations with `Sec-Fetch-Mode: navigate`; clients without Fetch Metadata
+/// are judged by whether they ask for HTML.
+fn is_navigation(headers: &HeaderMap) -> bool {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    match text("sec-fetch-mode") {
+        Some(mode) => mode == "navigate",
+        None => text("accept").is_some_and(|accept| accept.contains("text/html")),
+    }
 }
 
 /// A 302 redirect, as Keycloak and Sportlink send them (axum's `Redirect` offers 303/307/308).

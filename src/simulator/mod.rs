@@ -2,8 +2,13 @@
 //! pages rendered by JavaScript from JSON endpoints, an in-memory member store, a request log,
 //! and runtime fault switches that reproduce what has broken browser automation before.
 //!
-//! The DOM and JSON it serves are specified in `docs/sportlink-contract.md`; how to run it and
-//! the fault switches in `docs/simulator.md`.
+//! Every detail that `../shared/spec/sportlink.md` does not promise (data URL format, JSON
+//! wrappers, markup, texts' whitespace, order, timing, ...) follows a [`Variant`], drawn per run
+//! from a seed (`SPORTLINK_SIM_SEED` pins it) so that automation cannot overfit one shape;
+//! [`Variant::plain`] is the fixed shape a `SimState` starts with.
+//!
+//! The DOM and JSON it serves are specified in `docs/sportlink-contract.md` (promised vs drawn);
+//! how to run it, the variants and the fault switches in `docs/simulator.md`.
 
 mod api;
 mod auth;
@@ -13,6 +18,7 @@ mod pages;
 mod save;
 mod state;
 mod totp;
+mod variant;
 
 use crate::local_server::LocalServer;
 use axum::routing::{get, post};
@@ -21,6 +27,11 @@ use axum::Router;
 pub use member::{Address, Communication, MemberStatus, Section, SimMember};
 pub use state::{DateDisplay, Faults, LoggedRequest, SimState};
 pub use totp::totp_code;
+pub use variant::{
+    AfterSave, ButtonElement, CheckboxStyle, EditButtonPlace, ErrorElement, FlagEncoding,
+    HeadingElement, JsonWrapper, LoginErrorElement, MemberIdIn, MissingSection, ReadOnlyLayout,
+    SaveAnswer, SaveMethod, SectionMarkup, SectionRendering, Variant, SEED_ENV,
+};
 
 /// Credentials the simulated site accepts, and where it listens.
 #[derive(Clone)]
@@ -99,8 +110,8 @@ fn router(state: SimState) -> Router {
         .route(auth::PASSWORD_PATH, post(auth::submit_password))
         .route(auth::OTP_PATH, get(auth::otp_page).post(auth::submit_otp))
         .route("/logout", get(auth::logout))
-        .merge(api::routes())
-        .fallback(pages::fallback)
+        // Data requests are routed at request time, by the variant in use.
+        .fallback(api::dispatch)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::log_and_delay,

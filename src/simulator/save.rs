@@ -8,7 +8,6 @@ use super::member::{remark_number, Section, SimMember, DATE_REMARK};
 use super::state::Faults;
 
 pub(crate) const FINANCIAL_BLOCK: &str = "HasFinancialTransferBlockOwnClub";
-pub(crate) const SERVER_ERROR_TEXT: &str = "Er is een fout opgetreden";
 
 const COMMUNICATION_KEYS: [&str; 6] = [
     "Email1",
@@ -147,6 +146,9 @@ fn posted_value(target: SaveTarget, key: &str, value: &Value) -> Result<Posted, 
         return match value {
             Value::Bool(flag) => Ok(Posted::Flag(*flag)),
             Value::String(s) if s == "true" || s == "false" => Ok(Posted::Flag(s == "true")),
+            Value::Number(n) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
+                Ok(Posted::Flag(n.as_u64() == Some(1)))
+            }
             _ => Err(bad()),
         };
     }
@@ -372,6 +374,29 @@ mod tests {
         );
         save(&mut m, SaveTarget::Financial, body, &mut faults).expect("saved");
         assert!(m.has_financial_block);
+    }
+
+    #[test]
+    fn flags_are_accepted_in_every_encoding() {
+        for (value, expected) in [
+            (json!(true), true),
+            (json!("true"), true),
+            (json!(1), true),
+            (json!(false), false),
+            (json!("false"), false),
+            (json!(0), false),
+        ] {
+            let body = json!({ FINANCIAL_BLOCK: value });
+            let posted = parse_body(SaveTarget::Financial, &body).expect("accepted");
+            assert_eq!(
+                posted,
+                vec![(FINANCIAL_BLOCK.to_owned(), Posted::Flag(expected))]
+            );
+        }
+        for value in [json!(2), json!("ja"), json!(null)] {
+            let body = json!({ FINANCIAL_BLOCK: value });
+            assert!(parse_body(SaveTarget::Financial, &body).is_err(), "{body}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use rand::RngCore;
 
 use super::member::SimMember;
 use super::totp::TotpVerifier;
+use super::variant::Variant;
 
 /// How dates are displayed in read-only mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,6 +89,16 @@ pub struct LoggedRequest {
     /// For saves: the JSON body flattened to `(key, value)` pairs (`Email1`, `Remarks8`, ...).
     /// For login forms: the field names, with password and code as `[redacted]`.
     pub fields: Vec<(String, String)>,
+    /// For a data request in the variant's format: the endpoint as sportlink.md names it
+    /// (`/member/persondata/MemberCommunication`, ...), whatever prefix or id the URL had.
+    pub endpoint: Option<String>,
+    /// For a data request in the variant's format: the member id it addressed (from the query
+    /// parameter or path segment the variant uses).
+    pub member_id: Option<String>,
+    /// The request carried the variant's client header, which only the page's own script sets.
+    pub app_marked: bool,
+    /// A document navigation (`Sec-Fetch-Mode: navigate`, or an HTML `Accept` without it).
+    pub navigation: bool,
 }
 
 impl LoggedRequest {
@@ -96,9 +107,14 @@ impl LoggedRequest {
         super::http::query_param(&self.query, name)
     }
 
-    /// A POST to one of the member JSON endpoints.
+    /// A POST or PUT to one of the member JSON endpoints, in the variant's URL format.
     pub fn is_save(&self) -> bool {
-        self.method == "POST" && super::api::is_json_endpoint(&self.path)
+        matches!(self.method.as_str(), "POST" | "PUT") && self.endpoint.is_some()
+    }
+
+    /// A document navigation (typed URL, link, form submit), not a script's request.
+    pub fn is_navigation(&self) -> bool {
+        self.navigation
     }
 
     /// The value logged for field `key`, if the request carried it.
@@ -136,6 +152,7 @@ const PENDING_LOGIN_TTL: Duration = Duration::from_secs(600);
 pub(crate) struct Data {
     pub(crate) members: BTreeMap<String, SimMember>,
     pub(crate) faults: Faults,
+    pub(crate) variant: Variant,
     log: Vec<LoggedRequest>,
     sessions: HashMap<String, Session>,
     pending_logins: HashMap<String, PendingLogin>,
@@ -161,6 +178,7 @@ impl SimState {
         let data = Data {
             members: BTreeMap::new(),
             faults: Faults::default(),
+            variant: Variant::plain(),
             log: Vec::new(),
             sessions: HashMap::new(),
             pending_logins: HashMap::new(),
@@ -211,6 +229,30 @@ impl SimState {
         self.lock().faults.clone()
     }
 
+    /// Switches the incidental shape of the site (URL formats, JSON wrappers, markup, timing).
+    /// Pages already open keep the variant they were served with.
+    pub fn set_variant(&self, variant: Variant) {
+        self.lock().variant = variant;
+    }
+
+    /// The variant in use ([`Variant::plain`] until one is set).
+    pub fn variant(&self) -> Variant {
+        self.lock().variant.clone()
+    }
+
+    /// The seed of the variant in use, `None` for the plain or a hand-made variant.
+    pub fn variant_seed(&self) -> Option<u64> {
+        self.lock().variant.seed
+    }
+
+    /// Draws the variant from `SPORTLINK_SIM_SEED` or a random seed, uses it, and returns the
+    /// seed; print [`Variant::repeat_hint`] (or the seed) so a failure can be repeated.
+    pub fn use_variant_from_env_or_random(&self) -> u64 {
+        let (seed, variant) = Variant::from_env_or_random();
+        self.set_variant(variant);
+        seed
+    }
+
     pub fn request_log(&self) -> Vec<LoggedRequest> {
         self.lock().log.clone()
     }
@@ -224,7 +266,7 @@ impl SimState {
         self.lock()
             .log
             .iter()
-            .filter(|r| r.is_save() && r.query_param("PersonId").as_deref() == Some(knvb_id))
+            .filter(|r| r.is_save() && r.member_id.as_deref() == Some(knvb_id))
             .cloned()
             .collect()
     }
