@@ -579,7 +579,7 @@ mod with_executor {
             let killed_member = saved
                 .then(|| state.request_log().into_iter().rev().find(|r| r.is_save()))
                 .flatten()
-                .and_then(|r| r.query_param("PersonId"));
+                .and_then(|r| r.member_id.clone());
             state.update_faults(|f| f.slow_response_ms = 0);
             service.start(&client).await;
             // The restarted service removed the killed one's Chromium before its executor
@@ -828,7 +828,7 @@ mod with_executor {
             .flat_map(|knvb_id| state.saves_for(knvb_id))
             .filter(|save| save.status < 300)
             .filter(|save| {
-                let knvb_id = save.query_param("PersonId").unwrap_or_default();
+                let knvb_id = save.member_id.clone().unwrap_or_default();
                 let Some(email) = save.field("Email1") else {
                     return false;
                 };

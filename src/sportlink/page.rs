@@ -339,14 +339,21 @@ const LOGIN_STATE: &str = r#"
 return until(a.budget_ms, () => {
   if (document.readyState !== 'complete') return null;
   const q = (s) => document.querySelector(s);
-  const err = q('#input-error');
+  // Keycloak's own message element when there is one, else whatever the page marks as an alert
+  // or an error (sportlink.md promises a message, not its element).
+  const texts = [];
+  for (const e of document.querySelectorAll('#input-error,[role=alert],[aria-live],[class*=error],[class*=Error],[class*=alert],[class*=feedback]')) {
+    if (!shown(e) || e.closest('form') !== null && e.matches('input,label')) continue;
+    const t = fold(e.textContent);
+    if (t && !texts.some((x) => x.indexOf(t) !== -1 || t.indexOf(x) !== -1)) texts.push(t);
+  }
   return {
     state: 'login_state',
     on_login: onLogin(),
     has_username: q('#username') !== null && q('#password') !== null,
     has_otp: q('#otp') !== null,
     has_submit: q('#kc-login') !== null,
-    error: err ? err.textContent.replace(/\s+/g, ' ').trim() : '',
+    error: texts.join(' ').slice(0, 300),
   };
 });
 "#;

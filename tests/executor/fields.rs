@@ -101,7 +101,7 @@ async fn the_seven_original_fields_end_to_end() {
     // One save per section: communication, free fields, financial.
     let posted = saves(&rig.state(), "ORG0001");
     assert_eq!(posted.len(), 3, "{posted:?}");
-    assert!(posted.iter().all(|(status, _)| *status == 200));
+    assert!(posted.iter().all(|(status, _)| (200..300).contains(status)));
     rig.finish().await;
 }
 

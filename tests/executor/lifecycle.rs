@@ -380,9 +380,7 @@ async fn the_pause_between_members_respects_the_configured_minimum() {
     let member_requests = |id: &str| {
         let page = format!("/member/member-details/{id}/");
         log.iter()
-            .filter(|r| {
-                r.path.starts_with(&page) || r.query_param("PersonId").as_deref() == Some(id)
-            })
+            .filter(|r| r.path.starts_with(&page) || r.member_id.as_deref() == Some(id))
             .map(|r| r.time)
             .collect::<Vec<_>>()
     };

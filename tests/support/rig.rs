@@ -354,9 +354,7 @@ pub fn first_request_of(state: &SimState, knvb_id: &str) -> Option<DateTime<Utc>
     state
         .request_log()
         .into_iter()
-        .filter(|r| {
-            r.path.starts_with(&page) || r.query_param("PersonId").as_deref() == Some(knvb_id)
-        })
+        .filter(|r| r.path.starts_with(&page) || r.member_id.as_deref() == Some(knvb_id))
         .map(|r| r.time)
         .min()
 }
