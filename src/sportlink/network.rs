@@ -63,17 +63,69 @@ pub fn path_of(url: &str) -> &str {
     &path[..end]
 }
 
+/// What is known of one request so far. CDP's events arrive on separate streams, so a request's
+/// "finished" may be seen before its "sent" or "received": the record completes in any order.
+#[derive(Debug, Default)]
+struct Partial {
+    sent: Option<(String, String)>,
+    received: Option<(u16, String)>,
+    /// `Some(body)` once finished (`None` inside: no readable body); `failed` for a failed load.
+    finished: Option<Option<String>>,
+    failed: bool,
+    started: Option<Instant>,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     next_seq: u64,
     responses: Vec<Observed>,
-    in_flight: HashSet<String>,
-    /// Method and URL of requests whose response has not been read yet.
-    requests: HashMap<String, (String, String)>,
-    /// Status of responses whose body is still loading.
-    statuses: HashMap<String, (u16, String)>,
+    partial: HashMap<String, Partial>,
     last_activity: Option<Instant>,
 }
+
+impl Inner {
+    fn partial(&mut self, id: &str) -> &mut Partial {
+        self.partial.entry(id.to_owned()).or_default()
+    }
+
+    /// Move a request to the log once it was sent and has finished (or failed).
+    fn complete(&mut self, id: &str) {
+        let ready = self
+            .partial
+            .get(id)
+            .is_some_and(|p| p.sent.is_some() && (p.finished.is_some() || p.failed));
+        if !ready {
+            return;
+        }
+        let Some(p) = self.partial.remove(id) else {
+            return;
+        };
+        let Some((method, request_url)) = p.sent else {
+            return;
+        };
+        let (status, url) = match p.received {
+            Some(r) => r,
+            None => (0, request_url),
+        };
+        let body = if p.failed { None } else { p.finished.flatten() };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.responses.push(Observed {
+            seq,
+            method,
+            url,
+            status,
+            body,
+        });
+        if self.responses.len() > KEEP {
+            let drop = self.responses.len() - KEEP;
+            self.responses.drain(..drop);
+        }
+    }
+}
+
+/// A request without an answer for this long no longer counts as "the app is loading".
+const STALLED: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The shared log of one tab's observed responses.
 #[derive(Debug, Clone, Default)]
@@ -105,9 +157,14 @@ impl NetworkLog {
             .collect()
     }
 
-    /// Requests of the app still waiting for their answer.
+    /// Requests of the app still waiting for their answer (stalled ones not counted).
     pub fn in_flight(&self) -> usize {
-        self.lock().in_flight.len()
+        self.lock()
+            .partial
+            .values()
+            .filter(|p| p.sent.is_some() && p.finished.is_none() && !p.failed)
+            .filter(|p| p.started.is_some_and(|t| t.elapsed() < STALLED))
+            .count()
     }
 
     /// Time since the last request started or finished (`None`: nothing seen yet).
@@ -117,51 +174,40 @@ impl NetworkLog {
 
     fn started(&self, id: &str, method: String, url: String) {
         let mut g = self.lock();
-        g.in_flight.insert(id.to_owned());
-        g.requests.insert(id.to_owned(), (method, url));
-        g.last_activity = Some(Instant::now());
+        let now = Instant::now();
+        g.last_activity = Some(now);
+        let p = g.partial(id);
+        p.sent = Some((method, url));
+        p.started = Some(now);
+        g.complete(id);
     }
 
     fn answered(&self, id: &str, status: u16, url: String) {
         let mut g = self.lock();
-        if g.requests.contains_key(id) {
-            g.statuses.insert(id.to_owned(), (status, url));
-        }
+        g.partial(id).received = Some((status, url));
+        g.complete(id);
     }
 
     fn finished(&self, id: &str, body: Option<String>, failed: bool) {
         let mut g = self.lock();
-        g.in_flight.remove(id);
         g.last_activity = Some(Instant::now());
-        let Some((method, request_url)) = g.requests.remove(id) else {
-            return;
-        };
-        let (status, url) = match g.statuses.remove(id) {
-            Some(s) => s,
-            None if failed => (0, request_url),
-            None => return,
-        };
-        let seq = g.next_seq;
-        g.next_seq += 1;
-        g.responses.push(Observed {
-            seq,
-            method,
-            url,
-            status,
-            body,
-        });
-        if g.responses.len() > KEEP {
-            let drop = g.responses.len() - KEEP;
-            g.responses.drain(..drop);
+        let p = g.partial(id);
+        if failed {
+            p.failed = true;
+        } else {
+            p.finished = Some(body);
         }
+        g.complete(id);
+    }
+
+    /// A request that turned out not to be the app's: drop what was recorded of it.
+    fn discard(&self, id: &str) {
+        self.lock().partial.remove(id);
     }
 
     /// Forget requests of a document that is gone (navigation): they never finish.
     pub fn forget_in_flight(&self) {
-        let mut g = self.lock();
-        g.in_flight.clear();
-        g.requests.clear();
-        g.statuses.clear();
+        self.lock().partial.clear();
     }
 }
 
@@ -189,22 +235,28 @@ pub async fn observe(page: &Page, log: NetworkLog) -> Result<JoinHandle<()>, Str
         .map_err(|e| e.to_string())?;
     let page = page.clone();
     Ok(tokio::spawn(async move {
-        // Ids of app requests (XHR/fetch) whose body we want.
-        let mut wanted: HashSet<String> = HashSet::new();
+        // Ids of requests that are not the app's (documents, scripts, images...): ignored. An id
+        // not seen at all yet may still be the app's (events of one request arrive on separate
+        // streams, in any order): its body is read when it finishes, and kept only if its
+        // "sent" shows an app request.
+        let mut not_app: HashSet<String> = HashSet::new();
         loop {
             tokio::select! {
+                biased;
                 ev = sent.next() => {
                     let Some(ev) = ev else { break };
+                    let id = ev.request_id.inner().clone();
                     if is_app_request(ev.r#type.as_ref()) {
-                        let id = ev.request_id.inner().clone();
-                        wanted.insert(id.clone());
                         log.started(&id, ev.request.method.clone(), ev.request.url.clone());
+                    } else {
+                        log.discard(&id);
+                        not_app.insert(id);
                     }
                 }
                 ev = received.next() => {
                     let Some(ev) = ev else { break };
                     let id = ev.request_id.inner();
-                    if wanted.contains(id) {
+                    if !not_app.contains(id) && is_app_request(Some(&ev.r#type)) {
                         let status = u16::try_from(ev.response.status).unwrap_or(0);
                         log.answered(id, status, ev.response.url.clone());
                     }
@@ -212,7 +264,7 @@ pub async fn observe(page: &Page, log: NetworkLog) -> Result<JoinHandle<()>, Str
                 ev = finished.next() => {
                     let Some(ev) = ev else { break };
                     let id = ev.request_id.inner().clone();
-                    if wanted.remove(&id) {
+                    if !not_app.remove(&id) {
                         let body = read_body(&page, ev.request_id.clone()).await;
                         log.finished(&id, body, false);
                     }
@@ -220,7 +272,7 @@ pub async fn observe(page: &Page, log: NetworkLog) -> Result<JoinHandle<()>, Str
                 ev = failed.next() => {
                     let Some(ev) = ev else { break };
                     let id = ev.request_id.inner().clone();
-                    if wanted.remove(&id) {
+                    if !not_app.remove(&id) && is_app_request(Some(&ev.r#type)) {
                         log.finished(&id, None, true);
                     }
                 }
@@ -273,5 +325,24 @@ mod tests {
         assert_eq!(seen[1].status, 0);
         assert!(!seen[1].is_read());
         assert!(log.since(log.mark()).is_empty());
+    }
+
+    #[test]
+    fn events_of_one_request_complete_it_in_any_order() {
+        // CDP's events come on separate streams: "finished" may be handled before "sent".
+        let log = NetworkLog::default();
+        log.finished("7", Some("{}".into()), false);
+        log.answered("7", 204, "http://h/x".into());
+        assert_eq!(log.in_flight(), 0);
+        assert!(log.since(0).is_empty(), "not complete without its request");
+        log.started("7", "GET".into(), "http://h/x".into());
+        assert_eq!(log.in_flight(), 0, "never counted as loading");
+        let seen = log.since(0);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].status, 204);
+        // A request that turns out not to be the app's leaves nothing behind.
+        log.finished("8", None, false);
+        log.discard("8");
+        assert_eq!(log.since(0).len(), 1);
     }
 }

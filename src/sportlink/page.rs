@@ -852,10 +852,15 @@ impl<'a> PageModel<'a> {
         });
         let after = self.timings.action_timeout;
         let deadline = Instant::now() + after;
+        // When the section looked finished while a request of the app was still out: after the
+        // settle time the page is believed (verification reads what was stored in any case).
+        let mut looked_done_at: Option<Instant> = None;
         loop {
             let answer = self
                 .poll_until(AWAIT_SAVED, args.clone(), "the save to finish", deadline)
                 .await;
+            let still_loading = self.network.in_flight() > 0
+                && looked_done_at.get_or_insert_with(Instant::now).elapsed() < self.timings.settle;
             let writes: Vec<_> = self
                 .network
                 .since(mark)
@@ -868,7 +873,7 @@ impl<'a> PageModel<'a> {
                 .find(|r| r.status == 0 || r.status >= 400);
             match answer {
                 Ok(Answer::Saved) => {
-                    if self.network.in_flight() > 0 {
+                    if still_loading {
                         // Read-only while the request is still out: not finished yet.
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
@@ -887,7 +892,7 @@ impl<'a> PageModel<'a> {
                 }
                 Ok(Answer::Login) => return Err(PageError::SessionExpired),
                 Ok(Answer::Error { message }) => {
-                    if self.network.in_flight() > 0 {
+                    if still_loading {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
