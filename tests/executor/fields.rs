@@ -164,3 +164,121 @@ async fn address_and_second_contact_fields_end_to_end() {
     .await;
     rig.finish().await;
 }
+
+/// Issue 14: the executor never builds a Sportlink URL or data request of its own. Whatever the
+/// variant's data URL format, every request the simulator received was either a navigation (the
+/// login entry, the login forms, member pages) or made by the page's own script (which marks
+/// its requests with a header whose name is drawn per variant). And the navigations went only
+/// to the login entry, the login pages and member pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_a_navigation_or_the_apps_own() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("OWN0001");
+    rig.seed(&m).await;
+    m.email = "eigen@example.org".into();
+    m.city = "Zwolle".into();
+    m.datum_vog = "2025-02-03".into();
+    m.blokkade = true;
+    rig.user_edit(&m).await;
+    // A former member and one without the address section, for the status and absence paths.
+    let mut former = Member::jan("OWN0002");
+    rig.seed(&former).await;
+    rig.state().seed_member(former.sim().former());
+    former.email = "weg@example.org".into();
+    rig.user_edit(&former).await;
+    let mut lacking = Member::jan("OWN0003");
+    rig.seed(&lacking).await;
+    rig.state().seed_member(
+        lacking
+            .sim()
+            .without_section(rondo_reverse_sync::simulator::Section::Address),
+    );
+    lacking.street = "Nergens".into();
+    rig.user_edit(&lacking).await;
+    let mut executor = rig.executor();
+    let report = rig.run(&mut executor, None).await;
+    executor.close().await;
+    assert_eq!(report.members.len(), 3, "{report:?}");
+    let log = rig.state().request_log();
+    assert!(log.iter().any(|r| r.is_save()), "the saves are in the log");
+    let variant = rig.state().variant();
+    for r in &log {
+        assert!(
+            r.navigation || r.app_marked,
+            "a request neither a navigation nor the app's own: {} {}?{} ({})",
+            r.method,
+            r.path,
+            r.query,
+            variant.repeat_hint()
+        );
+        if r.navigation {
+            let allowed = r.path == "/"
+                || r.path.starts_with("/auth/realms/")
+                || r.path.starts_with("/member/member-details/");
+            assert!(
+                allowed,
+                "navigation to {} ({})",
+                r.path,
+                variant.repeat_hint()
+            );
+        }
+    }
+    rig.finish().await;
+}
+
+/// Issue 14: pinned variants that differ from the plain simulator where the old executor was
+/// overfitted — the data requests' URL format (another query parameter under a path prefix; the
+/// id in the path), the section markup (article/h4, fieldset/legend, panel/role=heading) and
+/// the save (PUT without a re-fetch; POST with one). Each pushes and verifies three pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variants_with_other_data_urls_and_markup_push_and_verify() {
+    use rondo_reverse_sync::simulator::{MemberIdIn, Variant};
+
+    if !chromium_available() {
+        return;
+    }
+    for seed in [1u64, 4, 6] {
+        let variant = Variant::draw(seed);
+        assert!(
+            variant.member_id_in != MemberIdIn::Query("PersonId".into())
+                || !variant.path_prefix.is_empty(),
+            "seed {seed} keeps the plain URL format; pick another"
+        );
+        let rig = Rig::start().await;
+        rig.state().set_variant(variant);
+        let mut m = Member::jan(&format!("VAR{seed:04}"));
+        rig.seed(&m).await;
+        m.email = format!("variant{seed}@example.org");
+        m.datum_vog = "2025-03-04".into();
+        m.blokkade = true;
+        let ids = rig.user_edit(&m).await;
+        let mut executor = rig.executor();
+        let report = rig.run(&mut executor, None).await;
+        executor.close().await;
+        assert!(
+            matches!(
+                report.members[0].result,
+                MemberResult::Done { synced: 3, .. }
+            ),
+            "seed {seed}: {report:?}"
+        );
+        for id in &ids {
+            assert_eq!(
+                rig.change(*id).await.status,
+                ChangeStatus::Synced.as_str(),
+                "seed {seed}"
+            );
+        }
+        let stored = rig.state().member(&format!("VAR{seed:04}")).unwrap();
+        assert_eq!(
+            stored.communication.email1,
+            format!("variant{seed}@example.org")
+        );
+        assert_eq!(stored.remark(8), Some("2025-03-04"));
+        assert!(stored.has_financial_block, "seed {seed}");
+        rig.finish().await;
+    }
+}
