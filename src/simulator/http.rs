@@ -58,7 +58,19 @@ pub(crate) async fn log_and_delay(
     let app_marked = request.headers().contains_key(client_header.as_str());
     let navigation = is_navigation(request.headers());
 
-    let delay = state.faults().slow_response_ms;
+    let faults = state.faults();
+    let drawn = |range: Option<(u64, u64)>| {
+        range.map_or(0, |(lo, hi)| {
+            rand::Rng::gen_range(&mut rand::thread_rng(), lo.min(hi)..=hi.max(lo))
+        })
+    };
+    let is_read = method == "GET";
+    let delay = faults.slow_response_ms
+        + match (app_marked, is_read) {
+            (true, true) => drawn(faults.data_delay_ms),
+            (true, false) => drawn(faults.save_delay_ms),
+            _ => 0,
+        };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
@@ -81,6 +93,7 @@ pub(crate) async fn log_and_delay(
         member_id: details.member_id,
         app_marked,
         navigation,
+        delay_ms: delay,
     });
     response
 }

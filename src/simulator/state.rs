@@ -36,6 +36,14 @@ pub struct Faults {
     pub slow_response_ms: u64,
     /// A session is refused on its (N+1)-th request (pages and JSON calls both count).
     pub session_expire_after_requests: Option<u32>,
+    /// Each new session is refused after a number of requests drawn from this range (inclusive);
+    /// takes precedence over `session_expire_after_requests`.
+    pub session_requests_range: Option<(u32, u32)>,
+    /// Every data request of the app (a read it marks as its own) waits a random time in this
+    /// range (milliseconds, inclusive), on top of `slow_response_ms`.
+    pub data_delay_ms: Option<(u64, u64)>,
+    /// Every save of the app waits a random time in this range (milliseconds, inclusive).
+    pub save_delay_ms: Option<(u64, u64)>,
     /// A session is refused once it is this old.
     pub session_expire_after: Option<Duration>,
     /// One-shot: the next save expires the session and answers 401.
@@ -62,6 +70,9 @@ impl Default for Faults {
             render_delay_ms: 0,
             slow_response_ms: 0,
             session_expire_after_requests: None,
+            session_requests_range: None,
+            data_delay_ms: None,
+            save_delay_ms: None,
             session_expire_after: None,
             expire_session_on_next_save: false,
             refuse_reused_totp: true,
@@ -99,6 +110,8 @@ pub struct LoggedRequest {
     pub app_marked: bool,
     /// A document navigation (`Sec-Fetch-Mode: navigate`, or an HTML `Accept` without it).
     pub navigation: bool,
+    /// How long the simulator held this request on purpose (delay faults), in milliseconds.
+    pub delay_ms: u64,
 }
 
 impl LoggedRequest {
@@ -130,6 +143,8 @@ impl LoggedRequest {
 pub(crate) struct Session {
     created: Instant,
     requests: u32,
+    /// This session's own request limit (drawn from `session_requests_range`).
+    limit: Option<u32>,
 }
 
 /// A login that passed the password step and waits for its TOTP code.
@@ -326,11 +341,15 @@ impl SimState {
             .retain(|&used| used.saturating_add(2) >= step);
         data.pending_logins.remove(session_code);
         let session_id = random_token();
+        let limit = data.faults.session_requests_range.map(|(lo, hi)| {
+            rand::Rng::gen_range(&mut rand::thread_rng(), lo.min(hi)..=hi.max(lo))
+        });
         data.sessions.insert(
             session_id.clone(),
             Session {
                 created: Instant::now(),
                 requests: 0,
+                limit,
             },
         );
         Some(session_id)
@@ -343,8 +362,9 @@ impl SimState {
         let faults = data.faults.clone();
         let session = data.sessions.get_mut(id).ok_or(SessionError::Missing)?;
         session.requests = session.requests.saturating_add(1);
-        let too_many = faults
-            .session_expire_after_requests
+        let too_many = session
+            .limit
+            .or(faults.session_expire_after_requests)
             .is_some_and(|limit| session.requests > limit);
         let too_old = faults
             .session_expire_after

@@ -215,3 +215,149 @@ async fn bench_browser_time_per_member_page() {
     );
     rig.finish().await;
 }
+
+/// Issue 14, item 4: against the simulator with realistic delays — every data request of the
+/// app waits 150–900 ms, every save 200–1200 ms, a session ends after 25–60 requests — with the
+/// production timings (settle 750 ms) and a freshly drawn variant. Reports requests per
+/// member-page, logins per 100 member-pages, and member-page time ÷ the simulator's own delays
+/// for that page (the union of the intervals in which it held that member's requests).
+/// `cargo test --test executor bench_realistic -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run by hand with --ignored --nocapture"]
+async fn bench_realistic_delays() {
+    use rondo_reverse_sync::config::SportlinkSettings;
+
+    const ONE_PAGE: usize = 40;
+    const THREE_PAGES: usize = 10;
+    if !chromium_available() {
+        return;
+    }
+    let mut rig = Rig::start().await;
+    rig.session.timings.settle = Duration::from_millis(SportlinkSettings::default().settle_ms);
+    println!("BENCH {}", rig.state().variant().repeat_hint());
+    let mut members = Vec::new();
+    for n in 0..ONE_PAGE + THREE_PAGES {
+        let id = format!("R{n:06}");
+        let mut m = Member::jan(&id);
+        rig.seed(&m).await;
+        m.email = format!("r{n}@example.org");
+        if n >= ONE_PAGE {
+            m.datum_vog = "2025-05-05".into();
+            m.blokkade = true;
+        }
+        rig.user_edit(&m).await;
+        members.push(id);
+    }
+    rig.state().update_faults(|f| {
+        f.data_delay_ms = Some((150, 900));
+        f.save_delay_ms = Some((200, 1200));
+        f.session_requests_range = Some((25, 60));
+    });
+    let mut executor = rig.executor();
+    let started = Instant::now();
+    let report = rig.run_within(&mut executor, Duration::from_secs(3600)).await;
+    let wall = started.elapsed();
+    executor.close().await;
+    assert_eq!(report.members.len(), members.len(), "{report:?}");
+    assert!(
+        report
+            .members
+            .iter()
+            .all(|m| matches!(m.result, MemberResult::Done { .. })),
+        "{report:?}"
+    );
+
+    // Attribute every logged request to the member in progress (logins included).
+    let mut log = rig.state().request_log();
+    log.sort_by_key(|r| r.time);
+    let member_of = |r: &rondo_reverse_sync::simulator::LoggedRequest| {
+        r.member_id.clone().or_else(|| {
+            r.path
+                .strip_prefix("/member/member-details/")
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_owned)
+        })
+    };
+    let mut current: Option<String> = None;
+    let mut per_member: HashMap<String, Vec<&rondo_reverse_sync::simulator::LoggedRequest>> =
+        HashMap::new();
+    for r in &log {
+        if let Some(m) = member_of(r) {
+            current = Some(m);
+        }
+        if let Some(m) = &current {
+            per_member.entry(m.clone()).or_default().push(r);
+        }
+    }
+    let logins = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("/login-actions/otp"))
+        .count();
+    let mut pages = 0usize;
+    let mut requests = 0usize;
+    let mut ratios = Vec::new();
+    for outcome in &report.members {
+        let id = outcome.knvb_id.as_str();
+        let n_pages = outcome.page_times.len().max(1);
+        pages += n_pages;
+        let reqs = per_member.get(id).cloned().unwrap_or_default();
+        requests += reqs.len();
+        // The union of the intervals in which the simulator held this member's requests.
+        let mut spans: Vec<(i64, i64)> = reqs
+            .iter()
+            .map(|r| {
+                let start = r.time.timestamp_millis();
+                (start, start + r.delay_ms as i64)
+            })
+            .collect();
+        spans.sort_unstable();
+        let mut union = 0i64;
+        let mut open: Option<(i64, i64)> = None;
+        for (s, e) in spans {
+            match open {
+                Some((os, oe)) if s <= oe => open = Some((os, oe.max(e))),
+                Some((os, oe)) => {
+                    union += oe - os;
+                    open = Some((s, e));
+                }
+                None => open = Some((s, e)),
+            }
+        }
+        if let Some((os, oe)) = open {
+            union += oe - os;
+        }
+        let time: Duration = outcome.page_times.iter().sum();
+        if union > 0 {
+            ratios.push(time.as_millis() as f64 / union as f64);
+        }
+    }
+    ratios.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let mut page_times: Vec<Duration> = report
+        .members
+        .iter()
+        .flat_map(|m| m.page_times.iter().copied())
+        .collect();
+    page_times.sort();
+    println!(
+        "BENCH {} members, {pages} member-pages, wall {:.1} s (no pacing)",
+        report.members.len(),
+        wall.as_secs_f64()
+    );
+    println!(
+        "BENCH requests per member-page: {:.2} (all requests, logins included: {requests})",
+        requests as f64 / pages as f64
+    );
+    println!(
+        "BENCH logins per 100 member-pages: {:.1} ({logins} logins)",
+        100.0 * logins as f64 / pages as f64
+    );
+    println!(
+        "BENCH member-page time: median {} ms, p95 {} ms",
+        percentile(&page_times, 50.0).as_millis(),
+        percentile(&page_times, 95.0).as_millis()
+    );
+    let median = ratios[ratios.len() / 2];
+    let p95 = ratios[((ratios.len() as f64 * 0.95).ceil() as usize).clamp(1, ratios.len()) - 1];
+    println!("BENCH member time / simulator's own delays: median {median:.2}, p95 {p95:.2}");
+    rig.finish().await;
+}
