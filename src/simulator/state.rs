@@ -341,9 +341,10 @@ impl SimState {
             .retain(|&used| used.saturating_add(2) >= step);
         data.pending_logins.remove(session_code);
         let session_id = random_token();
-        let limit = data.faults.session_requests_range.map(|(lo, hi)| {
-            rand::Rng::gen_range(&mut rand::thread_rng(), lo.min(hi)..=hi.max(lo))
-        });
+        let limit = data
+            .faults
+            .session_requests_range
+            .map(|(lo, hi)| rand::Rng::gen_range(&mut rand::thread_rng(), lo.min(hi)..=hi.max(lo)));
         data.sessions.insert(
             session_id.clone(),
             Session {

@@ -191,6 +191,9 @@ pub trait SportlinkDriver: Send + Sync {
     fn know_sections(&mut self, _sections: Vec<(MemberPage, String)>) {}
 }
 
+/// How long the network must be quiet after a save before no re-fetch by the app is expected.
+const REFETCH_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Sections sportlink.md lists per page besides the catalogue's own: their presence shows a
 /// page rendered as expected.
 const SPEC_SECTIONS: &[(MemberPage, &str)] = &[
@@ -385,27 +388,31 @@ impl ChromiumDriver {
             .collect()
     }
 
-    /// After a save: wait up to the settle time for the app's own re-fetch to carry every field.
+    /// After a save: wait for the app's own re-fetch to carry every field. An app re-fetches right
+    /// after the save's answer, so once nothing has moved on the network for a short grace (and
+    /// nothing is in flight) none is coming.
     async fn await_refetch(
         &mut self,
         form: &FormSpec,
         mark: u64,
     ) -> Result<Option<StoredValues>, DriverError> {
-        let settle = self.session.settings().timings.settle;
+        let timings = self.session.settings().timings;
+        let grace = timings.settle.min(REFETCH_GRACE);
         let started = Instant::now();
         loop {
             let values = self.resolve(form, mark);
             if values.values().all(Option::is_some) {
                 return Ok(Some(values));
             }
-            let settled = self.session.network().is_some_and(|n| n.in_flight() == 0);
-            if settled && started.elapsed() >= settle {
+            let quiet = self
+                .session
+                .network()
+                .is_some_and(|n| n.in_flight() == 0 && n.quiet_for().is_none_or(|q| q >= grace));
+            if (quiet && started.elapsed() >= grace) || started.elapsed() >= timings.action_timeout
+            {
                 return Ok(None);
             }
-            if started.elapsed() >= self.session.settings().timings.action_timeout {
-                return Ok(None);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     }
 
@@ -429,14 +436,29 @@ impl ChromiumDriver {
             ))
             .into());
         }
-        match self.lookup_section(form).await? {
-            SectionLookup::Found { .. } => {}
-            SectionLookup::Absent { headings } => {
-                return Err(self.classify_absence(form, headings, mark).into())
-            }
-        }
-        self.await_network_settled().await;
+        // What the app fetches for the fresh page is enough as soon as it carries every field.
+        let timings = self.session.settings().timings;
+        let started = Instant::now();
         let mut values = self.resolve(form, mark);
+        while values.values().any(Option::is_none) {
+            let settled = self.session.network().is_some_and(|n| {
+                n.in_flight() == 0 && n.quiet_for().is_none_or(|q| q >= timings.settle / 3)
+            });
+            if settled || started.elapsed() >= timings.action_timeout {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            values = self.resolve(form, mark);
+        }
+        if values.values().any(Option::is_none) {
+            match self.lookup_section(form).await? {
+                SectionLookup::Found { .. } => {}
+                SectionLookup::Absent { headings } => {
+                    return Err(self.classify_absence(form, headings, mark).into())
+                }
+            }
+            values = self.resolve(form, mark);
+        }
         if values.values().any(Option::is_none) {
             let model = self.session.page().await?;
             let shown = model.open_edit(&form.section, &form.locators()).await;
@@ -450,18 +472,6 @@ impl ChromiumDriver {
             }
         }
         Ok(values)
-    }
-
-    async fn await_network_settled(&mut self) {
-        let timings = self.session.settings().timings;
-        let started = Instant::now();
-        while let Some(n) = self.session.network() {
-            let quiet = n.quiet_for().is_none_or(|q| q >= timings.settle / 3);
-            if (n.in_flight() == 0 && quiet) || started.elapsed() >= timings.action_timeout {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
     }
 }
 
