@@ -97,7 +97,21 @@ const containerOf = (h) => {
     if (mine > 0 && buttonsIn(parent, ACTIONS).length > mine) break;
     cur = parent;
   }
-  return cur;
+  if (buttonsIn(cur, ACTIONS).length > 0) return cur;
+  // Flat markup: the heading's block holds nothing but the heading, and the section is the run
+  // of siblings after it, up to the next heading.
+  const nodes = [cur];
+  for (let sib = cur.nextElementSibling; sib !== null; sib = sib.nextElementSibling) {
+    if (sib.matches(HEADINGISH) || Array.from(sib.querySelectorAll(HEADINGISH)).some((x) => fold(ownText(x)) !== '' && shown(x))) break;
+    nodes.push(sib);
+  }
+  if (nodes.length === 1) return cur;
+  const range = {
+    nodes: nodes,
+    querySelectorAll: (sel) => nodes.flatMap((n) => (n.matches(sel) ? [n] : []).concat(Array.from(n.querySelectorAll(sel)))),
+    contains: (el) => nodes.some((n) => n === el || n.contains(el)),
+  };
+  return buttonsIn(range, ACTIONS).length > 0 ? range : cur;
 };
 const sectionsByHeading = (heading) => {
   let hs = headingElements(heading);
@@ -105,7 +119,8 @@ const sectionsByHeading = (heading) => {
   const proper = hs.filter((h) => h.matches(HEADINGISH) || h.closest(HEADINGISH) !== null);
   if (proper.length > 0) hs = proper;
   const secs = [];
-  for (const h of hs) { const c = containerOf(h); if (!secs.includes(c)) secs.push(c); }
+  const key = (c) => (c.nodes ? c.nodes[0] : c);
+  for (const h of hs) { const c = containerOf(h); if (!secs.some((x) => key(x) === key(c))) secs.push(c); }
   return secs;
 };
 // Every heading-like text on the page, with whether its section has its own "Wijzig".
