@@ -894,14 +894,7 @@ impl<'a> PageModel<'a> {
                         continue;
                     }
                     if let Some(w) = failed_write {
-                        if w.status == 401 {
-                            return Err(PageError::SessionExpired);
-                        }
-                        return Err(PageError::SaveRefused {
-                            section: heading.into(),
-                            message: format!("the save was answered with HTTP {}", w.status),
-                            transient: w.status == 0 || w.status >= 500,
-                        });
+                        return Err(refused_save(heading, w.status, String::new()));
                     }
                     return Ok(mark);
                 }
@@ -912,19 +905,7 @@ impl<'a> PageModel<'a> {
                         continue;
                     }
                     if let Some(w) = failed_write {
-                        if w.status == 401 {
-                            return Err(PageError::SessionExpired);
-                        }
-                        let message = if message.is_empty() {
-                            format!("the save was answered with HTTP {}", w.status)
-                        } else {
-                            message
-                        };
-                        return Err(PageError::SaveRefused {
-                            section: heading.into(),
-                            message,
-                            transient: w.status == 0 || w.status >= 500,
-                        });
+                        return Err(refused_save(heading, w.status, message));
                     }
                     if !message.is_empty() {
                         // A message without a failed request: refused by the page itself, or
@@ -1178,6 +1159,25 @@ fn build_expression(body: &str, args: &serde_json::Value) -> Result<String, Page
     Ok(format!(
         "(async (a) => {{ 'use strict'; {PRELUDE}\n{body}\n}})({literal})"
     ))
+}
+
+/// A save whose request the app got answered with a failure: 401 is an expired session; 5xx (or
+/// no answer at all) a transient server error; anything else a refusal. The section's own
+/// message wins over the bare status.
+fn refused_save(heading: &str, status: u16, message: String) -> PageError {
+    if status == 401 {
+        return PageError::SessionExpired;
+    }
+    let message = if message.is_empty() {
+        format!("the save was answered with HTTP {status}")
+    } else {
+        message
+    };
+    PageError::SaveRefused {
+        section: heading.into(),
+        message,
+        transient: status == 0 || status >= 500,
+    }
 }
 
 fn unexpected(answer: Answer) -> PageError {

@@ -92,8 +92,11 @@ impl OtpGenerator {
     /// The code for the window containing `now`, marked as used. Returns `None` if that window was
     /// already used: wait [`Self::wait_before_next`] first.
     pub fn take_code(&mut self, now: SystemTime) -> Option<OtpCode> {
-        let secs = unix_secs(now);
-        let step = secs / STEP_SECS;
+        self.take_step(unix_secs(now) / STEP_SECS)
+    }
+
+    /// The code of `step`, marked as used, unless that step (or a later one) was used.
+    fn take_step(&mut self, step: u64) -> Option<OtpCode> {
         if matches!(self.last_used_step, Some(used) if used >= step) {
             return None;
         }
@@ -109,15 +112,7 @@ impl OtpGenerator {
     /// policy does: a second login within one window need not wait for the next. A caller that
     /// sees it refused gives it back with [`Self::give_back`] and waits instead.
     pub fn take_code_ahead(&mut self, now: SystemTime) -> Option<OtpCode> {
-        let step = unix_secs(now) / STEP_SECS + 1;
-        if matches!(self.last_used_step, Some(used) if used >= step) {
-            return None;
-        }
-        self.last_used_step = Some(step);
-        Some(OtpCode {
-            code: self.totp.generate(step * STEP_SECS),
-            step,
-        })
+        self.take_step(unix_secs(now) / STEP_SECS + 1)
     }
 
     /// A code handed out for `step` was refused as not (yet) valid, so it was not used: its

@@ -5,7 +5,7 @@ use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
 
 use crate::support::chromium::chromium_available;
-use crate::support::rig::{knvb, saves, Member, Rig};
+use crate::support::rig::{assert_done, knvb, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_equals_new_is_synced_without_a_write() {
@@ -19,16 +19,8 @@ async fn live_equals_new_is_synced_without_a_write() {
     // Someone already typed the new value into Sportlink.
     rig.state().seed_member(m.sim());
     let ids = rig.user_edit(&m).await;
-    let mut executor = rig.executor();
-    let report = rig.run(&mut executor, None).await;
-    executor.close().await;
-    assert!(
-        matches!(
-            report.members[0].result,
-            MemberResult::Done { synced: 1, .. }
-        ),
-        "{report:?}"
-    );
+    let report = rig.push().await;
+    assert_done(&report, 1);
     assert_eq!(
         report.members[0].fields[0].decision,
         FieldDecision::AlreadyInSync
@@ -199,16 +191,8 @@ async fn only_the_latest_of_superseded_changes_is_written() {
     let first = rig.user_edit(&m).await;
     m.email = "definitief@example.org".into();
     let second = rig.user_edit(&m).await;
-    let mut executor = rig.executor();
-    let report = rig.run(&mut executor, None).await;
-    executor.close().await;
-    assert!(
-        matches!(
-            report.members[0].result,
-            MemberResult::Done { synced: 1, .. }
-        ),
-        "{report:?}"
-    );
+    let report = rig.push().await;
+    assert_done(&report, 1);
     let posted = saves(&rig.state(), "SUP0001");
     assert_eq!(posted.len(), 1, "{posted:?}");
     assert!(posted[0]

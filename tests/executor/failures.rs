@@ -5,7 +5,7 @@ use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 
 use crate::support::chromium::chromium_available;
-use crate::support::rig::{saves, Member, Rig};
+use crate::support::rig::{assert_done, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validation_error_leaves_the_change_pending_with_sportlinks_message() {
@@ -56,16 +56,8 @@ async fn a_server_error_is_retried() {
     m.email = "volhouden@example.org".into();
     let ids = rig.user_edit(&m).await;
     rig.state().update_faults(|f| f.server_error_on_saves = 2);
-    let mut executor = rig.executor();
-    let report = rig.run(&mut executor, None).await;
-    executor.close().await;
-    assert!(
-        matches!(
-            report.members[0].result,
-            MemberResult::Done { synced: 1, .. }
-        ),
-        "{report:?}"
-    );
+    let report = rig.push().await;
+    assert_done(&report, 1);
     let statuses: Vec<u16> = saves(&rig.state(), "SRV0001").iter().map(|s| s.0).collect();
     assert_eq!(statuses, vec![500, 500, 200]);
     assert_eq!(

@@ -14,7 +14,9 @@ use rondo_reverse_sync::sportlink::setup::{self, SetupError};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::chromium::{chromium_available, wait_for_sim};
-use crate::support::rig::{catalogue_expecting_heading, first_request_of, saves, Member, Rig};
+use crate::support::rig::{
+    assert_done, catalogue_expecting_heading, first_request_of, saves, Member, Rig,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_former_member_is_skipped_with_a_reason_never_synced() {
@@ -287,16 +289,8 @@ async fn a_crash_between_the_save_and_the_database_update_is_not_pushed_twice() 
     assert_eq!(saves(&rig.state(), "CRA0001").len(), 1);
 
     rig.state().update_faults(|f| f.slow_response_ms = 0);
-    let mut executor = rig.executor();
-    let report = rig.run(&mut executor, None).await;
-    executor.close().await;
-    assert!(
-        matches!(
-            report.members[0].result,
-            MemberResult::Done { synced: 1, .. }
-        ),
-        "{report:?}"
-    );
+    let report = rig.push().await;
+    assert_done(&report, 1);
     assert_eq!(
         report.members[0].fields[0].decision,
         rondo_reverse_sync::sportlink::executor::FieldDecision::AlreadyInSync

@@ -6,7 +6,7 @@ use rondo_reverse_sync::simulator::Section;
 use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
 
 use crate::support::chromium::{chromium_available, OTP_SECRET, PASSWORD};
-use crate::support::rig::{saves, Member, Rig};
+use crate::support::rig::{assert_done, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_page_fails_the_member_and_the_retry_does_not_rewrite_saved_pages() {
@@ -118,16 +118,8 @@ async fn a_page_the_member_lacks_is_skipped_and_the_other_pages_are_pushed() {
     m.datum_vog = "2026-01-15".into();
     m.blokkade = true;
     let ids = rig.user_edit(&m).await;
-    let mut executor = rig.executor();
-    let report = rig.run(&mut executor, None).await;
-    executor.close().await;
-    assert!(
-        matches!(
-            report.members[0].result,
-            MemberResult::Done { synced: 2, .. }
-        ),
-        "{report:?}"
-    );
+    let report = rig.push().await;
+    assert_done(&report, 2);
     let mut statuses = Vec::new();
     for id in &ids {
         let c = rig.change(*id).await;

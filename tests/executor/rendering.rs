@@ -6,7 +6,7 @@ use rondo_reverse_sync::simulator::Section;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 
 use crate::support::chromium::chromium_available;
-use crate::support::rig::{saves, Member, Rig};
+use crate::support::rig::{assert_done, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sections_rendered_after_a_delay_are_waited_for() {
@@ -21,16 +21,8 @@ async fn sections_rendered_after_a_delay_are_waited_for() {
     m.email = "traag@example.org".into();
     m.datum_vog = "2024-12-24".into();
     rig.user_edit(&m).await;
-    let mut executor = rig.executor();
-    let report = rig.run(&mut executor, None).await;
-    executor.close().await;
-    assert!(
-        matches!(
-            report.members[0].result,
-            MemberResult::Done { synced: 2, .. }
-        ),
-        "{report:?}"
-    );
+    let report = rig.push().await;
+    assert_done(&report, 2);
     let stored = rig.state().member("REN0001").unwrap();
     assert_eq!(stored.communication.email1, "traag@example.org");
     assert_eq!(stored.remark(8), Some("2024-12-24"));
@@ -50,16 +42,8 @@ async fn an_extra_header_button_changes_nothing() {
     m.blokkade = true;
     m.city = "Utrecht".into();
     rig.user_edit(&m).await;
-    let mut executor = rig.executor();
-    let report = rig.run(&mut executor, None).await;
-    executor.close().await;
-    assert!(
-        matches!(
-            report.members[0].result,
-            MemberResult::Done { synced: 3, .. }
-        ),
-        "{report:?}"
-    );
+    let report = rig.push().await;
+    assert_done(&report, 3);
     let stored = rig.state().member("HDR0001").unwrap();
     assert_eq!(stored.remark(3), Some("31337"));
     assert!(stored.has_financial_block);

@@ -301,6 +301,14 @@ impl Rig {
     }
 
     /// One run over every due member, bounded by `limit` (for runs over many members).
+    /// One run of a fresh executor over everything pending; the browser is closed afterwards.
+    pub async fn push(&self) -> RunReport {
+        let mut executor = self.executor();
+        let report = self.run(&mut executor, None).await;
+        executor.close().await;
+        report
+    }
+
     pub async fn run_within(
         &self,
         executor: &mut Executor<ChromiumDriver>,
@@ -376,4 +384,15 @@ pub fn catalogue_expecting_heading(heading: &str, instead: &str) -> Catalogue {
         &format!("section = \"{instead}\""),
     );
     Catalogue::parse(&text, "test catalogue").expect("the edited catalogue parses")
+}
+
+/// The first member of the run ended `Done` with `synced` changes synced.
+pub fn assert_done(report: &RunReport, synced: usize) {
+    assert!(
+        matches!(
+            report.members.first().map(|m| &m.result),
+            Some(rondo_reverse_sync::sportlink::executor::MemberResult::Done { synced: n, .. }) if *n == synced
+        ),
+        "expected Done with {synced} synced: {report:?}"
+    );
 }
