@@ -77,7 +77,13 @@ enum Command {
         dry_run: bool,
     },
     /// Check the configuration and that the Sportlink login works.
-    Check,
+    Check {
+        /// Also look at this member's Sportlink pages against the field catalogue, read-only
+        /// (never clicks Wijzig, never saves): headings, buttons, inputs, fetched values, and
+        /// suggestions where the page no longer matches.
+        #[arg(long)]
+        member: Option<String>,
+    },
     /// What the admin API's replay and requeue do, for an operator on the server: run a stored
     /// delivery through detection again, re-detect a member from Rondo Club, or put a change
     /// back in the queue. A running service's executor picks requeued work up on its next round.
@@ -121,7 +127,7 @@ impl Command {
                 rondo_club: true,
                 ..Needs::DATABASE_ONLY
             },
-            Command::Sync { .. } | Command::Check => Needs {
+            Command::Sync { .. } | Command::Check { .. } => Needs {
                 sportlink: true,
                 ..Needs::DATABASE_ONLY
             },
@@ -247,7 +253,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
             }
             Command::Replay { what } => replay(&settings, catalogue, what).await,
-            Command::Check => {
+            Command::Check { member } => {
+                let member = member
+                    .as_deref()
+                    .map(rondo_reverse_sync::domain::KnvbId::parse)
+                    .transpose()
+                    .map_err(|e| Failure::Usage(format!("--member: {e}")))?;
                 // Rondo Club is optional for `check` (a site may rely on webhooks alone), but
                 // when it is configured its application password must really work.
                 if !settings.rondo_club.base_url.trim().is_empty() {
@@ -266,6 +277,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .await
                     .context("Sportlink login")?;
                 println!("configuration valid; Sportlink login works");
+                if let Some(member) = member {
+                    let check = sportlink::setup::check_member(&settings, &catalogue, &member)
+                        .await
+                        .context("checking the member's pages")?;
+                    println!("{check}");
+                    if !check.matches_catalogue() {
+                        return Err(anyhow::anyhow!(
+                            "member {member}: Sportlink's pages do not match the field catalogue (see above)"
+                        )
+                        .into());
+                    }
+                }
                 Ok(())
             }
         }

@@ -263,6 +263,48 @@ impl ChromiumDriver {
         Ok(())
     }
 
+    /// The section headings known per page beyond the catalogue (sportlink.md's list).
+    pub fn known_section_headings(&self) -> Vec<String> {
+        self.known_sections.iter().map(|(_, s)| s.clone()).collect()
+    }
+
+    /// Open one of the member's pages, let it render and look at it against the expected
+    /// sections without touching anything (for `check --member`). Returns what was seen and the
+    /// answers the app got for the page.
+    pub async fn look_at(
+        &mut self,
+        knvb_id: &str,
+        page: MemberPage,
+        sections: &[super::page::ExpectedSection],
+    ) -> Result<(super::page::PageDiagnosis, Vec<Observed>), DriverError> {
+        self.fresh = None;
+        let mark = self.open_page(knvb_id, page).await?;
+        self.fresh = None;
+        let model = self.session.page().await?;
+        if let Some(first) = sections.first() {
+            match model.await_section(&first.heading).await {
+                Ok(_) | Err(PageError::Timeout { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let diagnosis = model.diagnose(sections).await?;
+        Ok((diagnosis, self.observed_since(mark)))
+    }
+
+    /// "Oud bondslid" on the current page or in the given answers.
+    pub async fn page_shows_former_member(
+        &mut self,
+        observed: &[Observed],
+    ) -> Result<bool, DriverError> {
+        if self.session.page().await?.shows_former_member().await? {
+            return Ok(true);
+        }
+        Ok(observed
+            .iter()
+            .filter_map(Observed::json)
+            .any(|j| holds_former_status(&j, 0)))
+    }
+
     /// Navigate to the member's page unless it is the fresh page already; returns its mark.
     async fn open_page(&mut self, knvb_id: &str, page: MemberPage) -> Result<u64, DriverError> {
         let path = member_path(knvb_id, page.path())?;

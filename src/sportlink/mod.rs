@@ -8,6 +8,7 @@
 
 pub mod artefacts;
 pub mod browser;
+pub mod diagnose;
 pub mod driver;
 pub mod executor;
 pub mod lock;

@@ -227,6 +227,28 @@ const text = norm(document.body ? document.body.innerText : '');
 return { state: 'status', former: text.indexOf('oud bondslid') !== -1 };
 "#;
 
+/// Read-only look at a rendered page against the catalogue: per expected section whether its
+/// heading is there, its buttons, and which of each field's selectors match (inputs may only
+/// exist in edit mode, which this never opens).
+const DIAGNOSE: &str = r#"
+const sections = a.sections.map((s) => {
+  const secs = sectionsByHeading(s.heading);
+  if (secs.length !== 1) return { heading: s.heading, found: secs.length, buttons: [], edit_buttons: 0, inputs: [], fields: [] };
+  const sec = secs[0];
+  const fields = s.fields.map((f) => {
+    let matched = null;
+    for (const sel of f.selectors) {
+      let n = 0;
+      try { n = sec.querySelectorAll(sel).length; } catch (e) { n = 0; }
+      if (n > 0) { matched = sel; break; }
+    }
+    return { name: f.name, matched: matched };
+  });
+  return { heading: s.heading, found: 1, buttons: buttonTexts(sec), edit_buttons: buttonsIn(sec, EDIT).length, inputs: inputNames(sec), fields: fields };
+});
+return { state: 'diagnosis', headings: pageHeadings(), sections: sections, on_login: onLogin() };
+"#;
+
 const CLICK_EDIT: &str = r#"
 const s = single(a.heading);
 if (s.err) return s.err;
@@ -528,6 +550,40 @@ pub struct LoginState {
     pub error: String,
 }
 
+/// What a read-only look at a page found (see [`PageModel::diagnose`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PageDiagnosis {
+    pub headings: Vec<PageHeading>,
+    pub sections: Vec<SectionDiagnosis>,
+    pub on_login: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SectionDiagnosis {
+    pub heading: String,
+    /// How many sections carry this heading (1 is right).
+    pub found: u32,
+    pub buttons: Vec<String>,
+    pub edit_buttons: u32,
+    /// The inputs the section shows now (`input[name="…"] (type)`).
+    pub inputs: Vec<String>,
+    pub fields: Vec<FieldMatch>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct FieldMatch {
+    pub name: String,
+    /// The first of the field's selectors that matched inside the section.
+    pub matched: Option<String>,
+}
+
+/// A section to look for, with its fields' selectors.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectedSection {
+    pub heading: String,
+    pub fields: Vec<InputLocator>,
+}
+
 /// A section that was looked for on a rendered page.
 #[derive(Debug, Clone)]
 pub enum SectionLookup {
@@ -558,6 +614,7 @@ enum Answer {
     Status {
         former: bool,
     },
+    Diagnosis(PageDiagnosis),
     AlreadyEditing,
     NoEditButton {
         count: u32,
@@ -733,6 +790,15 @@ impl<'a> PageModel<'a> {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Look at the rendered page against the expected sections, touching nothing.
+    pub async fn diagnose(&self, sections: &[ExpectedSection]) -> Result<PageDiagnosis, PageError> {
+        let args = serde_json::json!({ "sections": sections });
+        match self.once(DIAGNOSE, args).await? {
+            Answer::Diagnosis(d) => Ok(d),
+            other => Err(unexpected(other)),
         }
     }
 

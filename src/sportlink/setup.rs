@@ -134,6 +134,26 @@ pub async fn check_login(settings: &Settings) -> Result<(), SetupError> {
     })
 }
 
+/// `check --member`: log in and look at one member's pages against the catalogue, read-only.
+pub async fn check_member(
+    settings: &Settings,
+    catalogue: &crate::catalogue::Catalogue,
+    knvb_id: &KnvbId,
+) -> Result<super::diagnose::MemberCheck, SetupError> {
+    let mut lock = lock_account(settings)?;
+    let mut session = SportlinkSession::new(SessionSettings::from_config(&settings.sportlink))?;
+    session.set_last_used_otp_step(lock.last_otp_step());
+    session.set_otp_recorder(lock.recorder());
+    let mut driver = ChromiumDriver::new(session, None);
+    let result = super::diagnose::check_member(&mut driver, catalogue, knvb_id.as_str()).await;
+    lock.record_otp_step(driver.session().last_used_otp_step());
+    super::driver::SportlinkDriver::close(&mut driver).await;
+    result.map_err(|e| match e {
+        super::driver::DriverError::Session(s) => SetupError::Session(s),
+        other => SetupError::Session(SessionError::LoginIncomplete(other.to_string())),
+    })
+}
+
 /// The per-member report of a run, as text for people.
 pub fn render_report(report: &RunReport) -> String {
     let mut out = String::new();

@@ -74,3 +74,57 @@ async fn check_and_sync_from_the_configuration() {
     );
     rig.finish().await;
 }
+
+/// Issue 13, part 1: `check --member` looks at a member's pages read-only. With a catalogue that
+/// expects "Contactgegevens" where Sportlink shows "Communicatie" (a renamed heading, as the
+/// executor sees it), it names the missing heading, suggests the one the page shows, reports the
+/// values the app fetched — and Sportlink receives no save and no edit-mode request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_member_names_a_renamed_heading_and_suggests_the_fix() {
+    use rondo_reverse_sync::sportlink::setup::check_member;
+
+    use crate::support::rig::catalogue_expecting_heading;
+
+    if !chromium_available() {
+        return;
+    }
+    let renamed = catalogue_expecting_heading("Communicatie", "Contactgegevens");
+    let rig = Rig::start_with_catalogue(renamed.clone()).await;
+    let m = Member::jan("CHK0001");
+    rig.seed(&m).await;
+    let settings = settings(&rig, PASSWORD);
+    let member = rondo_reverse_sync::domain::KnvbId::parse("CHK0001").unwrap();
+    let check = check_member(&settings, &renamed, &member)
+        .await
+        .expect("the check runs");
+    let text = check.to_string();
+    assert!(!check.matches_catalogue(), "{text}");
+    assert!(
+        text.contains("section \"Contactgegevens\": NOT FOUND"),
+        "{text}"
+    );
+    assert!(
+        text.contains("suggestion: in the catalogue, section = \"Communicatie\""),
+        "{text}"
+    );
+    assert!(text.contains("section \"Adres\": found"), "{text}");
+    assert!(
+        text.contains("section \"Financiële gegevens\": found"),
+        "{text}"
+    );
+    // The values the app fetched, normalised (the seeded e-mail, whatever the JSON shape).
+    assert!(
+        text.contains(&format!("value email: {:?}", m.email)),
+        "{text}"
+    );
+    let log = rig.state().request_log();
+    assert!(log.iter().all(|r| !r.is_save()), "no save: {log:?}");
+
+    // The built-in catalogue matches the same pages.
+    let builtin = rondo_reverse_sync::catalogue::Catalogue::builtin();
+    let check = check_member(&settings, &builtin, &member)
+        .await
+        .expect("the check runs");
+    assert!(check.matches_catalogue(), "{check}");
+    rig.finish().await;
+}
