@@ -91,6 +91,11 @@ impl DriverError {
         self.page_error().is_some_and(PageError::is_ui_drift)
     }
 
+    /// Sportlink shows the member as "Oud bondslid" (seen only once a form was opened).
+    pub fn is_former_member(&self) -> bool {
+        matches!(self.page_error(), Some(PageError::FormerMember))
+    }
+
     /// The member has no such section in Sportlink (a fact about the member, not a failure).
     pub fn missing_section(&self) -> Option<&str> {
         match self.page_error() {
@@ -570,7 +575,17 @@ impl SportlinkDriver for ChromiumDriver {
             return Err(self.classify_absence(form, headings, mark).into());
         }
         let model = self.session.page().await?;
-        let live = model.open_edit(&form.section, &form.locators()).await?;
+        let live = match model.open_edit(&form.section, &form.locators()).await {
+            Ok(live) => live,
+            // A section without its "Wijzig": a former member whose status showed late, or drift.
+            Err(e @ PageError::EditButton { count: 0, .. }) => {
+                if self.shows_former_member(mark).await? {
+                    return Err(PageError::FormerMember.into());
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.form_live = live.clone();
         Ok(live)
     }

@@ -425,12 +425,16 @@ enum FailureKind {
     LoginRefused,
     /// The database failed.
     Store,
+    /// The member turned out to be a former member: skipped, not failed.
+    Former,
 }
 
 impl AttemptError {
     fn from_driver(e: &DriverError, context: &str) -> Self {
         let kind = if e.is_login_refused() {
             FailureKind::LoginRefused
+        } else if e.is_former_member() {
+            FailureKind::Former
         } else if e.is_ui_drift() {
             FailureKind::Drift
         } else if matches!(
@@ -995,6 +999,19 @@ impl<D: SportlinkDriver> Executor<D> {
             let result = self
                 .process_form_with_relogin(knvb_id, planned, dry_run, &mut state)
                 .await;
+            if matches!(&result, Err(e) if e.kind == FailureKind::Former) {
+                if let Err(e) = self.driver.cancel_form(&planned.form).await {
+                    tracing::debug!(error = %e, "could not cancel the form");
+                }
+                return self
+                    .skip(
+                        knvb_id,
+                        all_ids,
+                        "former member: Sportlink shows \"Oud bondslid\"",
+                        dry_run,
+                    )
+                    .await;
+            }
             let mut elapsed = form_started.elapsed();
             if let Some(extra) = status_time.take() {
                 elapsed += extra;

@@ -470,6 +470,8 @@ pub enum PageError {
     },
     #[error("section \"{section}\" stayed in edit mode after \"Sla op\" without a message or an answer from Sportlink")]
     SaveNotFinished { section: String },
+    #[error("the member is shown as \"Oud bondslid\": sections cannot be edited")]
+    FormerMember,
     #[error("the page's own data request {path} was answered with HTTP {status}")]
     AppRequestFailed { path: String, status: u16 },
     #[error("the session expired (the page went to the login page)")]
