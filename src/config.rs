@@ -237,6 +237,12 @@ pub struct SportlinkSettings {
     pub artefact_dir: PathBuf,
     /// Open forms and read values, but cancel instead of saving.
     pub dry_run: bool,
+    /// KNVB id of a member whose pages the service checks read-only against the field catalogue
+    /// at start-up and every `canary_interval_hours` (empty: no canary). A mismatch pauses the
+    /// executor before any change fails; a later passing check resumes it.
+    pub canary_member: String,
+    /// Hours between two canary checks.
+    pub canary_interval_hours: u64,
 }
 
 impl Default for SportlinkSettings {
@@ -260,6 +266,8 @@ impl Default for SportlinkSettings {
             circuit_breaker_cooldown_secs: 1_800,
             artefact_dir: PathBuf::from("artefacts"),
             dry_run: false,
+            canary_member: String::new(),
+            canary_interval_hours: 24,
         }
     }
 }

@@ -194,6 +194,16 @@ pub trait SportlinkDriver: Send + Sync {
     /// The sections the catalogue knows per page (to tell a member without a section from a
     /// page that changed).
     fn know_sections(&mut self, _sections: Vec<(MemberPage, String)>) {}
+
+    /// Look at a member's pages read-only against the catalogue (never clicks Wijzig, never
+    /// saves); `Some(report)` when they do not match it.
+    fn check_pages(
+        &mut self,
+        _knvb_id: &str,
+        _catalogue: &crate::catalogue::Catalogue,
+    ) -> impl Future<Output = Result<Option<String>, DriverError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// How long the network must be quiet after a save before no re-fetch by the app is expected.
@@ -286,9 +296,12 @@ impl ChromiumDriver {
         let mark = self.open_page(knvb_id, page).await?;
         self.fresh = None;
         let model = self.session.page().await?;
-        if let Some(first) = sections.first() {
-            match model.await_section(&first.heading).await {
-                Ok(_) | Err(PageError::Timeout { .. }) => {}
+        // Sections may render one by one: wait for each (an absent one after the page settled).
+        for section in sections {
+            match model.await_section(&section.heading).await {
+                Ok(_)
+                | Err(PageError::Timeout { .. })
+                | Err(PageError::SectionAmbiguous { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -681,6 +694,15 @@ impl SportlinkDriver for ChromiumDriver {
 
     fn set_otp_recorder(&mut self, recorder: OtpStepRecorder) {
         self.session.set_otp_recorder(recorder);
+    }
+
+    async fn check_pages(
+        &mut self,
+        knvb_id: &str,
+        catalogue: &crate::catalogue::Catalogue,
+    ) -> Result<Option<String>, DriverError> {
+        let check = super::diagnose::check_member(self, catalogue, knvb_id).await?;
+        Ok((!check.matches_catalogue()).then(|| check.to_string()))
     }
 
     fn know_sections(&mut self, sections: Vec<(MemberPage, String)>) {

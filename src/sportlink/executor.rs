@@ -56,6 +56,8 @@ pub struct ExecutorSettings {
     /// The daemon only reports what it would write (`sportlink.dry_run`): it opens forms, reads
     /// live values and cancels; it never saves.
     pub dry_run: bool,
+    /// The canary member and how often the daemon checks its pages (`None`: no canary).
+    pub canary: Option<(KnvbId, Duration)>,
 }
 
 impl Default for ExecutorSettings {
@@ -74,6 +76,7 @@ impl Default for ExecutorSettings {
             breaker_cooldown: Duration::from_secs(1800),
             idle_close: Duration::from_secs(300),
             dry_run: false,
+            canary: None,
         }
     }
 }
@@ -392,6 +395,9 @@ pub struct Executor<D: SportlinkDriver> {
     dry_run_reported: HashSet<ChangeId>,
 }
 
+/// How a pause set by the canary starts its reason (a passing canary ends only such a pause).
+const CANARY_REASON: &str = "canary: Sportlink's pages do not match the field catalogue";
+
 /// One change with its catalogue entry.
 struct Planned {
     change: PendingChange,
@@ -581,6 +587,39 @@ impl<D: SportlinkDriver> Executor<D> {
     pub async fn close_if_idle(&mut self) {
         let idle = self.settings.idle_close;
         self.driver.close_if_idle(idle).await;
+    }
+
+    /// The canary (issue 13): look at `member`'s pages read-only against the catalogue. A
+    /// mismatch pauses the executor (until `pause_for` passes or an operator resumes) with the
+    /// diagnosis as the reason, before any change can fail on it; a pass ends a pause the canary
+    /// started. Returns whether the pages matched (`None`: the check itself could not run).
+    pub async fn run_canary(&mut self, member: &KnvbId, pause_for: Duration) -> Option<bool> {
+        let catalogue = self.catalogue.clone();
+        match self.driver.check_pages(member.as_str(), &catalogue).await {
+            Ok(None) => {
+                tracing::info!(%member, "canary: Sportlink's pages match the catalogue");
+                if self
+                    .board
+                    .paused()
+                    .is_some_and(|r| r.starts_with(CANARY_REASON))
+                {
+                    self.board.resume();
+                }
+                Some(true)
+            }
+            Ok(Some(report)) => {
+                tracing::error!(%member, "canary: Sportlink's pages do not match the catalogue");
+                self.board.pause(
+                    format!("{CANARY_REASON} (member {member}):\n{report}"),
+                    pause_for,
+                );
+                Some(false)
+            }
+            Err(e) => {
+                tracing::warn!(%member, error = %error_chain(&e), "canary: the check could not run");
+                None
+            }
+        }
     }
 
     /// Push what is pending and due now (optionally for one member). Stops early when cancelled,

@@ -152,7 +152,7 @@ const findInput = (sec, selectors) => {
   return null;
 };
 const inputNames = (sec) => Array.from(sec.querySelectorAll('input,select,textarea'))
-  .filter((e) => e.type !== 'hidden')
+  .filter((e) => !['hidden', 'button', 'submit', 'reset', 'image'].includes(e.type))
   .map((e) => (e.tagName.toLowerCase()) + (e.getAttribute('name') ? '[name="' + e.getAttribute('name') + '"]' : '') + (e.type && e.tagName === 'INPUT' ? ' (' + e.type + ')' : ''));
 const buttonTexts = (sec) => Array.from(sec.querySelectorAll(BUTTONS)).filter(shown).map(labelOf).filter((t) => t.length > 0);
 const readInput = (el) => (el.type === 'checkbox' || el.type === 'radio') ? (el.checked ? 'true' : 'false') : String(el.value == null ? '' : el.value);

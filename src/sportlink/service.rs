@@ -105,6 +105,9 @@ async fn serve_loop<D: SportlinkDriver>(
         tracing::warn!("sportlink.dry_run is on: changes are reported, never saved in Sportlink");
     }
     let mut earliest_next_run = Instant::now();
+    let canary = executor.settings().canary.clone();
+    // The canary looks at Sportlink before the first run, then on its schedule.
+    let mut next_canary = canary.as_ref().map(|_| Instant::now());
     loop {
         // Wait for a reason to run.
         // A dry run leaves every change pending: only new changes (and the end of a pause) are a
@@ -115,6 +118,10 @@ async fn serve_loop<D: SportlinkDriver>(
             next_wake(executor.store(), &board).await
         };
         let timer = wake_at.map(|t| t.max(earliest_next_run));
+        let timer = match (timer, next_canary) {
+            (Some(t), Some(c)) => Some(t.min(c)),
+            (t, c) => t.or(c),
+        };
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = notify.notified() => {}
@@ -126,6 +133,14 @@ async fn serve_loop<D: SportlinkDriver>(
         }
         if cancel.is_cancelled() {
             break;
+        }
+        // The canary goes before any run it is due for (at start-up: the spawn's wake-up), so a
+        // page that no longer matches the catalogue pauses the executor before a change fails.
+        if let (Some((member, every)), Some(due)) = (&canary, next_canary) {
+            if Instant::now() >= due {
+                executor.run_canary(member, *every).await;
+                next_canary = Some(Instant::now() + *every);
+            }
         }
         if board.paused().is_some() {
             continue;

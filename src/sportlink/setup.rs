@@ -61,6 +61,12 @@ impl ExecutorSettings {
             breaker_cooldown: Duration::from_secs(s.circuit_breaker_cooldown_secs),
             idle_close: Duration::from_secs(s.idle_close_secs.max(1)),
             dry_run: s.dry_run,
+            canary: KnvbId::parse(s.canary_member.trim()).ok().map(|member| {
+                (
+                    member,
+                    Duration::from_secs(s.canary_interval_hours.max(1).saturating_mul(3600)),
+                )
+            }),
         }
     }
 }

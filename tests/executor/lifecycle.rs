@@ -490,10 +490,7 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
     use std::sync::Arc;
 
     use rondo_reverse_sync::catalogue::Catalogue;
-    use rondo_reverse_sync::config::{Secret, SportlinkSettings};
     use rondo_reverse_sync::startup;
-
-    use crate::support::chromium::{chromium_path, OTP_SECRET, PASSWORD, USER};
 
     if !chromium_available() {
         return;
@@ -504,22 +501,8 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
     m.email = "droog@example.org".into();
     let ids = rig.user_edit(&m).await;
 
-    let mut settings = Settings::default();
-    settings.database.path = rig.store.path().to_path_buf();
-    settings.webhook.secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-    settings.sportlink = SportlinkSettings {
-        base_url: rig.sim.base_url(),
-        username: USER.into(),
-        password: Secret::new(PASSWORD),
-        otp_secret: Secret::new(OTP_SECRET),
-        chromium_path: chromium_path(),
-        min_member_interval_ms: 0,
-        member_jitter_ms: 0,
-        settle_ms: 400,
-        artefact_dir: rig.artefact_dir(),
-        dry_run: true,
-        ..SportlinkSettings::default()
-    };
+    let mut settings = serve_settings(&rig);
+    settings.sportlink.dry_run = true;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -559,6 +542,137 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
     assert_eq!(
         rig.state().member("DRY0002").unwrap().communication.email1,
         Member::jan("DRY0002").email
+    );
+    rig.finish().await;
+}
+
+/// Settings for `serve` on the rig's database against the rig's simulator.
+fn serve_settings(rig: &Rig) -> Settings {
+    use rondo_reverse_sync::config::{Secret, SportlinkSettings};
+
+    use crate::support::chromium::{chromium_path, OTP_SECRET, PASSWORD, USER};
+
+    let mut settings = Settings::default();
+    settings.database.path = rig.store.path().to_path_buf();
+    settings.webhook.secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    settings.sportlink = SportlinkSettings {
+        base_url: rig.sim.base_url(),
+        username: USER.into(),
+        password: Secret::new(PASSWORD),
+        otp_secret: Secret::new(OTP_SECRET),
+        chromium_path: chromium_path(),
+        min_member_interval_ms: 0,
+        member_jitter_ms: 0,
+        settle_ms: 400,
+        artefact_dir: rig.artefact_dir(),
+        ..SportlinkSettings::default()
+    };
+    settings
+}
+
+/// Issue 13, part 2: the canary. `serve` with a canary member and a catalogue that no longer
+/// matches Sportlink's pages pauses the executor at start-up with the diagnosis, before any
+/// change is attempted; no save is made. With the catalogue fixed, the next start's canary passes
+/// and the change is pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_through() {
+    use std::sync::Arc;
+
+    use rondo_reverse_sync::catalogue::Catalogue;
+    use rondo_reverse_sync::startup;
+
+    use crate::support::rig::catalogue_expecting_heading;
+
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let canary = Member::jan("CAN0001");
+    rig.seed(&canary).await;
+    let mut m = Member::jan("CAN0002");
+    rig.seed(&m).await;
+    m.email = "na-de-kanarie@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    let mut settings = serve_settings(&rig);
+    settings.sportlink.canary_member = "CAN0001".into();
+    settings.admin.token =
+        rondo_reverse_sync::config::Secret::new("canary-test-token-0123456789abcdef0123456789");
+    let client = reqwest::Client::new();
+
+    let renamed = catalogue_expecting_heading("Communicatie", "Contactgegevens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let service = startup::launch(&settings, Arc::new(renamed), listener, async {
+        std::future::pending::<()>().await
+    })
+    .await
+    .expect("serve starts");
+    let status_url = format!("http://127.0.0.1:{}/api/status", service.port());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let status: serde_json::Value = client
+            .get(&status_url)
+            .bearer_auth("canary-test-token-0123456789abcdef0123456789")
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        if status["executor"]["state"] == "paused" {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not paused: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    service.shutdown();
+    service.wait().await.expect("clean stop");
+    let reason = status["executor"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.contains("canary"), "{status}");
+    assert!(
+        reason.contains("\"Contactgegevens\": NOT FOUND"),
+        "{status}"
+    );
+    assert!(reason.contains("section = \"Communicatie\""), "{status}");
+    let log = rig.state().request_log();
+    assert!(log.iter().all(|r| !r.is_save()), "no save: {log:?}");
+    assert!(
+        first_request_of(&rig.state(), "CAN0002").is_none(),
+        "the pending change's member was not opened"
+    );
+    let c = rig.change(ids[0]).await;
+    assert_eq!(c.attempts, 0, "{c:?}");
+
+    // The catalogue is fixed: the canary passes at start-up and the change goes through.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let service = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
+        std::future::pending::<()>().await
+    })
+    .await
+    .expect("serve starts again");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while rig.change(ids[0]).await.status != ChangeStatus::Synced.as_str() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            rig.change(ids[0]).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    service.shutdown();
+    service.wait().await.expect("clean stop");
+    assert_eq!(
+        rig.state().member("CAN0002").unwrap().communication.email1,
+        "na-de-kanarie@example.org"
     );
     rig.finish().await;
 }

@@ -159,6 +159,7 @@ impl Rig {
             breaker_cooldown: Duration::from_secs(600),
             idle_close: Duration::from_secs(60),
             dry_run: false,
+            canary: None,
         };
         Rig {
             sim,
