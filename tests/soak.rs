@@ -16,7 +16,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use rondo_reverse_sync::domain::ChangeStatus;
-use rondo_reverse_sync::simulator::{Faults, Section, SimState};
+use rondo_reverse_sync::simulator::{Faults, SimState};
 use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopReason};
 use tokio_util::sync::CancellationToken;
 
@@ -221,12 +221,12 @@ async fn under_faults_every_change_ends_correctly_and_drift_trips_the_breaker() 
     // BREAKER_THRESHOLD members and sends nothing more.
     state.set_faults(Faults {
         slow_response_ms: 25,
+        renamed_sections: vec![("Communicatie".into(), "Contactgegevens".into())],
         ..Faults::default()
     });
     for i in 0..DRIFT_MEMBERS {
         let mut m = Member::jan(&knvb_id("DRF", i));
         rig.seed(&m).await;
-        state.seed_member(m.sim().without_section(Section::Communication));
         m.email = format!("drift{i}@example.org");
         rig.user_edit(&m).await;
     }

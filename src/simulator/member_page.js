@@ -516,6 +516,8 @@
   }
 
   function headingNode(title) {
+    // A heading Sportlink "renamed" (fault `renamed_sections`): the section is the same.
+    title = (config.renamedSections || {})[title] || title;
     var heading = v.heading === "role"
       ? el("div", { role: "heading", "aria-level": "3" })
       : el(v.heading);

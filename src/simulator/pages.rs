@@ -311,6 +311,11 @@ fn page_config(
         "sections": sections,
         "sectionsFromHeader": from_header,
         "renderDelayMs": faults.render_delay_ms,
+        "renamedSections": faults
+            .renamed_sections
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeMap<String, String>>(),
         "oldInputNames": faults.old_input_names,
         "dateDisplay": date_display,
         "formerMemberStatus": MemberStatus::FormerMember.label(),

@@ -44,6 +44,9 @@ pub struct Faults {
     pub data_delay_ms: Option<(u64, u64)>,
     /// Every save of the app waits a random time in this range (milliseconds, inclusive).
     pub save_delay_ms: Option<(u64, u64)>,
+    /// Sections shown under another heading (old title, shown title): UI drift as Sportlink
+    /// makes it, for the circuit breaker's tests.
+    pub renamed_sections: Vec<(String, String)>,
     /// A session is refused once it is this old.
     pub session_expire_after: Option<Duration>,
     /// One-shot: the next save expires the session and answers 401.
@@ -73,6 +76,7 @@ impl Default for Faults {
             session_requests_range: None,
             data_delay_ms: None,
             save_delay_ms: None,
+            renamed_sections: Vec::new(),
             session_expire_after: None,
             expire_session_on_next_save: false,
             refuse_reused_totp: true,
