@@ -389,7 +389,9 @@ pub struct Executor<D: SportlinkDriver> {
     settings: ExecutorSettings,
     limiter: Option<Limiter>,
     board: StatusBoard,
-    lock: AccountLock,
+    /// Held for the executor's life: one executor per account. It records each TOTP step
+    /// through the recorder handed to the driver.
+    _lock: AccountLock,
     last_member_end: Option<Instant>,
     /// Changes already reported by a dry run: a dry-run daemon reports each once.
     dry_run_reported: HashSet<ChangeId>,
@@ -544,7 +546,7 @@ impl<D: SportlinkDriver> Executor<D> {
             settings,
             limiter,
             board: StatusBoard::default(),
-            lock,
+            _lock: lock,
             last_member_end: None,
             dry_run_reported: HashSet::new(),
         }
@@ -726,7 +728,6 @@ impl<D: SportlinkDriver> Executor<D> {
                 let outcome = self.execute_with_retries(&knvb_id, dry_run, cancel).await;
                 self.last_member_end = Some(Instant::now());
                 let outcome = outcome?;
-                self.lock.record_otp_step(self.driver.last_otp_step());
                 let login_refused = outcome.login_refused.clone();
                 let streak = self.board.record(&outcome.outcome.result);
                 log_outcome(&outcome.outcome);

@@ -146,13 +146,13 @@ pub async fn check_member(
     catalogue: &crate::catalogue::Catalogue,
     knvb_id: &KnvbId,
 ) -> Result<super::diagnose::MemberCheck, SetupError> {
-    let mut lock = lock_account(settings)?;
+    let lock = lock_account(settings)?;
     let mut session = SportlinkSession::new(SessionSettings::from_config(&settings.sportlink))?;
     session.set_last_used_otp_step(lock.last_otp_step());
     session.set_otp_recorder(lock.recorder());
     let mut driver = ChromiumDriver::new(session, None);
+    // Each TOTP step is written to the lock file as its code is taken (the recorder).
     let result = super::diagnose::check_member(&mut driver, catalogue, knvb_id.as_str()).await;
-    lock.record_otp_step(driver.session().last_used_otp_step());
     super::driver::SportlinkDriver::close(&mut driver).await;
     result.map_err(|e| match e {
         super::driver::DriverError::Session(s) => SetupError::Session(s),

@@ -487,10 +487,7 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
 /// member's form and cancels; Sportlink receives no save and the change stays pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_dry_run_opens_forms_but_never_saves() {
-    use std::sync::Arc;
-
     use rondo_reverse_sync::catalogue::Catalogue;
-    use rondo_reverse_sync::startup;
 
     if !chromium_available() {
         return;
@@ -503,14 +500,7 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
 
     let mut settings = serve_settings(&rig);
     settings.sportlink.dry_run = true;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let service = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
-        std::future::pending::<()>().await
-    })
-    .await
-    .expect("serve starts");
+    let service = launch_serve(&settings, Catalogue::builtin()).await;
     // The daemon runs once at start: wait until that dry run is recorded as finished.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
@@ -576,10 +566,7 @@ fn serve_settings(rig: &Rig) -> Settings {
 /// and the change is pushed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_through() {
-    use std::sync::Arc;
-
     use rondo_reverse_sync::catalogue::Catalogue;
-    use rondo_reverse_sync::startup;
 
     use crate::support::rig::catalogue_expecting_heading;
 
@@ -600,14 +587,7 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
     let client = reqwest::Client::new();
 
     let renamed = catalogue_expecting_heading("Communicatie", "Contactgegevens");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let service = startup::launch(&settings, Arc::new(renamed), listener, async {
-        std::future::pending::<()>().await
-    })
-    .await
-    .expect("serve starts");
+    let service = launch_serve(&settings, renamed).await;
     let status_url = format!("http://127.0.0.1:{}/api/status", service.port());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let status = loop {
@@ -651,14 +631,7 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
     assert_eq!(c.attempts, 0, "{c:?}");
 
     // The catalogue is fixed: the canary passes at start-up and the change goes through.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let service = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
-        std::future::pending::<()>().await
-    })
-    .await
-    .expect("serve starts again");
+    let service = launch_serve(&settings, Catalogue::builtin()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while rig.change(ids[0]).await.status != ChangeStatus::Synced.as_str() {
         assert!(
@@ -675,4 +648,22 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
         "na-de-kanarie@example.org"
     );
     rig.finish().await;
+}
+
+/// `serve` as `startup::launch` builds it, on 127.0.0.1, until shut down.
+async fn launch_serve(
+    settings: &Settings,
+    catalogue: rondo_reverse_sync::catalogue::Catalogue,
+) -> rondo_reverse_sync::startup::Service {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    rondo_reverse_sync::startup::launch(
+        settings,
+        std::sync::Arc::new(catalogue),
+        listener,
+        std::future::pending::<()>(),
+    )
+    .await
+    .expect("serve starts")
 }
