@@ -57,16 +57,6 @@ enum Command {
     Baseline,
     /// Send one test alert through every configured alert transport (e-mail, webhook) and report.
     TestAlert,
-    /// Run the service on embedded defaults against the built-in Sportlink simulator and a
-    /// stand-in for Rondo Club: a few edits pushed and verified, then a summary.
-    Demo {
-        /// Keep everything running (operator page, simulator) until Ctrl-C.
-        #[arg(long)]
-        keep_running: bool,
-        /// Pause between members in milliseconds (default: the service's 1–2 s).
-        #[arg(long, value_name = "MS")]
-        member_interval_ms: Option<u64>,
-    },
     /// Push the pending changes into Sportlink now and report per member.
     Sync {
         /// Only this member (KNVB id).
@@ -119,10 +109,7 @@ impl Command {
                 webhook: true,
                 ..Needs::DATABASE_ONLY
             },
-            Command::Migrate
-            | Command::Status { .. }
-            | Command::TestAlert
-            | Command::Demo { .. } => Needs::DATABASE_ONLY,
+            Command::Migrate | Command::Status { .. } | Command::TestAlert => Needs::DATABASE_ONLY,
             Command::Detect { .. } | Command::Baseline => Needs {
                 rondo_club: true,
                 ..Needs::DATABASE_ONLY
@@ -175,12 +162,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     settings
         .validate(cli.command.needs())
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut log = settings.log.clone();
-    if matches!(cli.command, Command::Demo { .. }) && log.level == "info" {
-        // The demo prints its own story on stdout; only warnings belong beside it.
-        log.level = "warn".into();
-    }
-    telemetry::init(&log);
+    telemetry::init(&settings.log);
     let catalogue = Arc::new(load_catalogue(&settings).map_err(|e| Failure::Usage(e.to_string()))?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -210,24 +192,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Command::Status { json } => status(&settings, catalogue, json).await,
             Command::TestAlert => test_alert(&settings).await,
-            Command::Demo {
-                keep_running,
-                member_interval_ms,
-            } => {
-                let verified =
-                    rondo_reverse_sync::demo::run(rondo_reverse_sync::demo::DemoOptions {
-                        keep_running,
-                        member_interval_ms,
-                    })
-                    .await?;
-                if verified {
-                    Ok(())
-                } else {
-                    Err(Failure::Failed(anyhow::anyhow!(
-                        "the demo's changes were not all verified in the simulator"
-                    )))
-                }
-            }
             Command::Detect {
                 knvb_id,
                 dry_run,

@@ -27,8 +27,7 @@ use rondo_reverse_sync::webhook::signature::WebhookSecret;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
-#[path = "support/binary.rs"]
-mod binary;
+use crate::binary;
 
 const TOKEN: &str = "admin-token-0123456789-abcdefghij";
 /// The webhook secret is not an admin token.
@@ -1945,9 +1944,6 @@ mod metrics {
     }
 }
 
-#[path = "support/headless.rs"]
-mod headless;
-
 mod operator_browser {
     use super::*;
     use anyhow::{anyhow, bail, Context};
@@ -1957,7 +1953,7 @@ mod operator_browser {
     use chromiumoxide::Page;
     use std::time::Instant;
 
-    use crate::headless::{chromium_available, Headless};
+    use rrs_testkit::headless::{chromium_available, Headless};
     use std::path::Path;
     const WAIT: Duration = Duration::from_secs(20);
 
@@ -2160,7 +2156,7 @@ mod wired {
     use rondo_reverse_sync::config::{PollSettings, RondoClubSettings};
     use rondo_reverse_sync::operations::ServiceOperations;
     use rondo_reverse_sync::poll::{Poller, RetryPolicy, RondoClient};
-    use rondo_reverse_sync::rondo_standin::{RondoStandIn, StandInConfig};
+    use rrs_standins::rondo_standin::{RondoStandIn, StandInConfig};
     use std::time::Instant;
     use tokio_util::sync::CancellationToken;
 

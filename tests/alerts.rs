@@ -1,8 +1,6 @@
 //! Alerts end to end: the real alerter sends digests to an SMTP sink and a webhook receiver written
 //! here, both on 127.0.0.1. Conditions are awaited with deadlines; nothing sleeps to synchronise.
 
-#[path = "alerts/logs.rs"]
-mod logs;
 #[path = "alerts/smtp_sink.rs"]
 mod smtp_sink;
 #[path = "alerts/webhook_receiver.rs"]
@@ -13,6 +11,7 @@ use std::time::Duration;
 use rondo_reverse_sync::alerts::{AlertEvent, AlertSender, Alerter};
 use rondo_reverse_sync::config::{AlertSettings, Secret};
 use rondo_reverse_sync::domain::{ChangeId, KnvbId};
+use rrs_testkit::logs;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -341,8 +340,8 @@ mod webhook {
 }
 
 mod resilience {
+    use super::smtp_sink::Blackhole;
     use super::*;
-    use crate::smtp_sink::Blackhole;
 
     #[tokio::test]
     async fn a_transport_that_is_down_does_not_block_or_crash_the_alerter() {
@@ -425,8 +424,8 @@ mod resilience {
 
 /// `rondo-reverse-sync test-alert`, configured through the environment as in production.
 mod cli {
+    use super::smtp_sink::Blackhole;
     use super::*;
-    use crate::smtp_sink::Blackhole;
 
     async fn test_alert(env: &[(&str, String)]) -> (Option<i32>, String) {
         let dir = tempfile::tempdir().unwrap();

@@ -15,13 +15,11 @@ use rand::Rng as _;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-mod support;
-
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::domain::KnvbId;
-use rondo_reverse_sync::loadgen::{Delivery, DeliveryFactory};
 use rondo_reverse_sync::store::{Store, StoreOptions};
 use rondo_reverse_sync::webhook::WebhookSecret;
+use rrs_standins::loadgen::{Delivery, DeliveryFactory};
 
 const SECRET: &str = "whsec_Q1JBU0gtVEVTVC1TRUNSRVQtMDEyMzQ1Njc4OWFiY2RlZg==";
 const DELIVERIES: u64 = 2_000;
@@ -341,17 +339,17 @@ mod with_executor {
 
     use rondo_reverse_sync::catalogue::Catalogue;
     use rondo_reverse_sync::domain::ChangeStatus;
-    use rondo_reverse_sync::loadgen::{self, Delivery, DeliveryFactory};
-    use rondo_reverse_sync::simulator::{SimMember, SimState};
     use rondo_reverse_sync::store::{ChangeRecord, Store, StoreOptions};
     use rondo_reverse_sync::webhook::WebhookSecret;
+    use rrs_standins::loadgen::{self, Delivery, DeliveryFactory};
+    use rrs_standins::simulator::{SimMember, SimState};
 
     use rondo_reverse_sync::sportlink::orphans;
 
-    use super::support::chromium::{
+    use super::{deliver, free_port, verify, Service, SECRET};
+    use rrs_testkit::chromium::{
         chromium_available, chromium_path, start_sim, OTP_SECRET, PASSWORD, USER,
     };
-    use super::{deliver, free_port, verify, Service, SECRET};
 
     const DELIVERIES: u64 = 2_000;
     const MEMBERS: u64 = 40;

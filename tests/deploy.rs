@@ -298,8 +298,7 @@ fn rrs_config_names_the_file_and_is_not_mistaken_for_a_setting() {
     assert!(database.is_file(), "the file's database.path was used");
 }
 
-#[path = "support/binary.rs"]
-mod binary;
+use crate::binary;
 
 /// Issue 15, item 7: figment's environment provider parses values, so a token `000123…` lost its
 /// zeros and a 20-digit one was rounded. Through the real binary: `serve` with the token in the

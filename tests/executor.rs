@@ -1,8 +1,6 @@
 //! The Sportlink executor against the simulator, in real Chromium (issue #4). Skipped, with a
 //! printed reason, only when Chromium is not installed. Every run is bounded in time.
 
-mod support;
-
 #[path = "executor/bench.rs"]
 mod bench;
 #[path = "executor/bench_e2e.rs"]

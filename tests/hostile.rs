@@ -16,13 +16,12 @@ use tokio::net::TcpStream;
 
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::config::{Secret, Settings};
-use rondo_reverse_sync::loadgen;
 use rondo_reverse_sync::startup::{self, Running};
 use rondo_reverse_sync::store::Store;
 use rondo_reverse_sync::webhook::WebhookSecret;
+use rrs_standins::loadgen;
 
-#[path = "support/signing.rs"]
-mod signing;
+use rrs_testkit::signing;
 
 const SECRET: &str = "whsec_SE9TVElMRS1URVNULUtFWS1ET05PVC1MRUFLLTAxMjM0NTY3";
 const OTHER_SECRET: &str = "whsec_b3RoZXIgc2VjcmV0IG9mIHNvbWVib2R5IGVsc2U=";
@@ -35,41 +34,9 @@ struct App {
     secret: WebhookSecret,
 }
 
-/// Everything every test in this binary logs (debug and up), for the secrets check.
-static LOG: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
-
-#[derive(Clone)]
-struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = self.0.lock() {
-            log.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
-    LOG.get_or_init(|| {
-        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let writer = LogBuffer(buffer.clone());
-        tracing_subscriber::fmt()
-            .with_env_filter("debug")
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .init();
-        buffer
-    })
-    .clone()
-}
-
 impl App {
     async fn start(settings_for: impl FnOnce(&mut Settings)) -> App {
-        capture_logs();
+        rrs_testkit::logs::capture();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::default();
         settings.database.path = dir.path().join("hostile.sqlite3");
@@ -1337,11 +1304,10 @@ mod secrets {
         }
         assert!(files.iter().any(|f| f.ends_with(".sqlite3")), "{files:?}");
 
-        let log = capture_logs().lock().expect("log").clone();
-        let text = String::from_utf8_lossy(&log);
+        let text = rrs_testkit::logs::text();
         assert!(text.contains("webhook rejected"), "logs were captured");
         assert!(text.contains("settings"), "the settings line was captured");
-        assert_eq!(leaks(&log), Vec::<&str>::new(), "in logs");
+        assert_eq!(leaks(text.as_bytes()), Vec::<&str>::new(), "in logs");
         app.stop().await;
     }
 }

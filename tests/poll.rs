@@ -1,8 +1,7 @@
 //! The reconciliation poll and the baseline import: against the Rondo Club stand-in (paging,
 //! faults, the watermark rules), against a real WordPress, and a bench (`--ignored`).
 
-#[path = "support/wordpress.rs"]
-mod wordpress;
+use rrs_testkit::wordpress;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +15,8 @@ use rondo_reverse_sync::domain::KnvbId;
 use rondo_reverse_sync::poll::{
     self, PollError, PollMode, PollReport, PollRequest, RetryPolicy, RondoClient, RondoError,
 };
-use rondo_reverse_sync::rondo_standin::{Faults, RondoStandIn, StandInConfig, StandInState};
 use rondo_reverse_sync::store::{PendingChange, RunRecord, Store, StoreOptions};
+use rrs_standins::rondo_standin::{Faults, RondoStandIn, StandInConfig, StandInState};
 
 const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
 const USER: &str = "rrs-poller";
@@ -177,7 +176,7 @@ impl Fixture {
             .sum()
     }
 
-    fn people_requests(&self) -> Vec<rondo_reverse_sync::rondo_standin::RecordedRequest> {
+    fn people_requests(&self) -> Vec<rrs_standins::rondo_standin::RecordedRequest> {
         self.state()
             .requests()
             .into_iter()

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
-use rondo_reverse_sync::simulator::{
+use rrs_standins::simulator::{
     totp_code, Faults, FlagEncoding, LoginErrorElement, MemberIdIn, MissingSection, SaveAnswer,
     SaveMethod, SimConfig, SimMember, Simulator, Variant, SEED_ENV,
 };
@@ -594,9 +594,8 @@ async fn former_member_saves_are_refused() {
 #[tokio::test]
 async fn a_missing_section_has_no_data_and_cannot_be_saved() {
     let sim = start().await;
-    sim.state().seed_member(
-        seeded_member().without_section(rondo_reverse_sync::simulator::Section::Address),
-    );
+    sim.state()
+        .seed_member(seeded_member().without_section(rrs_standins::simulator::Section::Address));
     let client = Client::logged_in(&sim).await;
 
     let header = json_of(client.read(HEADER).await).await;
@@ -657,7 +656,7 @@ async fn page_shell_reflects_header_and_rendering_faults() {
         extra_header_button: true,
         old_input_names: true,
         render_delay_ms: 750,
-        date_display: rondo_reverse_sync::simulator::DateDisplay::DutchDot,
+        date_display: rrs_standins::simulator::DateDisplay::DutchDot,
         ..Faults::default()
     });
 
@@ -889,9 +888,8 @@ async fn requests_in_another_format_are_refused() {
 #[tokio::test]
 async fn missing_sections_show_as_the_variant_says() {
     let sim = start().await;
-    sim.state().seed_member(
-        seeded_member().without_section(rondo_reverse_sync::simulator::Section::Address),
-    );
+    sim.state()
+        .seed_member(seeded_member().without_section(rrs_standins::simulator::Section::Address));
     let client = Client::logged_in(&sim).await;
     for (missing, status, listed) in [
         (MissingSection::HeaderList, StatusCode::NOT_FOUND, true),
@@ -974,7 +972,9 @@ fn the_same_seed_gives_the_same_variant_and_the_env_var_pins_it() {
     assert_ne!(Variant::draw(1), Variant::draw(2));
     // The variable is read in a child process: setting it here would race with other tests.
     let print_variant = |seed: Option<&str>| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sportlink-sim"));
+        let mut command = std::process::Command::new(
+            rrs_testkit::workspace_bin("sportlink-sim").expect("the simulator binary"),
+        );
         command.arg("--print-variant").env_remove(SEED_ENV);
         if let Some(seed) = seed {
             command.env(SEED_ENV, seed);
@@ -994,11 +994,13 @@ fn the_same_seed_gives_the_same_variant_and_the_env_var_pins_it() {
     let (a, _) = print_variant(None);
     let (b, _) = print_variant(None);
     assert_ne!(a, b, "unpinned seeds are random");
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_sportlink-sim"))
-        .arg("--print-variant")
-        .env(SEED_ENV, "not-a-number")
-        .output()
-        .expect("sportlink-sim runs");
+    let bad = std::process::Command::new(
+        rrs_testkit::workspace_bin("sportlink-sim").expect("the simulator binary"),
+    )
+    .arg("--print-variant")
+    .env(SEED_ENV, "not-a-number")
+    .output()
+    .expect("sportlink-sim runs");
     assert!(!bad.status.success(), "a bad pin is an error, not ignored");
 }
 

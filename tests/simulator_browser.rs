@@ -7,17 +7,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use chromiumoxide::Page;
-use rondo_reverse_sync::simulator::{
+use rrs_standins::simulator::{
     totp_code, DateDisplay, Faults, SaveAnswer, Section, SimConfig, SimMember, SimState, Simulator,
     Variant, SEED_ENV,
 };
 use serde_json::Value;
 
 // Shared with other tests; this file uses only part of it.
-#[allow(dead_code)]
-#[path = "support/headless.rs"]
-mod headless;
 use headless::Headless;
+#[allow(dead_code)]
+use rrs_testkit::headless;
 
 const USER: &str = "clubadmin";
 const PASSWORD: &str = "correct horse";

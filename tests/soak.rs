@@ -11,17 +11,15 @@
 //!
 //! Skipped, with a printed reason, only when Chromium is not installed.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use rondo_reverse_sync::domain::ChangeStatus;
-use rondo_reverse_sync::simulator::{Faults, SimState};
 use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopReason};
+use rrs_standins::simulator::{Faults, SimState};
 use tokio_util::sync::CancellationToken;
 
-use support::chromium::chromium_available;
-use support::rig::{first_request_of, Member, Rig};
+use rrs_testkit::chromium::chromium_available;
+use rrs_testkit::rig::{first_request_of, Member, Rig};
 
 /// Members in the faulty part (see the top of the file for why not 200).
 const MEMBERS: usize = 200;

@@ -1,10 +1,7 @@
 //! Webhook ingress in-process: the real router and store on 127.0.0.1:0, a temporary database,
 //! deliveries signed as the WordPress snippet signs them.
 
-#[path = "support/service.rs"]
-mod service;
-#[path = "support/signing.rs"]
-mod signing;
+use rrs_testkit::{service, signing};
 
 use std::time::Duration;
 

@@ -3,10 +3,10 @@
 //! recording them. One WordPress serves every test here; each test runs its own service with its
 //! own database, and its own persons send their webhooks to it.
 
-#[path = "support/service.rs"]
-mod service;
-#[path = "support/wordpress.rs"]
-mod wordpress;
+#[path = "poll.rs"]
+mod poll;
+
+use rrs_testkit::{service, wordpress};
 
 use std::time::{Duration, Instant};
 

@@ -281,7 +281,7 @@ async fn bench_realistic_delays() {
     // Attribute every logged request to the member in progress (logins included).
     let mut log = rig.state().request_log();
     log.sort_by_key(|r| r.time);
-    let member_of = |r: &rondo_reverse_sync::simulator::LoggedRequest| {
+    let member_of = |r: &rrs_standins::simulator::LoggedRequest| {
         r.member_id.clone().or_else(|| {
             r.path
                 .strip_prefix("/member/member-details/")
@@ -290,7 +290,7 @@ async fn bench_realistic_delays() {
         })
     };
     let mut current: Option<String> = None;
-    let mut per_member: HashMap<String, Vec<&rondo_reverse_sync::simulator::LoggedRequest>> =
+    let mut per_member: HashMap<String, Vec<&rrs_standins::simulator::LoggedRequest>> =
         HashMap::new();
     for r in &log {
         if let Some(m) = member_of(r) {

@@ -108,10 +108,10 @@ async fn bench_end_to_end_50() {
 
     use chrono::Utc;
     use rondo_reverse_sync::config::{Secret, WebhookSettings};
-    use rondo_reverse_sync::loadgen::Delivery;
     use rondo_reverse_sync::sportlink::executor::ExecutorSettings;
     use rondo_reverse_sync::sportlink::service::ExecutorHandle;
     use rondo_reverse_sync::webhook::WebhookSecret;
+    use rrs_standins::loadgen::Delivery;
     use serde_json::json;
     use tokio_util::sync::CancellationToken;
 

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use rondo_reverse_sync::simulator::SimMember;
 use rondo_reverse_sync::sportlink::browser::SportlinkSession;
 use rondo_reverse_sync::sportlink::driver::{
     ChromiumDriver, FormField, FormSpec, MemberPage, SportlinkDriver,
 };
+use rrs_standins::simulator::SimMember;
 
 use crate::support::chromium::*;
 

@@ -194,7 +194,7 @@ async fn every_request_is_a_navigation_or_the_apps_own() {
     rig.state().seed_member(
         lacking
             .sim()
-            .without_section(rondo_reverse_sync::simulator::Section::Address),
+            .without_section(rrs_standins::simulator::Section::Address),
     );
     lacking.street = "Nergens".into();
     rig.user_edit(&lacking).await;
@@ -235,7 +235,7 @@ async fn every_request_is_a_navigation_or_the_apps_own() {
 /// the save (PUT without a re-fetch; POST with one). Each pushes and verifies three pages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn variants_with_other_data_urls_and_markup_push_and_verify() {
-    use rondo_reverse_sync::simulator::{MemberIdIn, Variant};
+    use rrs_standins::simulator::{MemberIdIn, Variant};
 
     if !chromium_available() {
         return;

@@ -6,11 +6,11 @@ use std::time::Duration;
 use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
 use rondo_reverse_sync::config::Settings;
 use rondo_reverse_sync::domain::{ChangeStatus, Origin, Source};
-use rondo_reverse_sync::simulator::Section;
 use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopReason};
 use rondo_reverse_sync::sportlink::lock::LockError;
 use rondo_reverse_sync::sportlink::service::ExecutorHandle;
 use rondo_reverse_sync::sportlink::setup::{self, SetupError};
+use rrs_standins::simulator::Section;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::chromium::{chromium_available, wait_for_sim};

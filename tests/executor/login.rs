@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rondo_reverse_sync::domain::ChangeStatus;
-use rondo_reverse_sync::simulator::SimState;
 use rondo_reverse_sync::sportlink::browser::SportlinkSession;
 use rondo_reverse_sync::sportlink::driver::SportlinkDriver;
 use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopReason};
+use rrs_standins::simulator::SimState;
 use secrecy::SecretString;
 
 use crate::support::chromium::{chromium_available, session_settings};

@@ -2,8 +2,8 @@
 //! retry finds the saved page in sync and does not write it again.
 
 use rondo_reverse_sync::domain::ChangeStatus;
-use rondo_reverse_sync::simulator::Section;
 use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
+use rrs_standins::simulator::Section;
 
 use crate::support::chromium::{chromium_available, OTP_SECRET, PASSWORD};
 use crate::support::rig::{assert_done, saves, Member, Rig};

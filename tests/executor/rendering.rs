@@ -2,8 +2,8 @@
 //! extra header button, members lacking sections, old and new input names.
 
 use rondo_reverse_sync::domain::ChangeStatus;
-use rondo_reverse_sync::simulator::Section;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
+use rrs_standins::simulator::Section;
 
 use crate::support::chromium::chromium_available;
 use crate::support::rig::{assert_done, saves, Member, Rig};

@@ -10,7 +10,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::detect::{Person, Sighting};
 use rondo_reverse_sync::domain::{ChangeId, KnvbId, Origin, Source};
-use rondo_reverse_sync::simulator::{SimMember, SimState, Simulator};
 use rondo_reverse_sync::sportlink::browser::{SessionSettings, SportlinkSession};
 use rondo_reverse_sync::sportlink::driver::ChromiumDriver;
 use rondo_reverse_sync::sportlink::executor::{Executor, ExecutorSettings, RunReport};
@@ -18,10 +17,11 @@ use rondo_reverse_sync::sportlink::lock::AccountLock;
 use rondo_reverse_sync::store::{
     ChangeRecord, ConflictRecord, SightingContext, Store, StoreOptions,
 };
+use rrs_standins::simulator::{SimMember, SimState, Simulator};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::chromium::{session_settings, start_sim, USER};
+use crate::chromium::{session_settings, start_sim, USER};
 
 /// Upper bound for one run in a test (two shared cores, Chromium start, login).
 pub const RUN_LIMIT: Duration = Duration::from_secs(120);

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use chrono::{TimeZone as _, Utc};
 use serde_json::json;
 
-use crate::webhook::WebhookSecret;
+use rondo_reverse_sync::webhook::WebhookSecret;
 
 /// One signed delivery, ready to send.
 #[derive(Debug, Clone)]

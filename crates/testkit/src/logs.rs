@@ -1,5 +1,6 @@
-//! Captures everything the alerter logs (at every level) into one buffer for the whole test binary,
-//! so tests can check that no secret is ever logged and wait for a log line with a deadline.
+//! Captures everything logged (at every level) into one buffer for the whole test binary, so
+//! tests can check that no secret is ever logged and wait for a log line with a deadline. One
+//! global subscriber per process: every test that reads logs goes through here.
 
 use std::io;
 use std::sync::{Mutex, OnceLock};

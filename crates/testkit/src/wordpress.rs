@@ -56,7 +56,7 @@ pub struct WordPress {
 static SHARED: OnceCell<WordPress> = OnceCell::const_new();
 
 fn repo_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate::repo_dir()
 }
 
 fn script(name: &str) -> PathBuf {

@@ -24,10 +24,10 @@ use serde_json::json;
 
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::config::{Secret, Settings};
-use rondo_reverse_sync::loadgen::{self, DeliveryFactory, LoadPlan, LoadReport};
 use rondo_reverse_sync::startup;
 use rondo_reverse_sync::store::{Store, StoreOptions};
 use rondo_reverse_sync::webhook::WebhookSecret;
+use rrs_standins::loadgen::{self, DeliveryFactory, LoadPlan, LoadReport};
 
 #[derive(Parser)]
 #[command(

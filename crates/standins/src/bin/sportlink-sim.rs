@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use rondo_reverse_sync::simulator::{Section, SimConfig, SimMember, SimState, Simulator, Variant};
+use rrs_standins::simulator::{Section, SimConfig, SimMember, SimState, Simulator, Variant};
 
 #[derive(Debug, Parser)]
 #[command(about = "A stand-in for Sportlink Club (login with TOTP, member pages, fault switches)")]

@@ -16,15 +16,15 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalogue::Catalogue;
-use crate::config::{Secret, Settings};
-use crate::domain::ChangeStatus;
-use crate::poll::{self, RondoClient};
 use crate::rondo_standin::{RondoStandIn, StandInConfig};
 use crate::simulator::{SimConfig, SimMember, Simulator};
-use crate::startup;
-use crate::store::{ChangeRecord, Store, StoreOptions};
-use crate::webhook::WebhookSecret;
+use rondo_reverse_sync::catalogue::Catalogue;
+use rondo_reverse_sync::config::{Secret, Settings};
+use rondo_reverse_sync::domain::ChangeStatus;
+use rondo_reverse_sync::poll::{self, RondoClient};
+use rondo_reverse_sync::startup;
+use rondo_reverse_sync::store::{ChangeRecord, Store, StoreOptions};
+use rondo_reverse_sync::webhook::WebhookSecret;
 
 /// How long the demo waits for every edit to be verified in the simulator.
 const DEADLINE: Duration = Duration::from_secs(180);
@@ -148,7 +148,7 @@ fn acf_of(m: &DemoMember) -> Value {
 fn sim_member(m: &DemoMember) -> SimMember {
     let mut member = SimMember::new(m.knvb_id, m.name);
     member.communication.email1 = m.email.into();
-    member.communication.mobile1 = crate::normalise::phone_for_sportlink(m.mobile);
+    member.communication.mobile1 = rondo_reverse_sync::normalise::phone_for_sportlink(m.mobile);
     member.address.street_name = "Dorpsstraat".into();
     member.address.address_number = "1".into();
     member.address.zip_code = "1234 AB".into();
@@ -196,7 +196,7 @@ fn demo_settings(
     s.rondo_club.username = rondo_config.username.clone();
     s.rondo_club.application_password = Secret::new(rondo_config.application_password.clone());
     s.rondo_club.timeout_secs = 10;
-    s.validate(crate::config::Needs {
+    s.validate(rondo_reverse_sync::config::Needs {
         webhook: true,
         rondo_club: true,
         sportlink: true,

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use rondo_reverse_sync::simulator::{SimConfig, SimState, Simulator};
 use rondo_reverse_sync::sportlink::browser::SessionSettings;
 use rondo_reverse_sync::sportlink::page::PageTimings;
+use rrs_standins::simulator::{SimConfig, SimState, Simulator};
 use secrecy::SecretString;
 
-pub use super::headless::{chromium_available, chromium_path};
+pub use crate::headless::{chromium_available, chromium_path};
 
 pub const USER: &str = "clubadmin";
 pub const PASSWORD: &str = "correct horse battery";

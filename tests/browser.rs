@@ -1,0 +1,17 @@
+//! The integration tests that drive real Chromium: the executor against the Sportlink simulator,
+//! the simulator's pages, the crash and soak runs, and the README's demo. They fail when
+//! Chromium is missing, unless `RRS_SKIP_BROWSER_TESTS=1` skips them on purpose. One binary
+//! (issue 12): every test executable is link time on two cores.
+
+use rrs_testkit as support;
+
+#[path = "crash.rs"]
+mod crash;
+#[path = "demo.rs"]
+mod demo;
+#[path = "executor.rs"]
+mod executor;
+#[path = "simulator_browser.rs"]
+mod simulator_browser;
+#[path = "soak.rs"]
+mod soak;
