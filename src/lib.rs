@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod catalogue;
+pub mod clock;
 pub mod config;
 pub mod conflict;
 pub mod detect;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use rondo_reverse_sync::clock;
 use rondo_reverse_sync::config::{ConfigError, Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
 use rondo_reverse_sync::poll;
@@ -237,12 +238,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     client.whoami().await.context("Rondo Club credentials")?;
                     println!("Rondo Club: the application password works");
                 }
-                sportlink::setup::check_login(&settings)
+                sportlink::setup::check_login(&settings, clock::system())
                     .await
                     .context("Sportlink login")?;
                 println!("configuration valid; Sportlink login works");
                 if let Some(member) = member {
-                    let check = sportlink::setup::check_member(&settings, &catalogue, &member)
+                    let check = sportlink::setup::check_member(&settings, &catalogue, &member, clock::system())
                         .await
                         .context("checking the member's pages")?;
                     println!("{check}");
@@ -269,12 +270,18 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(settings.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
-    let service = startup::launch(settings, catalogue, listener, startup::shutdown_signal())
-        .await
-        .map_err(|e| match e.downcast_ref::<ConfigError>() {
-            Some(config) => Failure::Usage(config.to_string()),
-            None => Failure::Failed(e),
-        })?;
+    let service = startup::launch(
+        settings,
+        catalogue,
+        listener,
+        startup::shutdown_signal(),
+        clock::system(),
+    )
+    .await
+    .map_err(|e| match e.downcast_ref::<ConfigError>() {
+        Some(config) => Failure::Usage(config.to_string()),
+        None => Failure::Failed(e),
+    })?;
     tracing::info!(address = %settings.server.listen, port = service.port(), "listening");
     service.wait().await?;
     tracing::info!("stopped");
@@ -403,7 +410,15 @@ async fn sync(
             }
         })
     };
-    let report = sportlink::setup::sync(settings, store, only.as_ref(), dry_run, &cancel).await;
+    let report = sportlink::setup::sync(
+        settings,
+        store,
+        only.as_ref(),
+        dry_run,
+        &cancel,
+        clock::system(),
+    )
+    .await;
     on_ctrl_c.abort();
     let report = report.context("sync")?;
     print!("{}", sportlink::setup::render_report(&report));

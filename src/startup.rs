@@ -296,11 +296,13 @@ pub struct Service {
 
 /// Builds everything `serve` runs from the settings and starts it on `listener`; runs until
 /// `shutdown` completes. Configuration problems come back as [`ConfigError`] inside the error.
+/// `clock` is what Sportlink's one-time codes are computed from: `serve` passes the system's.
 pub async fn launch(
     settings: &Settings,
     catalogue: Arc<Catalogue>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: crate::clock::SharedClock,
 ) -> anyhow::Result<Service> {
     use crate::config::Needs;
     use crate::http::OpsState;
@@ -366,9 +368,13 @@ pub async fn launch(
             ..Needs::DATABASE_ONLY
         })?;
         let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
-        let mut executor =
-            sportlink::setup::chromium_executor(&settings.sportlink, state.store.clone(), lock)
-                .context("Sportlink executor")?;
+        let mut executor = sportlink::setup::chromium_executor(
+            &settings.sportlink,
+            state.store.clone(),
+            lock,
+            clock,
+        )
+        .context("Sportlink executor")?;
         if let Some(sender) = &alert_sender {
             executor.set_alerts(sender.clone());
         }

@@ -2406,10 +2406,16 @@ mod wired {
         let mut short = settings.clone();
         short.admin.token = Secret::new("short");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let refused = startup::launch(&short, Arc::new(Catalogue::builtin()), listener, async {})
-            .await
-            .err()
-            .expect("refused");
+        let refused = startup::launch(
+            &short,
+            Arc::new(Catalogue::builtin()),
+            listener,
+            async {},
+            rondo_reverse_sync::clock::system(),
+        )
+        .await
+        .err()
+        .expect("refused");
         assert!(refused
             .downcast_ref::<rondo_reverse_sync::config::ConfigError>()
             .is_some());
@@ -2417,8 +2423,13 @@ mod wired {
 
         // A missing database is refused too (only `migrate` creates one), with one line.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let refused = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
-        })
+        let refused = startup::launch(
+            &settings,
+            Arc::new(Catalogue::builtin()),
+            listener,
+            async {},
+            rondo_reverse_sync::clock::system(),
+        )
         .await
         .err()
         .expect("refused");
@@ -2431,9 +2442,15 @@ mod wired {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let service = startup::launch(&settings, Arc::new(Catalogue::builtin()), listener, async {
-            let _ = rx.await;
-        })
+        let service = startup::launch(
+            &settings,
+            Arc::new(Catalogue::builtin()),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+            rondo_reverse_sync::clock::system(),
+        )
         .await
         .expect("service starts");
         let base = format!("http://127.0.0.1:{}", service.port());

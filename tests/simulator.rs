@@ -50,6 +50,7 @@ async fn start() -> Simulator {
         password: PASSWORD.into(),
         otp_secret_base32: SECRET.into(),
         port: 0,
+        clock: rondo_reverse_sync::clock::system(),
     })
     .await
     .expect("simulator starts");

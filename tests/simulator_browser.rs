@@ -39,6 +39,7 @@ async fn start_sim() -> Simulator {
         password: PASSWORD.into(),
         otp_secret_base32: SECRET.into(),
         port: 0,
+        clock: rondo_reverse_sync::clock::system(),
     })
     .await
     .expect("simulator starts");

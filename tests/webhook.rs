@@ -314,7 +314,7 @@ async fn unsigned_badly_signed_stale_and_future_deliveries_are_401_and_store_not
 #[tokio::test]
 async fn an_oversized_body_is_413_without_being_read_and_stores_nothing() -> Result<()> {
     let (_db, service) = TestService::fresh().await?;
-    let limit = service.state.max_body_bytes;
+    let limit = service.settings.server.max_body_bytes;
     assert_eq!(limit, 1024 * 1024, "the default limit is 1 MiB");
 
     // Declared too long: answered before a single body byte is sent.

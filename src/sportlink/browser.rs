@@ -7,7 +7,7 @@
 //! does what it can synchronously (Chromium is spawned with kill-on-drop).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig, HeadlessMode};
 use chromiumoxide::error::CdpError;
@@ -22,6 +22,7 @@ use super::network::{self, NetworkLog};
 use super::page::{PageError, PageModel, PageTimings};
 use super::scrub::Scrubber;
 use super::totp::{OtpCode, OtpGenerator, OtpSetupError};
+use crate::clock::SharedClock;
 
 /// What the browser session needs to know.
 #[derive(Clone)]
@@ -36,6 +37,9 @@ pub struct SessionSettings {
     pub timings: PageTimings,
     /// Deadline for Chromium to start.
     pub launch_timeout: Duration,
+    /// What the one-time codes are computed from and what waiting for the next window waits
+    /// on: the system clock, except in tests that control time.
+    pub clock: SharedClock,
 }
 
 impl std::fmt::Debug for SessionSettings {
@@ -445,7 +449,7 @@ impl SportlinkSession {
                 if otp_attempts > 0 {
                     // The code we sent was refused: someone (another process, or an earlier
                     // login of ours) may have used this window. Never reuse: wait for the next.
-                    self.otp.burn_current(SystemTime::now());
+                    self.otp.burn_current(self.settings.clock.now());
                 }
                 otp_attempts += 1;
                 let (code, is_ahead) = self.fresh_otp(otp_attempts == 1).await;
@@ -474,7 +478,7 @@ impl SportlinkSession {
                 }
                 if otp_attempts > 0 {
                     // Back at the first step after a refused code.
-                    self.otp.burn_current(SystemTime::now());
+                    self.otp.burn_current(self.settings.clock.now());
                 }
                 credential_attempts += 1;
                 let password = self.settings.password.clone();
@@ -497,7 +501,7 @@ impl SportlinkSession {
     /// Its step is recorded before it is returned. `.1`: the code is ahead of its window.
     async fn fresh_otp(&mut self, may_go_ahead: bool) -> (OtpCode, bool) {
         loop {
-            let now = SystemTime::now();
+            let now = self.settings.clock.now();
             let wait = self.otp.wait_before_next(now);
             if !wait.is_zero() && may_go_ahead && self.otp_ahead_allowed {
                 if let Some(code) = self.otp.take_code_ahead(now) {
@@ -511,9 +515,12 @@ impl SportlinkSession {
                     "waiting for the next one-time-code window"
                 );
                 // Waiting for a clock boundary, not for another task: a timed wait is the point.
-                tokio::time::sleep(wait + Duration::from_millis(50)).await;
+                self.settings
+                    .clock
+                    .sleep(wait + Duration::from_millis(50))
+                    .await;
             }
-            if let Some(code) = self.otp.take_code(SystemTime::now()) {
+            if let Some(code) = self.otp.take_code(self.settings.clock.now()) {
                 self.record_otp_step(code.step);
                 return (code, false);
             }

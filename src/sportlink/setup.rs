@@ -13,6 +13,7 @@ use super::executor::{
 };
 use super::lock::{AccountLock, LockError};
 use super::page::PageTimings;
+use crate::clock::SharedClock;
 use crate::config::{Settings, SportlinkSettings};
 use crate::domain::KnvbId;
 use crate::store::Store;
@@ -28,7 +29,9 @@ pub enum SetupError {
 }
 
 impl SessionSettings {
-    pub fn from_config(s: &SportlinkSettings) -> Self {
+    /// The session `serve`, `sync` and `check` run: `clock` is the system's, except where a
+    /// test drives the service against a simulator on a clock it controls.
+    pub fn from_config(s: &SportlinkSettings, clock: SharedClock) -> Self {
         Self {
             base_url: s.base_url.clone(),
             username: s.username.clone(),
@@ -41,6 +44,7 @@ impl SessionSettings {
                 settle: Duration::from_millis(s.settle_ms),
             },
             launch_timeout: Duration::from_secs(30),
+            clock,
         }
     }
 }
@@ -94,10 +98,11 @@ pub fn chromium_executor(
     sportlink: &SportlinkSettings,
     store: Store,
     lock: AccountLock,
+    clock: SharedClock,
 ) -> Result<Executor<ChromiumDriver>, SetupError> {
     // Holding the account lock: the Chromium of an earlier, killed executor goes first.
     super::orphans::reap_orphaned_browsers(&std::env::temp_dir());
-    let session = SportlinkSession::new(SessionSettings::from_config(sportlink))?;
+    let session = SportlinkSession::new(SessionSettings::from_config(sportlink, clock))?;
     let driver = ChromiumDriver::new(session, Some(sportlink.artefact_dir.clone()));
     Ok(Executor::new(
         store,
@@ -115,9 +120,10 @@ pub async fn sync(
     only: Option<&KnvbId>,
     dry_run: bool,
     cancel: &CancellationToken,
+    clock: SharedClock,
 ) -> Result<RunReport, SetupError> {
     let lock = lock_account(settings)?;
-    let mut executor = chromium_executor(&settings.sportlink, store, lock)?;
+    let mut executor = chromium_executor(&settings.sportlink, store, lock, clock)?;
     let result = executor
         .run(only, dry_run || settings.sportlink.dry_run, cancel)
         .await;
@@ -126,9 +132,10 @@ pub async fn sync(
 }
 
 /// `check`: log in to Sportlink once (with the lock, so it never collides with the daemon).
-pub async fn check_login(settings: &Settings) -> Result<(), SetupError> {
+pub async fn check_login(settings: &Settings, clock: SharedClock) -> Result<(), SetupError> {
     let mut lock = lock_account(settings)?;
-    let mut session = SportlinkSession::new(SessionSettings::from_config(&settings.sportlink))?;
+    let mut session =
+        SportlinkSession::new(SessionSettings::from_config(&settings.sportlink, clock))?;
     session.set_last_used_otp_step(lock.last_otp_step());
     let mut driver = ChromiumDriver::new(session, None);
     let result = driver.login_check().await;
@@ -145,9 +152,11 @@ pub async fn check_member(
     settings: &Settings,
     catalogue: &crate::catalogue::Catalogue,
     knvb_id: &KnvbId,
+    clock: SharedClock,
 ) -> Result<super::diagnose::MemberCheck, SetupError> {
     let lock = lock_account(settings)?;
-    let mut session = SportlinkSession::new(SessionSettings::from_config(&settings.sportlink))?;
+    let mut session =
+        SportlinkSession::new(SessionSettings::from_config(&settings.sportlink, clock))?;
     session.set_last_used_otp_step(lock.last_otp_step());
     session.set_otp_recorder(lock.recorder());
     let mut driver = ChromiumDriver::new(session, None);

@@ -35,7 +35,7 @@ async fn driver_edits_a_section_and_reads_it_back() {
     let mut jan = SimMember::new("ABC1234", "Jan Jansen");
     jan.communication.email1 = "old@example.nl".into();
     sim.state().seed_member(jan);
-    let session = SportlinkSession::new(session_settings(&sim.base_url())).unwrap();
+    let session = SportlinkSession::new(session_settings(&sim)).unwrap();
     let mut driver = ChromiumDriver::new(session, None);
     let form = communication_form();
     let result = tokio::time::timeout(Duration::from_secs(90), async {
@@ -93,7 +93,7 @@ document.getElementById('w1').addEventListener('click', function () {
 });
 </script></main></body></html>"#;
     let url = format!("data:text/html,{}", urlencode(page));
-    let mut session = SportlinkSession::new(session_settings(&sim.base_url())).unwrap();
+    let mut session = SportlinkSession::new(session_settings(&sim)).unwrap();
     let result = tokio::time::timeout(Duration::from_secs(60), async {
         let model = session.page().await?;
         model.goto(&url).await?;

@@ -39,7 +39,9 @@ async fn check_and_sync_from_the_configuration() {
     }
     let rig = Rig::start().await;
     let wrong = settings(&rig, "definitely-wrong-pw");
-    let err = setup::check_login(&wrong).await.unwrap_err();
+    let err = setup::check_login(&wrong, rig.sim.clock())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, SetupError::Session(SessionError::LoginRefused { .. })),
         "{err}"
@@ -50,7 +52,9 @@ async fn check_and_sync_from_the_configuration() {
     assert!(!err.to_string().contains("definitely-wrong-pw"));
 
     let good = settings(&rig, PASSWORD);
-    setup::check_login(&good).await.expect("check logs in");
+    setup::check_login(&good, rig.sim.clock())
+        .await
+        .expect("check logs in");
 
     let mut m = Member::jan("CLI0001");
     rig.seed(&m).await;
@@ -58,9 +62,16 @@ async fn check_and_sync_from_the_configuration() {
     let ids = rig.user_edit(&m).await;
     let cancel = CancellationToken::new();
     let only = rondo_reverse_sync::domain::KnvbId::parse("CLI0001").unwrap();
-    let report = setup::sync(&good, rig.store.clone(), Some(&only), false, &cancel)
-        .await
-        .expect("sync");
+    let report = setup::sync(
+        &good,
+        rig.store.clone(),
+        Some(&only),
+        false,
+        &cancel,
+        rig.sim.clock(),
+    )
+    .await
+    .expect("sync");
     let text = setup::render_report(&report);
     assert!(text.contains("CLI0001  done: 1 synced"), "{text}");
     assert!(!setup::report_failed(&report));
@@ -94,7 +105,7 @@ async fn check_member_names_a_renamed_heading_and_suggests_the_fix() {
     rig.seed(&m).await;
     let settings = settings(&rig, PASSWORD);
     let member = rondo_reverse_sync::domain::KnvbId::parse("CHK0001").unwrap();
-    let check = check_member(&settings, &renamed, &member)
+    let check = check_member(&settings, &renamed, &member, rig.sim.clock())
         .await
         .expect("the check runs");
     let text = check.to_string();
@@ -122,7 +133,7 @@ async fn check_member_names_a_renamed_heading_and_suggests_the_fix() {
 
     // The built-in catalogue matches the same pages.
     let builtin = rondo_reverse_sync::catalogue::Catalogue::builtin();
-    let check = check_member(&settings, &builtin, &member)
+    let check = check_member(&settings, &builtin, &member, rig.sim.clock())
         .await
         .expect("the check runs");
     assert!(check.matches_catalogue(), "{check}");

@@ -416,15 +416,24 @@ async fn one_executor_per_account_also_against_the_cli() {
     let catalogue = std::sync::Arc::new(rondo_reverse_sync::catalogue::Catalogue::builtin());
     let store = rondo_reverse_sync::open_store(&settings, catalogue).unwrap();
     let cancel = CancellationToken::new();
-    let err = setup::sync(&settings, store.clone(), None, false, &cancel)
-        .await
-        .unwrap_err();
+    let err = setup::sync(
+        &settings,
+        store.clone(),
+        None,
+        false,
+        &cancel,
+        rondo_reverse_sync::clock::system(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, SetupError::Lock(LockError::Held { .. })),
         "{err}"
     );
     assert!(err.to_string().contains("another executor"), "{err}");
-    let err = setup::check_login(&settings).await.unwrap_err();
+    let err = setup::check_login(&settings, rondo_reverse_sync::clock::system())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, SetupError::Lock(LockError::Held { .. })),
         "{err}"
@@ -500,7 +509,9 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
 
     let mut settings = serve_settings(&rig);
     settings.sportlink.dry_run = true;
-    let service = launch_serve(&settings, Catalogue::builtin()).await;
+    let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
+        .await
+        .expect("serve starts");
     // The daemon runs once at start: wait until that dry run is recorded as finished.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
@@ -587,7 +598,9 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
     let client = reqwest::Client::new();
 
     let renamed = catalogue_expecting_heading("Communicatie", "Contactgegevens");
-    let service = launch_serve(&settings, renamed).await;
+    let service = rrs_testkit::app::serve(&settings, renamed, rig.sim.clock())
+        .await
+        .expect("serve starts");
     let status_url = format!("http://127.0.0.1:{}/api/status", service.port());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let status = loop {
@@ -631,7 +644,9 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
     assert_eq!(c.attempts, 0, "{c:?}");
 
     // The catalogue is fixed: the canary passes at start-up and the change goes through.
-    let service = launch_serve(&settings, Catalogue::builtin()).await;
+    let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
+        .await
+        .expect("serve starts");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while rig.change(ids[0]).await.status != ChangeStatus::Synced.as_str() {
         assert!(
@@ -648,22 +663,4 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
         "na-de-kanarie@example.org"
     );
     rig.finish().await;
-}
-
-/// `serve` as `startup::launch` builds it, on 127.0.0.1, until shut down.
-async fn launch_serve(
-    settings: &Settings,
-    catalogue: rondo_reverse_sync::catalogue::Catalogue,
-) -> rondo_reverse_sync::startup::Service {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    rondo_reverse_sync::startup::launch(
-        settings,
-        std::sync::Arc::new(catalogue),
-        listener,
-        std::future::pending::<()>(),
-    )
-    .await
-    .expect("serve starts")
 }

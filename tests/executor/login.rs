@@ -1,7 +1,7 @@
 //! Logging in: TOTP, one session for many members, wrong password, a refused reused code, and
 //! sessions that expire on a navigation or on a save.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::browser::SportlinkSession;
@@ -92,15 +92,6 @@ async fn a_wrong_password_is_a_clear_error_and_marks_nothing() {
     rig.finish().await;
 }
 
-/// Seconds left in the current 30 s TOTP window.
-fn left_in_window() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    30 - now % 30
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_reused_code_waits_for_the_next_window() {
     if !chromium_available() {
@@ -109,8 +100,8 @@ async fn a_refused_reused_code_waits_for_the_next_window() {
     let rig = Rig::start().await;
     // Someone else (another tool with the same account) and we log in within one window. Both
     // browsers are started first, so the two logins follow each other closely.
-    let mut other = SportlinkSession::new(session_settings(&rig.sim.base_url())).unwrap();
-    let mut ours = SportlinkSession::new(session_settings(&rig.sim.base_url())).unwrap();
+    let mut other = SportlinkSession::new(session_settings(&rig.sim)).unwrap();
+    let mut ours = SportlinkSession::new(session_settings(&rig.sim)).unwrap();
     let launched = async {
         other.page().await?;
         ours.page().await?;
@@ -122,9 +113,8 @@ async fn a_refused_reused_code_waits_for_the_next_window() {
         ours.close().await;
         panic!("browsers did not start: {launched:?}");
     }
-    if left_in_window() < 15 {
-        tokio::time::sleep(Duration::from_secs(left_in_window() + 1)).await;
-    }
+    // Both logins within one window: start them at the beginning of one (in controlled time).
+    rig.otp_clock.to_next_window();
     let first = tokio::time::timeout(Duration::from_secs(60), other.relogin()).await;
     let other_step = other.last_used_otp_step();
     other.close().await;
@@ -135,7 +125,7 @@ async fn a_refused_reused_code_waits_for_the_next_window() {
     assert_eq!(otp_posts(&rig.state()).len(), 1);
 
     // Our session has never used a code, so its first try is this window's code: refused.
-    let started = Instant::now();
+    let skipped_before = rig.otp_clock.skipped();
     let login = tokio::time::timeout(Duration::from_secs(90), ours.relogin()).await;
     let step_used = ours.last_used_otp_step();
     ours.close().await;
@@ -152,7 +142,11 @@ async fn a_refused_reused_code_waits_for_the_next_window() {
         other_step.map(|s| s + 1),
         "the code of the next window"
     );
-    assert!(started.elapsed() >= Duration::from_millis(500));
+    // It waited for the next window (on the controlled clock, so the test did not).
+    assert!(
+        rig.otp_clock.skipped() > skipped_before,
+        "the session waited for the next window"
+    );
     rig.finish().await;
 }
 
@@ -162,9 +156,7 @@ async fn a_new_process_never_reuses_the_code_of_the_previous_one() {
         return;
     }
     let rig = Rig::start().await;
-    if left_in_window() < 12 {
-        tokio::time::sleep(Duration::from_secs(left_in_window() + 1)).await;
-    }
+    rig.otp_clock.to_next_window();
     let mut m = Member::jan("OTP0001");
     rig.seed(&m).await;
     m.email = "a@example.org".into();
@@ -189,7 +181,8 @@ async fn a_new_process_never_reuses_the_code_of_the_previous_one() {
         matches!(report.members[0].result, MemberResult::Done { .. }),
         "{report:?}"
     );
-    // Two logins, two codes, none refused: the second waited for the next window.
+    // Two logins, two codes, none refused: the second took a later window's code (the next
+    // one's, ahead of time, which the simulator accepts as RFC 6238 skew).
     let posts = otp_posts(&rig.state());
     assert_eq!(posts.len(), 2, "{posts:?}");
     assert!(posts.iter().all(|s| matches!(s, 302 | 303)), "{posts:?}");

@@ -270,6 +270,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<bool> {
         catalogue.clone(),
         listener,
         shutdown.clone().cancelled_owned(),
+        rondo_reverse_sync::clock::system(),
     )
     .await
     .context("starting the service")?;

@@ -1,5 +1,6 @@
 //! Chromium and simulator set-up for the executor's real-browser tests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rondo_reverse_sync::sportlink::browser::SessionSettings;
@@ -7,6 +8,7 @@ use rondo_reverse_sync::sportlink::page::PageTimings;
 use rrs_standins::simulator::{SimConfig, SimState, Simulator};
 use secrecy::SecretString;
 
+use crate::clock::SkipClock;
 pub use crate::headless::{chromium_available, chromium_path};
 
 pub const USER: &str = "clubadmin";
@@ -14,12 +16,19 @@ pub const PASSWORD: &str = "correct horse battery";
 /// 160-bit base32 secret (RFC 6238 test key).
 pub const OTP_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
+/// A simulator on a [`SkipClock`]: logins against it never wait for a real 30-second window.
 pub async fn start_sim() -> Simulator {
+    start_sim_on(SkipClock::shared()).await
+}
+
+/// A simulator whose one-time codes follow `clock`.
+pub async fn start_sim_on(clock: Arc<SkipClock>) -> Simulator {
     let sim = Simulator::start(SimConfig {
         username: USER.into(),
         password: PASSWORD.into(),
         otp_secret_base32: OTP_SECRET.into(),
         port: 0,
+        clock,
     })
     .await
     .expect("the simulator starts");
@@ -30,10 +39,10 @@ pub async fn start_sim() -> Simulator {
     sim
 }
 
-/// Session settings against the simulator; generous deadlines (two shared cores).
-pub fn session_settings(base_url: &str) -> SessionSettings {
+/// Session settings against the simulator, on its clock; generous deadlines (two shared cores).
+pub fn session_settings(sim: &Simulator) -> SessionSettings {
     SessionSettings {
-        base_url: base_url.to_owned(),
+        base_url: sim.base_url(),
         username: USER.into(),
         password: SecretString::from(PASSWORD.to_owned()),
         otp_secret: SecretString::from(OTP_SECRET.to_owned()),
@@ -44,6 +53,7 @@ pub fn session_settings(base_url: &str) -> SessionSettings {
             settle: Duration::from_millis(400),
         },
         launch_timeout: Duration::from_secs(30),
+        clock: sim.clock(),
     }
 }
 

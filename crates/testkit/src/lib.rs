@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod app;
 pub mod chromium;
+pub mod clock;
 pub mod headless;
 pub mod logs;
 pub mod rig;

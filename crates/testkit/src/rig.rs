@@ -21,7 +21,8 @@ use rrs_standins::simulator::{SimMember, SimState, Simulator};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::chromium::{session_settings, start_sim, USER};
+use crate::chromium::{session_settings, start_sim_on, USER};
+use crate::clock::SkipClock;
 
 /// Upper bound for one run in a test (two shared cores, Chromium start, login).
 pub const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -129,6 +130,9 @@ pub struct Rig {
     pub dir: tempfile::TempDir,
     pub session: SessionSettings,
     pub settings: ExecutorSettings,
+    /// The clock of the simulator's one-time codes and of every session the rig makes: waiting
+    /// for the next 30-second window moves it forward instead of sleeping.
+    pub otp_clock: Arc<SkipClock>,
     clock: AtomicI64,
 }
 
@@ -139,7 +143,8 @@ impl Rig {
 
     /// A rig whose field catalogue differs from the built-in one (as a club's own file would).
     pub async fn start_with_catalogue(catalogue: Catalogue) -> Rig {
-        let sim = start_sim().await;
+        let otp_clock = SkipClock::shared();
+        let sim = start_sim_on(otp_clock.clone()).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("rrs.sqlite3");
         let store = tokio::task::spawn_blocking(move || {
@@ -148,7 +153,7 @@ impl Rig {
         .await
         .expect("join")
         .expect("store opens");
-        let session = session_settings(&sim.base_url());
+        let session = session_settings(&sim);
         let settings = ExecutorSettings {
             min_member_interval: Duration::ZERO,
             member_jitter: Duration::ZERO,
@@ -167,6 +172,7 @@ impl Rig {
             dir,
             session,
             settings,
+            otp_clock,
             // Sightings are an hour old and one minute apart, so anything the executor stamps
             // "now" is newer.
             clock: AtomicI64::new((Utc::now() - TimeDelta::hours(1)).timestamp()),

@@ -11,9 +11,8 @@ use anyhow::{anyhow, Context, Result};
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::config::Settings;
 use rondo_reverse_sync::domain::{ChangeStatus, KnvbId};
-use rondo_reverse_sync::http::AppState;
-use rondo_reverse_sync::startup::{self, Running};
-use rondo_reverse_sync::store::{ChangeRecord, DeliveryRecord, MemberSummary};
+use rondo_reverse_sync::startup::Service;
+use rondo_reverse_sync::store::{ChangeRecord, DeliveryRecord, MemberSummary, Store};
 use tokio::net::TcpListener;
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -48,11 +47,14 @@ impl TestDb {
     }
 }
 
+/// The service as `serve` starts it (`startup::launch`), on 127.0.0.1, with its own handle on
+/// the database for the test to look at what it recorded.
 pub struct TestService {
-    pub state: AppState,
+    pub settings: Settings,
+    pub store: Store,
     pub port: u16,
     pub base_url: String,
-    running: Option<Running>,
+    service: Option<Service>,
 }
 
 impl TestService {
@@ -67,17 +69,30 @@ impl TestService {
 
     /// Starts the service as `serve` does: a missing database is an error.
     pub async fn start_on_existing(settings: &Settings, port: u16) -> Result<Self> {
-        let state = startup::build_state(settings, Arc::new(Catalogue::builtin())).await?;
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| format!("binding 127.0.0.1:{port}"))?;
-        let running = startup::run(listener, state.clone(), std::future::pending()).await?;
-        let port = running.port();
+        let service = crate::app::launch(
+            settings,
+            Catalogue::builtin(),
+            listener,
+            rondo_reverse_sync::clock::system(),
+        )
+        .await?;
+        let store = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || {
+                rondo_reverse_sync::open_existing_store(&settings, Arc::new(Catalogue::builtin()))
+            })
+            .await??
+        };
+        let port = service.port();
         Ok(Self {
-            state,
+            settings: settings.clone(),
+            store,
             port,
             base_url: format!("http://127.0.0.1:{port}"),
-            running: Some(running),
+            service: Some(service),
         })
     }
 
@@ -94,37 +109,33 @@ impl TestService {
 
     /// Starts the shutdown and waits (bounded) until every task has finished.
     pub async fn stop(mut self) -> Result<()> {
-        let running = self
-            .running
+        let service = self
+            .service
             .take()
             .ok_or_else(|| anyhow!("already stopped"))?;
-        running.shutdown();
-        tokio::time::timeout(Duration::from_secs(30), running.wait())
+        service.shutdown();
+        tokio::time::timeout(Duration::from_secs(30), service.wait())
             .await
             .map_err(|_| anyhow!("the service did not stop within 30 s"))?
     }
 
-    pub fn running(&self) -> &Running {
-        self.running.as_ref().expect("the service is running")
-    }
-
-    pub fn take_running(&mut self) -> Running {
-        self.running.take().expect("the service is running")
+    /// The running service, to stop it by hand.
+    pub fn take_running(&mut self) -> Service {
+        self.service.take().expect("the service is running")
     }
 
     pub async fn delivery_count(&self) -> Result<u64> {
-        Ok(self.state.store.read(|db| db.delivery_count()).await?)
+        Ok(self.store.read(|db| db.delivery_count()).await?)
     }
 
     pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>> {
         let id = id.to_owned();
-        Ok(self.state.store.read(move |db| db.delivery(&id)).await?)
+        Ok(self.store.read(move |db| db.delivery(&id)).await?)
     }
 
     pub async fn deliveries_for_post(&self, post: u64) -> Result<Vec<DeliveryRecord>> {
         let post = i64::try_from(post)?;
         Ok(self
-            .state
             .store
             .read(move |db| db.deliveries_for_post(post))
             .await?)
@@ -134,7 +145,6 @@ impl TestService {
     pub async fn changes(&self, knvb_id: Option<&str>) -> Result<Vec<ChangeRecord>> {
         let knvb_id = knvb_id.map(KnvbId::parse).transpose()?;
         Ok(self
-            .state
             .store
             .read(move |db| db.list_changes(&[], knvb_id.as_ref(), 1_000_000, 0))
             .await?)
@@ -142,7 +152,6 @@ impl TestService {
 
     pub async fn changes_with_status(&self, status: ChangeStatus) -> Result<Vec<ChangeRecord>> {
         Ok(self
-            .state
             .store
             .read(move |db| db.list_changes(&[status], None, 1_000_000, 0))
             .await?)
@@ -150,14 +159,14 @@ impl TestService {
 
     pub async fn member(&self, knvb_id: &str) -> Result<Option<MemberSummary>> {
         let knvb_id = KnvbId::parse(knvb_id)?;
-        Ok(self.state.store.read(move |db| db.member(&knvb_id)).await?)
+        Ok(self.store.read(move |db| db.member(&knvb_id)).await?)
     }
 }
 
 impl Drop for TestService {
     fn drop(&mut self) {
-        if let Some(running) = &self.running {
-            running.shutdown();
+        if let Some(service) = &self.service {
+            service.shutdown();
         }
     }
 }

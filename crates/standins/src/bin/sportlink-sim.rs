@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         password: args.password,
         otp_secret_base32: args.otp_secret,
         port: args.port,
+        clock: rondo_reverse_sync::clock::system(),
     };
     let sim = Simulator::start(config)
         .await

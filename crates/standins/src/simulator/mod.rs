@@ -23,6 +23,7 @@ mod variant;
 use crate::local_server::LocalServer;
 use axum::routing::{get, post};
 use axum::Router;
+use rondo_reverse_sync::clock::{self, SharedClock};
 
 pub use member::{Address, Communication, MemberStatus, Section, SimMember};
 pub use state::{DateDisplay, Faults, LoggedRequest, SimState};
@@ -42,6 +43,9 @@ pub struct SimConfig {
     pub otp_secret_base32: String,
     /// 0 = any free port.
     pub port: u16,
+    /// What one-time codes are checked against: the system clock, or one a test controls (and
+    /// shares with the executor it drives).
+    pub clock: SharedClock,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -51,6 +55,7 @@ impl std::fmt::Debug for SimConfig {
             .field("password", &"[redacted]")
             .field("otp_secret_base32", &"[redacted]")
             .field("port", &self.port)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -63,6 +68,7 @@ impl Default for SimConfig {
             password: "demo".to_owned(),
             otp_secret_base32: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".to_owned(),
             port: 0,
+            clock: clock::system(),
         }
     }
 }
@@ -72,6 +78,7 @@ impl Default for SimConfig {
 pub struct Simulator {
     server: LocalServer,
     state: SimState,
+    clock: SharedClock,
 }
 
 impl Simulator {
@@ -80,10 +87,14 @@ impl Simulator {
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
         let totp = totp::TotpVerifier::from_base32(&config.otp_secret_base32)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let state = SimState::new(config.username, config.password, totp);
+        let state = SimState::new(config.username, config.password, totp, config.clock.clone());
         let server =
             LocalServer::start("sportlink simulator", config.port, router(state.clone())).await?;
-        Ok(Simulator { server, state })
+        Ok(Simulator {
+            server,
+            state,
+            clock: config.clock,
+        })
     }
 
     /// E.g. `http://127.0.0.1:43121` (no trailing slash).
@@ -93,6 +104,11 @@ impl Simulator {
 
     pub fn state(&self) -> SimState {
         self.state.clone()
+    }
+
+    /// The clock one-time codes are checked against (a session logging in here needs the same).
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
     }
 
     /// Stops accepting connections, lets open requests finish (at most a few seconds), and joins

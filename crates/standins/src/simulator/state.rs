@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
+use rondo_reverse_sync::clock::SharedClock;
+
 use super::member::SimMember;
 use super::totp::TotpVerifier;
 use super::variant::Variant;
@@ -183,6 +185,7 @@ struct Inner {
     username: String,
     password: String,
     totp: TotpVerifier,
+    clock: SharedClock,
     data: Mutex<Data>,
 }
 
@@ -193,7 +196,12 @@ pub struct SimState {
 }
 
 impl SimState {
-    pub(crate) fn new(username: String, password: String, totp: TotpVerifier) -> SimState {
+    pub(crate) fn new(
+        username: String,
+        password: String,
+        totp: TotpVerifier,
+        clock: SharedClock,
+    ) -> SimState {
         let data = Data {
             members: BTreeMap::new(),
             faults: Faults::default(),
@@ -208,6 +216,7 @@ impl SimState {
                 username,
                 password,
                 totp,
+                clock,
                 data: Mutex::new(data),
             }),
         }
@@ -330,7 +339,10 @@ impl SimState {
     /// Checks a TOTP code for a pending login. On success the pending login becomes a session
     /// and its id is returned.
     pub(crate) fn complete_login(&self, session_code: &str, otp: &str) -> Option<String> {
-        let step = self.inner.totp.matching_step(otp, unix_now())?;
+        let step = self
+            .inner
+            .totp
+            .matching_step(otp, unix_secs(self.inner.clock.now()))?;
         let mut data = self.lock();
         if !data.pending_logins.contains_key(session_code) {
             return None;
@@ -392,7 +404,8 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unix_now() -> u64 {
+fn unix_secs(t: std::time::SystemTime) -> u64 {
     // A clock before 1970 is not a case worth failing a login over; it yields step 0.
-    u64::try_from(Utc::now().timestamp()).unwrap_or(0)
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
