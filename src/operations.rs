@@ -3,17 +3,16 @@
 //! Each is optional: a part that is not configured answers "not available" (503).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::sync::Notify;
 
 use crate::domain::KnvbId;
 use crate::http::{
-    ExecutorStateView, ExecutorView, Metrics, OperationError, Operations, PollAccepted, Redetected,
+    ExecutorStateView, ExecutorView, OperationError, Operations, PollAccepted, Redetected,
 };
 use crate::poll::{self, PollError, PollRequest, PollerHandle, RondoClient, RondoError};
-use crate::sportlink::executor::{ExecutorState, MemberResult, RunReport, StatusBoard};
+use crate::sportlink::executor::{ExecutorState, StatusBoard};
 use crate::store::Store;
 
 /// The executor as the operator sees it: its status board and its wake-up.
@@ -117,25 +116,5 @@ impl Operations for ServiceOperations {
                 summary: report.summary().trim_end().to_string(),
             })
         })
-    }
-}
-
-/// Counts one executor run into the metrics: per member its outcome and time, per page its
-/// time.
-pub fn record_executor_run(metrics: &Metrics, report: &RunReport) {
-    for member in &report.members {
-        let outcome = match &member.result {
-            MemberResult::NothingPending => continue,
-            MemberResult::Done { .. } => "done",
-            MemberResult::DryRun => "dry_run",
-            MemberResult::Skipped { .. } => "skipped",
-            MemberResult::Failed { ui_drift: true, .. } => "failed_ui_drift",
-            MemberResult::Failed { .. } => "failed",
-        };
-        let total: Duration = member.page_times.iter().sum();
-        metrics.record_executor_action("member", outcome, total);
-        for page in &member.page_times {
-            metrics.record_executor_action("page", outcome, *page);
-        }
     }
 }

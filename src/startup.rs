@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
 use crate::config::{ConfigError, Settings, WebhookSettings};
-use crate::http::{self, AppState, Metrics, OpsState, Unwired};
+use crate::http::{self, AppState, OpsState, Unwired};
+use crate::telemetry::Metrics;
 use crate::webhook::{Verifier, WebhookSecret};
 
 /// The signature verifier for the configured secret (and the previous one, during a rotation).
@@ -343,12 +344,12 @@ pub async fn launch(
         )?)
     };
     let poller = rondo.as_ref().map(|client| {
-        poll::Poller::spawn_with_metrics(
+        poll::Poller::spawn(
             state.store.clone(),
             client.clone(),
             settings.poll.clone(),
             cancel.clone(),
-            Some(state.ops.metrics().clone()),
+            state.ops.metrics().clone(),
         )
     });
     let alerts_configured = !settings.alerts.smtp_server.trim().is_empty()
@@ -378,10 +379,10 @@ pub async fn launch(
         if let Some(sender) = &alert_sender {
             executor.set_alerts(sender.clone());
         }
-        Some(sportlink::service::ExecutorHandle::spawn_with_metrics(
+        Some(sportlink::service::ExecutorHandle::spawn(
             executor,
             cancel.clone(),
-            Some(state.ops.metrics().clone()),
+            state.ops.metrics().clone(),
         ))
     };
     let wake = executor

@@ -2306,7 +2306,13 @@ mod wired {
         let slot = poller_slot.clone();
         let (cancel_in, client_in) = (cancel.clone(), client.clone());
         let app = App::start_with(Wiring::Real(Box::new(move |store: Store| {
-            let poller = Poller::spawn(store.clone(), client_in.clone(), poll_settings, cancel_in);
+            let poller = Poller::spawn(
+                store.clone(),
+                client_in.clone(),
+                poll_settings,
+                cancel_in,
+                Arc::new(rondo_reverse_sync::telemetry::Metrics::new()),
+            );
             let handle = poller.handle();
             *slot.lock().unwrap() = Some(poller);
             Arc::new(ServiceOperations {

@@ -399,7 +399,6 @@ async fn latency_from_a_rest_save_to_the_committed_change() -> Result<()> {
         save_durations[EDITS / 2],
     );
     assert_eq!(service.changes(Some("WPL0001")).await?.len(), EDITS);
-    assert!(median_after < Duration::from_secs(1), "{median_after:?}");
     Ok(())
 }
 

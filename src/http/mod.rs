@@ -20,7 +20,6 @@ use crate::store::Store;
 use crate::webhook::Verifier;
 
 pub use error::ApiError;
-pub use metrics::Metrics;
 pub use ops::{
     ExecutorStateView, ExecutorView, LoginLimits, OperationError, Operations, OpsState,
     PollAccepted, Redetected, Unwired,

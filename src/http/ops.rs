@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
-use super::metrics::Metrics;
 use crate::config::Secret;
 use crate::domain::KnvbId;
 use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
 
 /// How long an operator page session lasts.
 pub const SESSION_LIFETIME_SECS: i64 = 12 * 3600;

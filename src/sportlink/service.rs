@@ -13,9 +13,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::driver::SportlinkDriver;
-use super::executor::{Executor, ExecutorStatus, StatusBoard};
-use crate::http::Metrics;
+use super::executor::{Executor, ExecutorStatus, MemberResult, RunReport, StatusBoard};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 /// Shortest pause between two runs started by the timer, so a row that is due "now" but cannot
 /// be processed never makes the loop spin.
@@ -31,20 +31,9 @@ pub struct ExecutorHandle {
 }
 
 impl ExecutorHandle {
-    /// Start the background task. It runs once right away (work left from before a restart).
-    pub fn spawn<D>(executor: Executor<D>, cancel: CancellationToken) -> Self
-    where
-        D: SportlinkDriver + 'static,
-    {
-        Self::spawn_with_metrics(executor, cancel, None)
-    }
-
-    /// As [`ExecutorHandle::spawn`], counting every run's members into `metrics`.
-    pub fn spawn_with_metrics<D>(
-        executor: Executor<D>,
-        cancel: CancellationToken,
-        metrics: Option<Arc<Metrics>>,
-    ) -> Self
+    /// Start the background task. It runs once right away (work left from before a restart),
+    /// and counts every run's members into `metrics`.
+    pub fn spawn<D>(executor: Executor<D>, cancel: CancellationToken, metrics: Arc<Metrics>) -> Self
     where
         D: SportlinkDriver + 'static,
     {
@@ -96,7 +85,7 @@ async fn serve_loop<D: SportlinkDriver>(
     mut executor: Executor<D>,
     notify: Arc<Notify>,
     cancel: CancellationToken,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Arc<Metrics>,
 ) {
     let board = executor.status_board();
     let idle_close = executor.settings().idle_close;
@@ -148,9 +137,7 @@ async fn serve_loop<D: SportlinkDriver>(
         earliest_next_run = Instant::now() + MIN_RERUN;
         match executor.run(None, dry_run, &cancel).await {
             Ok(report) => {
-                if let Some(metrics) = &metrics {
-                    crate::operations::record_executor_run(metrics, &report);
-                }
+                record_executor_run(&metrics, &report);
                 if !report.members.is_empty() || report.stopped.is_some() {
                     tracing::info!(
                         members = report.members.len(),
@@ -189,5 +176,25 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Counts one executor run into the metrics: per member its outcome and time, per page its
+/// time.
+fn record_executor_run(metrics: &Metrics, report: &RunReport) {
+    for member in &report.members {
+        let outcome = match &member.result {
+            MemberResult::NothingPending => continue,
+            MemberResult::Done { .. } => "done",
+            MemberResult::DryRun => "dry_run",
+            MemberResult::Skipped { .. } => "skipped",
+            MemberResult::Failed { ui_drift: true, .. } => "failed_ui_drift",
+            MemberResult::Failed { .. } => "failed",
+        };
+        let total: Duration = member.page_times.iter().sum();
+        metrics.record_executor_action("member", outcome, total);
+        for page in &member.page_times {
+            metrics.record_executor_action("page", outcome, *page);
+        }
     }
 }

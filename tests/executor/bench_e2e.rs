@@ -135,7 +135,11 @@ async fn bench_end_to_end_50() {
         ..WebhookSettings::default()
     };
     let cancel = CancellationToken::new();
-    let handle = ExecutorHandle::spawn(rig.executor(), cancel.clone());
+    let handle = ExecutorHandle::spawn(
+        rig.executor(),
+        cancel.clone(),
+        std::sync::Arc::new(rondo_reverse_sync::telemetry::Metrics::new()),
+    );
     let mut settings = rondo_reverse_sync::config::Settings::default();
     settings.database.path = rig.store.path().to_path_buf();
     settings.webhook = webhook;

@@ -452,7 +452,11 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
     let mut m = Member::jan("SRV1001");
     rig.seed(&m).await;
     let cancel = CancellationToken::new();
-    let handle = ExecutorHandle::spawn(rig.executor(), cancel.clone());
+    let handle = ExecutorHandle::spawn(
+        rig.executor(),
+        cancel.clone(),
+        std::sync::Arc::new(rondo_reverse_sync::telemetry::Metrics::new()),
+    );
     m.email = "via-webhook@example.org".into();
     let ids = rig.user_edit(&m).await;
     // What the webhook handler does after committing changes.
@@ -662,5 +666,80 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
         rig.state().member("CAN0002").unwrap().communication.email1,
         "na-de-kanarie@example.org"
     );
+    rig.finish().await;
+}
+
+/// Issue 5's "a requeued change is pushed again", through the real parts: a change that failed
+/// for good (Sportlink kept answering 500) is requeued over the admin API of `serve`, and the
+/// service's own executor pushes it into the simulator and verifies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requeued_change_is_pushed_again_by_the_services_executor() {
+    use rondo_reverse_sync::catalogue::Catalogue;
+
+    const TOKEN: &str = "requeue-test-token-0123456789abcdef0123456789";
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("REQ0001");
+    rig.seed(&m).await;
+    m.email = "opnieuw@example.org".into();
+    let ids = rig.user_edit(&m).await;
+
+    // One attempt allowed, and Sportlink fails every save: the change fails for good.
+    rig.state()
+        .update_faults(|f| f.server_error_on_saves = 1_000);
+    let mut settings = rig.settings.clone();
+    settings.max_attempts = 1;
+    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    rig.run(&mut executor, None).await;
+    executor.close().await;
+    drop(executor); // the account lock goes with it
+    assert_eq!(
+        rig.change(ids[0]).await.status,
+        ChangeStatus::Failed.as_str()
+    );
+    rig.state().update_faults(|f| f.server_error_on_saves = 0);
+
+    let mut settings = serve_settings(&rig);
+    settings.admin.token = rondo_reverse_sync::config::Secret::new(TOKEN);
+    let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
+        .await
+        .expect("serve starts");
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/api/changes/{}/requeue",
+            service.port(),
+            ids[0]
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+
+    // A hang guard, not a timing claim.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while rig.change(ids[0]).await.status != ChangeStatus::Synced.as_str() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the requeued change was not pushed: {:?}",
+            rig.change(ids[0]).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.shutdown();
+    service.wait().await.expect("clean stop");
+    assert_eq!(
+        rig.state().member("REQ0001").unwrap().communication.email1,
+        "opnieuw@example.org"
+    );
+    // Refused with 500 before the requeue, taken after it.
+    let statuses: Vec<u16> = saves(&rig.state(), "REQ0001")
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(statuses.first(), Some(&500), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
     rig.finish().await;
 }

@@ -1,6 +1,5 @@
 //! Chromium and simulator set-up for the executor's real-browser tests.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rondo_reverse_sync::sportlink::browser::SessionSettings;
@@ -10,6 +9,7 @@ use secrecy::SecretString;
 
 use crate::clock::SkipClock;
 pub use crate::headless::{chromium_available, chromium_path};
+use rondo_reverse_sync::clock::SharedClock;
 
 pub const USER: &str = "clubadmin";
 pub const PASSWORD: &str = "correct horse battery";
@@ -21,8 +21,9 @@ pub async fn start_sim() -> Simulator {
     start_sim_on(SkipClock::shared()).await
 }
 
-/// A simulator whose one-time codes follow `clock`.
-pub async fn start_sim_on(clock: Arc<SkipClock>) -> Simulator {
+/// A simulator whose one-time codes follow `clock`: the system's when the service under test
+/// runs as its own process (which can only use the system clock).
+pub async fn start_sim_on(clock: SharedClock) -> Simulator {
     let sim = Simulator::start(SimConfig {
         username: USER.into(),
         password: PASSWORD.into(),

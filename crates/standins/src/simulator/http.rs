@@ -43,7 +43,8 @@ pub(crate) fn with_log_details(response: impl IntoResponse, details: LogDetails)
     response
 }
 
-/// Applies the `slow_response_ms` fault and appends the request to the log.
+/// Applies the `slow_response_ms`, `data_delay_ms`, `save_delay_ms` and `hold_save_answers`
+/// faults and appends the request to the log.
 pub(crate) async fn log_and_delay(
     State(state): State<SimState>,
     request: Request,
@@ -95,6 +96,14 @@ pub(crate) async fn log_and_delay(
         navigation,
         delay_ms: delay,
     });
+    if app_marked && !is_read && response.status().is_success() && state.faults().hold_save_answers
+    {
+        // Stored and logged; the answer waits until the test lets it go (or kills the client).
+        state.note_held_save();
+        while state.faults().hold_save_answers {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     response
 }
 

@@ -46,6 +46,10 @@ pub struct Faults {
     pub data_delay_ms: Option<(u64, u64)>,
     /// Every save of the app waits a random time in this range (milliseconds, inclusive).
     pub save_delay_ms: Option<(u64, u64)>,
+    /// A save the app makes is stored (and logged) at once, but its answer is held back for as
+    /// long as this stays set: the moment between Sportlink taking a value and the client
+    /// hearing of it, held open for a crash test ([`SimState::held_saves`] counts them).
+    pub hold_save_answers: bool,
     /// Sections shown under another heading (old title, shown title): UI drift as Sportlink
     /// makes it, for the circuit breaker's tests.
     pub renamed_sections: Vec<(String, String)>,
@@ -78,6 +82,7 @@ impl Default for Faults {
             session_requests_range: None,
             data_delay_ms: None,
             save_delay_ms: None,
+            hold_save_answers: false,
             renamed_sections: Vec::new(),
             session_expire_after: None,
             expire_session_on_next_save: false,
@@ -175,6 +180,7 @@ pub(crate) struct Data {
     pub(crate) faults: Faults,
     pub(crate) variant: Variant,
     log: Vec<LoggedRequest>,
+    held_saves: u64,
     sessions: HashMap<String, Session>,
     pending_logins: HashMap<String, PendingLogin>,
     used_totp_steps: HashSet<u64>,
@@ -207,6 +213,7 @@ impl SimState {
             faults: Faults::default(),
             variant: Variant::plain(),
             log: Vec::new(),
+            held_saves: 0,
             sessions: HashMap::new(),
             pending_logins: HashMap::new(),
             used_totp_steps: HashSet::new(),
@@ -279,6 +286,15 @@ impl SimState {
         let (seed, variant) = Variant::from_env_or_random();
         self.set_variant(variant);
         seed
+    }
+
+    /// How many save answers `hold_save_answers` has held back so far (stored, not answered).
+    pub fn held_saves(&self) -> u64 {
+        self.lock().held_saves
+    }
+
+    pub(crate) fn note_held_save(&self) {
+        self.lock().held_saves += 1;
     }
 
     pub fn request_log(&self) -> Vec<LoggedRequest> {

@@ -1,4 +1,9 @@
-//! Logging: `tracing` to stderr, human-readable or JSON lines.
+//! Logging (`tracing` to stderr, human-readable or JSON lines) and the service's metrics
+//! ([`metrics`]), which the workers record into and `GET /metrics` serves.
+
+pub mod metrics;
+
+pub use metrics::Metrics;
 
 use tracing_subscriber::EnvFilter;
 
