@@ -77,7 +77,7 @@ impl fmt::Display for ChangeId {
 }
 
 /// Where detection learnt about a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Webhook,
@@ -148,7 +148,7 @@ impl Origin {
 }
 
 /// The life of one detected change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
     /// Waiting for the executor (possibly after failed attempts, see `next_attempt_at`).
@@ -196,6 +196,28 @@ impl fmt::Display for ChangeStatus {
         f.write_str(self.as_str())
     }
 }
+
+/// A code stored as text (in SQLite and in JSON) compares with its text, so that callers that
+/// hold the word ("synced") and callers that hold the value agree.
+macro_rules! compares_with_text {
+    ($($t:ty),*) => {$(
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    )*};
+}
+
+pub(crate) use compares_with_text;
+
+compares_with_text!(Source, ChangeStatus);
 
 #[cfg(test)]
 mod tests {

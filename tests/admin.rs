@@ -445,7 +445,7 @@ async fn seed_delivery(store: &Store, id: &str, event_type: &str, data: Value) {
     assert!(inserted);
 }
 
-async fn change_status(store: &Store, id: ChangeId) -> String {
+async fn change_status(store: &Store, id: ChangeId) -> ChangeStatus {
     store
         .read(move |db| db.change(id))
         .await

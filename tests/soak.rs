@@ -179,7 +179,7 @@ async fn under_faults_every_change_ends_correctly_and_drift_trips_the_breaker() 
         let change = rig.change(change_ids[i]).await;
         let stored = state.member(&id).expect("member still there");
         if is_invalid(i) {
-            assert_ne!(change.status, ChangeStatus::Synced.as_str(), "{change:?}");
+            assert_ne!(change.status, ChangeStatus::Synced, "{change:?}");
             assert!(change.synced_at.is_none(), "{change:?}");
             let message = match change.status.as_str() {
                 "pending" => change.last_error.clone(),
@@ -201,11 +201,7 @@ async fn under_faults_every_change_ends_correctly_and_drift_trips_the_breaker() 
                 "{id}: no save went through"
             );
         } else {
-            assert_eq!(
-                change.status,
-                ChangeStatus::Synced.as_str(),
-                "{id}: {change:?}"
-            );
+            assert_eq!(change.status, ChangeStatus::Synced, "{id}: {change:?}");
             assert_eq!(stored, after[i].sim(), "{id}: only the edit was written");
         }
     }

@@ -207,7 +207,12 @@ pub fn reason(change: &ChangeRecord) -> String {
             .status_reason
             .clone()
             .or_else(|| change.last_error.clone())
-            .unwrap_or_else(|| format!("{} (no reason recorded)", status_label(&change.status))),
+            .unwrap_or_else(|| {
+                format!(
+                    "{} (no reason recorded)",
+                    status_label(change.status.as_str())
+                )
+            }),
     }
 }
 
@@ -260,7 +265,7 @@ fn changes_table(changes: &[ChangeRecord], csrf: &str, requeue: bool) -> Markup 
                         td data-label="Member" { (c.knvb_id) }
                         td data-label="Field" { (c.field) }
                         td.value data-label="Old → new" { (change_text(c)) }
-                        td data-label="Status" { span class={ "status " (c.status) } { (status_label(&c.status)) } }
+                        td data-label="Status" { span class={ "status " (c.status) } { (status_label(c.status.as_str())) } }
                         td data-label="Source" { (c.source) }
                         td data-label="Detected" { (when(c.detected_at)) }
                         td data-label="Reason" { (reason(c)) }
@@ -756,8 +761,8 @@ mod tests {
             field: "email".into(),
             old_value: "a@b.nl".into(),
             new_value: String::new(),
-            source: "webhook".into(),
-            status: status.into(),
+            source: crate::domain::Source::Webhook,
+            status: ChangeStatus::parse(status).expect("a change status"),
             status_reason: None,
             attempts: 0,
             last_error: None,

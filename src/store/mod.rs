@@ -11,6 +11,7 @@
 //! Callers pass closures over [`Conn`], whose methods (in the submodules) hold all the SQL.
 
 mod changes;
+mod codes;
 mod conflicts;
 mod deliveries;
 mod executor;

@@ -75,10 +75,7 @@ async fn check_and_sync_from_the_configuration() {
     let text = setup::render_report(&report);
     assert!(text.contains("CLI0001  done: 1 synced"), "{text}");
     assert!(!setup::report_failed(&report));
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Synced);
     assert_eq!(
         rig.state().member("CLI0001").unwrap().communication.email1,
         "via-cli@example.org"

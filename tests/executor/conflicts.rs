@@ -26,10 +26,7 @@ async fn live_equals_new_is_synced_without_a_write() {
         FieldDecision::AlreadyInSync
     );
     assert!(saves(&rig.state(), "CON0001").is_empty(), "no write");
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Synced);
     assert!(rig.conflicts("CON0001").await.is_empty());
     rig.finish().await;
 }
@@ -57,10 +54,7 @@ async fn live_equals_old_is_written() {
             .contains(&("Mobile1".to_owned(), "0655554444".to_owned())),
         "{posted:?}"
     );
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Synced);
     assert!(rig.conflicts("CON0002").await.is_empty());
     rig.finish().await;
 }
@@ -118,7 +112,7 @@ async fn live_is_other_and_sportlink_wins() {
         "door-admin@example.org"
     );
     let c = rig.change(ids[0]).await;
-    assert_eq!(c.status, ChangeStatus::ConflictLost.as_str());
+    assert_eq!(c.status, ChangeStatus::ConflictLost);
     assert!(c.status_reason.unwrap().contains("sportlink_newer"));
     let audit = rig.conflicts("CON0003").await;
     assert_eq!(audit.len(), 1, "{audit:?}");
@@ -165,10 +159,7 @@ async fn live_is_other_and_rondo_club_wins() {
         "vrijwilliger@example.org"
     );
     assert_eq!(saves(&rig.state(), "CON0004").len(), 1);
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Synced);
     let audit = rig.conflicts("CON0004").await;
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].winning_system, "rondo_club");
@@ -198,14 +189,8 @@ async fn only_the_latest_of_superseded_changes_is_written() {
     assert!(posted[0]
         .1
         .contains(&("Email1".to_owned(), "definitief@example.org".to_owned())));
-    assert_eq!(
-        rig.change(first[0]).await.status,
-        ChangeStatus::Superseded.as_str()
-    );
-    assert_eq!(
-        rig.change(second[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(first[0]).await.status, ChangeStatus::Superseded);
+    assert_eq!(rig.change(second[0]).await.status, ChangeStatus::Synced);
     assert_eq!(
         rig.state().member("SUP0001").unwrap().communication.email1,
         "definitief@example.org"
@@ -242,14 +227,8 @@ async fn an_unrecorded_earlier_write_of_the_chain_is_ours_not_a_conflict() {
     assert!(posted[0]
         .1
         .contains(&("Email1".to_owned(), "eindstand@example.org".to_owned())));
-    assert_eq!(
-        rig.change(first[0]).await.status,
-        ChangeStatus::Superseded.as_str()
-    );
-    assert_eq!(
-        rig.change(second[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(first[0]).await.status, ChangeStatus::Superseded);
+    assert_eq!(rig.change(second[0]).await.status, ChangeStatus::Synced);
     assert!(rig.conflicts("CON0090").await.is_empty());
     rig.finish().await;
 }
@@ -303,7 +282,7 @@ async fn a_forward_sync_copy_of_sportlinks_newer_value_is_not_overwritten() {
         "in-sportlink@example.org"
     );
     let c = rig.change(ids[0]).await;
-    assert_eq!(c.status, ChangeStatus::ConflictLost.as_str(), "{c:?}");
+    assert_eq!(c.status, ChangeStatus::ConflictLost, "{c:?}");
     let audit = rig.conflicts("CON0009").await;
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0].winning_system, "sportlink");
@@ -348,7 +327,7 @@ async fn a_conflict_decision_that_led_to_a_write_is_audited_when_the_session_exp
     assert!(expirer.await.expect("join"), "the save happened");
     assert_eq!(
         rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str(),
+        ChangeStatus::Synced,
         "{report:?}"
     );
     assert_eq!(saves(&rig.state(), "CON0010").len(), 1, "written once");

@@ -33,7 +33,7 @@ async fn a_validation_error_leaves_the_change_pending_with_sportlinks_message() 
         "a refused value is not retried within the run"
     );
     let c = rig.change(ids[0]).await;
-    assert_eq!(c.status, ChangeStatus::Pending.as_str());
+    assert_eq!(c.status, ChangeStatus::Pending);
     assert!(c.last_error.unwrap().contains("Ongeldig e-mailadres"));
     assert!(c.next_attempt_at.is_some());
     assert_eq!(
@@ -60,10 +60,7 @@ async fn a_server_error_is_retried() {
     assert_done(&report, 1);
     let statuses: Vec<u16> = saves(&rig.state(), "SRV0001").iter().map(|s| s.0).collect();
     assert_eq!(statuses, vec![500, 500, 200]);
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Synced);
     assert_eq!(
         rig.state().member("SRV0001").unwrap().communication.email1,
         "volhouden@example.org"
@@ -103,10 +100,7 @@ async fn a_server_error_that_persists_is_recorded_and_retried_in_a_later_run() {
         matches!(second.members[0].result, MemberResult::Done { .. }),
         "{second:?}"
     );
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Synced);
     rig.finish().await;
 }
 
@@ -130,7 +124,7 @@ async fn a_stored_value_that_differs_from_the_typed_one_is_not_synced() {
     };
     assert!(error.contains("not marked synced"), "{error}");
     let c = rig.change(ids[0]).await;
-    assert_eq!(c.status, ChangeStatus::Pending.as_str());
+    assert_eq!(c.status, ChangeStatus::Pending);
     assert!(c.synced_at.is_none());
     let stored = rig.state().member("DIF0001").unwrap().communication.email1;
     assert_ne!(
@@ -161,10 +155,7 @@ async fn attempts_are_bounded_across_runs_then_the_change_is_failed_and_alerted(
     assert!(
         matches!(&first.members[0].result, MemberResult::Failed { gave_up, .. } if gave_up.is_empty())
     );
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Pending.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Pending);
     let second = rig.run(&mut executor, None).await;
     // Nothing is due any more: a third run leaves Sportlink alone.
     rig.state().clear_log();
@@ -175,7 +166,7 @@ async fn attempts_are_bounded_across_runs_then_the_change_is_failed_and_alerted(
     };
     assert_eq!(gave_up, &ids);
     let c = rig.change(ids[0]).await;
-    assert_eq!(c.status, ChangeStatus::Failed.as_str());
+    assert_eq!(c.status, ChangeStatus::Failed);
     assert_eq!(c.attempts, 2);
     assert!(c.status_reason.unwrap().contains("Ongeldig e-mailadres"));
     let alert = raised.try_recv().expect("alerted").event;
@@ -224,7 +215,7 @@ async fn a_value_missing_from_a_select_is_refused_without_saving() {
         "Amsterdam"
     );
     for id in ids {
-        assert_eq!(rig.change(id).await.status, ChangeStatus::Pending.as_str());
+        assert_eq!(rig.change(id).await.status, ChangeStatus::Pending);
     }
     rig.finish().await;
 }

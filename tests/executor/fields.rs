@@ -14,11 +14,7 @@ async fn assert_synced(rig: &Rig, knvb_id: &str, fields: &[&str]) {
             .iter()
             .find(|c| c.field == *field)
             .unwrap_or_else(|| panic!("no change for {field}"));
-        assert_eq!(
-            change.status,
-            ChangeStatus::Synced.as_str(),
-            "{field}: {change:?}"
-        );
+        assert_eq!(change.status, ChangeStatus::Synced, "{field}: {change:?}");
         assert!(change.synced_at.is_some(), "{field} has no synced_at");
         let (sportlink_modified, rondo_modified) = rig.timestamps(knvb_id, field).await;
         assert!(
@@ -268,7 +264,7 @@ async fn variants_with_other_data_urls_and_markup_push_and_verify() {
         for id in &ids {
             assert_eq!(
                 rig.change(*id).await.status,
-                ChangeStatus::Synced.as_str(),
+                ChangeStatus::Synced,
                 "seed {seed}"
             );
         }

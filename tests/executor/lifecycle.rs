@@ -39,7 +39,7 @@ async fn a_former_member_is_skipped_with_a_reason_never_synced() {
     assert!(reason.contains("Oud bondslid"), "{reason}");
     for id in ids {
         let c = rig.change(id).await;
-        assert_eq!(c.status, ChangeStatus::Skipped.as_str());
+        assert_eq!(c.status, ChangeStatus::Skipped);
         assert!(c.status_reason.unwrap().contains("Oud bondslid"));
         assert!(c.synced_at.is_none());
     }
@@ -91,10 +91,7 @@ async fn a_deceased_member_is_skipped_without_opening_sportlink() {
         matches!(&report.members[0].result, MemberResult::Skipped { reason } if reason.contains("deceased")),
         "{report:?}"
     );
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Skipped.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Skipped);
     assert!(
         rig.state().request_log().is_empty(),
         "Sportlink was not opened"
@@ -229,7 +226,7 @@ async fn members_without_a_section_are_skipped_and_do_not_trip_the_breaker() {
     }
     for id in &all_ids {
         let c = rig.change(*id).await;
-        assert_eq!(c.status, ChangeStatus::Skipped.as_str(), "{c:?}");
+        assert_eq!(c.status, ChangeStatus::Skipped, "{c:?}");
         assert!(
             c.status_reason
                 .as_deref()
@@ -238,10 +235,7 @@ async fn members_without_a_section_are_skipped_and_do_not_trip_the_breaker() {
             "{c:?}"
         );
     }
-    assert_eq!(
-        rig.change(ok_ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ok_ids[0]).await.status, ChangeStatus::Synced);
     assert!(raised.try_recv().is_err(), "no alert");
     let board = executor.status_board();
     assert!(!matches!(
@@ -283,7 +277,7 @@ async fn a_crash_between_the_save_and_the_database_update_is_not_pushed_twice() 
     assert!(saved, "the save reached Sportlink");
     assert_eq!(
         rig.change(ids[0]).await.status,
-        ChangeStatus::Pending.as_str(),
+        ChangeStatus::Pending,
         "killed before the database update"
     );
     assert_eq!(saves(&rig.state(), "CRA0001").len(), 1);
@@ -296,10 +290,7 @@ async fn a_crash_between_the_save_and_the_database_update_is_not_pushed_twice() 
         rondo_reverse_sync::sportlink::executor::FieldDecision::AlreadyInSync
     );
     assert_eq!(saves(&rig.state(), "CRA0001").len(), 1, "not written again");
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Synced);
     rig.finish().await;
 }
 
@@ -468,7 +459,7 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
     .await;
     assert!(pushed);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while rig.change(ids[0]).await.status != ChangeStatus::Synced.as_str() {
+    while rig.change(ids[0]).await.status != ChangeStatus::Synced {
         assert!(
             tokio::time::Instant::now() < deadline,
             "not marked synced in time"
@@ -542,7 +533,7 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
     );
     assert!(log.iter().all(|r| !r.is_save()), "nothing saved: {log:?}");
     let c = rig.change(ids[0]).await;
-    assert_eq!(c.status, ChangeStatus::Pending.as_str(), "{c:?}");
+    assert_eq!(c.status, ChangeStatus::Pending, "{c:?}");
     assert_eq!(c.attempts, 0, "{c:?}");
     assert_eq!(
         rig.state().member("DRY0002").unwrap().communication.email1,
@@ -652,7 +643,7 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
         .await
         .expect("serve starts");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while rig.change(ids[0]).await.status != ChangeStatus::Synced.as_str() {
+    while rig.change(ids[0]).await.status != ChangeStatus::Synced {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
@@ -695,10 +686,7 @@ async fn a_requeued_change_is_pushed_again_by_the_services_executor() {
     rig.run(&mut executor, None).await;
     executor.close().await;
     drop(executor); // the account lock goes with it
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Failed.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Failed);
     rig.state().update_faults(|f| f.server_error_on_saves = 0);
 
     let mut settings = serve_settings(&rig);
@@ -720,7 +708,7 @@ async fn a_requeued_change_is_pushed_again_by_the_services_executor() {
 
     // A hang guard, not a timing claim.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while rig.change(ids[0]).await.status != ChangeStatus::Synced.as_str() {
+    while rig.change(ids[0]).await.status != ChangeStatus::Synced {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the requeued change was not pushed: {:?}",

@@ -80,7 +80,7 @@ async fn a_wrong_password_is_a_clear_error_and_marks_nothing() {
     assert!(!format!("{report:?}").contains(wrong));
     // Nothing marked: the change is untouched.
     let c = rig.change(ids[0]).await;
-    assert_eq!(c.status, ChangeStatus::Pending.as_str());
+    assert_eq!(c.status, ChangeStatus::Pending);
     assert_eq!(c.attempts, 0);
     assert_eq!(c.last_error, None);
     assert!(saves(&rig.state(), "PWD0001").is_empty());
@@ -223,10 +223,7 @@ async fn an_expired_session_on_navigation_logs_in_again() {
         rig.state().member("EXP0002").unwrap().communication.email1,
         "b@example.org"
     );
-    assert_eq!(
-        rig.change(ids[0]).await.status,
-        ChangeStatus::Synced.as_str()
-    );
+    assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Synced);
     rig.finish().await;
 }
 
@@ -265,7 +262,7 @@ async fn an_expired_session_on_save_logs_in_again_and_redoes_the_page() {
     assert_eq!(stored.communication.email1, "na-verlopen@example.org");
     assert_eq!(stored.remark(3), Some("777"));
     for id in ids {
-        assert_eq!(rig.change(id).await.status, ChangeStatus::Synced.as_str());
+        assert_eq!(rig.change(id).await.status, ChangeStatus::Synced);
     }
     rig.finish().await;
 }

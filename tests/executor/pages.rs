@@ -41,7 +41,7 @@ async fn a_failing_page_fails_the_member_and_the_retry_does_not_rewrite_saved_pa
     // Fail fast: nothing is marked, the financial page was not touched.
     for id in &ids {
         let c = rig.change(*id).await;
-        assert_eq!(c.status, ChangeStatus::Pending.as_str(), "{c:?}");
+        assert_eq!(c.status, ChangeStatus::Pending, "{c:?}");
         assert_eq!(c.attempts, 1);
         assert!(c
             .last_error
@@ -96,7 +96,7 @@ async fn a_failing_page_fails_the_member_and_the_retry_does_not_rewrite_saved_pa
     );
     assert_eq!(posted.len(), 4, "{posted:?}");
     for id in &ids {
-        assert_eq!(rig.change(*id).await.status, ChangeStatus::Synced.as_str());
+        assert_eq!(rig.change(*id).await.status, ChangeStatus::Synced);
     }
     let stored = rig.state().member("PAGE001").unwrap();
     assert_eq!(stored.remark(8), Some("2026-01-15"));
@@ -123,10 +123,10 @@ async fn a_page_the_member_lacks_is_skipped_and_the_other_pages_are_pushed() {
     let mut statuses = Vec::new();
     for id in &ids {
         let c = rig.change(*id).await;
-        statuses.push((c.field.clone(), c.status.clone(), c.status_reason.clone()));
+        statuses.push((c.field.clone(), c.status, c.status_reason.clone()));
     }
     let vog = statuses.iter().find(|(f, ..)| f == "datum_vog").unwrap();
-    assert_eq!(vog.1, ChangeStatus::Skipped.as_str(), "{statuses:?}");
+    assert_eq!(vog.1, ChangeStatus::Skipped, "{statuses:?}");
     assert!(
         vog.2
             .as_deref()
@@ -137,7 +137,7 @@ async fn a_page_the_member_lacks_is_skipped_and_the_other_pages_are_pushed() {
     assert!(statuses
         .iter()
         .filter(|(f, ..)| f != "datum_vog")
-        .all(|(_, s, _)| s == ChangeStatus::Synced.as_str()));
+        .all(|(_, s, _)| *s == ChangeStatus::Synced));
     let stored = rig.state().member("PAGE002").unwrap();
     assert_eq!(stored.communication.email1, "twee@example.nl");
     assert!(stored.has_financial_block);
