@@ -427,6 +427,11 @@ impl Service {
         self.running.shutdown();
     }
 
+    /// Client connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.running.open_connections()
+    }
+
     /// Waits until the HTTP server has stopped, then stops and joins the poller, the executor
     /// (which closes the browser) and the alerter (which sends what it still holds).
     pub async fn wait(self) -> anyhow::Result<()> {

@@ -5,7 +5,6 @@
 //! request that was not verified (a verified but malformed body is recorded as `rejected`, as the
 //! audit trail wants, and creates no change), nothing panics, and the service still works after.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -16,10 +15,11 @@ use tokio::net::TcpStream;
 
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::config::{Secret, Settings};
-use rondo_reverse_sync::startup::{self, Running};
+use rondo_reverse_sync::startup;
 use rondo_reverse_sync::store::Store;
 use rondo_reverse_sync::webhook::WebhookSecret;
 use rrs_standins::loadgen;
+use rrs_testkit::service::TestService;
 
 use rrs_testkit::signing;
 
@@ -29,7 +29,7 @@ const OTHER_SECRET: &str = "whsec_b3RoZXIgc2VjcmV0IG9mIHNvbWVib2R5IGVsc2U=";
 struct App {
     port: u16,
     store: Store,
-    running: Option<Running>,
+    service: Option<TestService>,
     dir: TempDir,
     secret: WebhookSecret,
 }
@@ -42,37 +42,22 @@ impl App {
         settings.database.path = dir.path().join("hostile.sqlite3");
         settings.webhook.secret = Secret::new(SECRET);
         settings_for(&mut settings);
-        // As `migrate` does: the service itself refuses a missing database.
-        drop(
-            rondo_reverse_sync::open_store(&settings, Arc::new(Catalogue::builtin()))
-                .expect("database"),
-        );
-        let state = startup::build_state(&settings, Arc::new(Catalogue::builtin()))
+        // The database is created as `migrate` does; the service starts as `serve` does.
+        let service = TestService::start(&settings, 0)
             .await
-            .expect("state");
-        let store = state.store.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let running = startup::run(listener, state, std::future::pending())
-            .await
-            .expect("run");
+            .expect("the service starts");
         App {
-            port: running.port(),
-            store,
-            running: Some(running),
+            port: service.port,
+            store: service.store.clone(),
+            service: Some(service),
             dir,
             secret: WebhookSecret::parse(settings.webhook.secret.expose()).expect("secret"),
         }
     }
 
     async fn stop(mut self) {
-        if let Some(running) = self.running.take() {
-            running.shutdown();
-            tokio::time::timeout(Duration::from_secs(15), running.wait())
-                .await
-                .expect("the service stops within 15 s")
-                .expect("clean stop");
+        if let Some(service) = self.service.take() {
+            service.stop().await.expect("the service stops cleanly");
         }
     }
 
@@ -1322,7 +1307,13 @@ async fn idle_sockets_cannot_shut_out_webhooks_or_health() {
         settings.server.header_read_timeout_secs = 1;
     })
     .await;
-    let open = || app.running.as_ref().expect("running").open_connections();
+    let open = || {
+        app.service
+            .as_ref()
+            .expect("running")
+            .service()
+            .open_connections()
+    };
     let mut idle = Vec::new();
     for _ in 0..CAP * 8 {
         idle.push(

@@ -104,61 +104,41 @@ async fn bench_executor_100() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by hand with --ignored"]
 async fn bench_end_to_end_50() {
-    use std::sync::Arc;
-
     use chrono::Utc;
     use rondo_reverse_sync::config::{Secret, WebhookSettings};
-    use rondo_reverse_sync::sportlink::executor::ExecutorSettings;
-    use rondo_reverse_sync::sportlink::service::ExecutorHandle;
     use rondo_reverse_sync::webhook::WebhookSecret;
     use rrs_standins::loadgen::Delivery;
     use serde_json::json;
-    use tokio_util::sync::CancellationToken;
 
     const EDITS: usize = 50;
     const SECRET: &str = "whsec_ZTJlLWJlbmNoLXNlY3JldC1rZXktMDEyMzQ1Njc4OQ==";
     if !chromium_available() {
         return;
     }
-    let mut rig = Rig::start().await;
+    let rig = Rig::start().await;
     let defaults = SportlinkSettings::default();
-    rig.session.timings.settle = Duration::from_millis(defaults.settle_ms);
-    rig.settings = ExecutorSettings::from_config(&defaults);
     let members: Vec<Member> = (0..EDITS)
         .map(|n| Member::jan(&format!("E2E{n:04}")))
         .collect();
     for m in &members {
         rig.seed(m).await;
     }
-    let webhook = WebhookSettings {
+    // `serve` as it runs at a club: the service's own executor, default pacing.
+    let mut settings = rig.serve_settings();
+    settings.webhook = WebhookSettings {
         secret: Secret::new(SECRET),
         ..WebhookSettings::default()
     };
-    let cancel = CancellationToken::new();
-    let handle = ExecutorHandle::spawn(
-        rig.executor(),
-        cancel.clone(),
-        std::sync::Arc::new(rondo_reverse_sync::telemetry::Metrics::new()),
-    );
-    let mut settings = rondo_reverse_sync::config::Settings::default();
-    settings.database.path = rig.store.path().to_path_buf();
-    settings.webhook = webhook;
-    let mut state = rondo_reverse_sync::startup::build_state(
+    settings.sportlink.min_member_interval_ms = defaults.min_member_interval_ms;
+    settings.sportlink.member_jitter_ms = defaults.member_jitter_ms;
+    settings.sportlink.settle_ms = defaults.settle_ms;
+    let running = rrs_testkit::app::serve(
         &settings,
-        Arc::new(rondo_reverse_sync::catalogue::Catalogue::builtin()),
+        rondo_reverse_sync::catalogue::Catalogue::builtin(),
+        rig.sim.clock(),
     )
     .await
-    .expect("state");
-    // The rig's store (one writer for the database) and the executor's wake-up.
-    state.store = rig.store.clone();
-    state.executor_wake = handle.notifier();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let running =
-        rondo_reverse_sync::startup::run(listener, state, cancel.clone().cancelled_owned())
-            .await
-            .expect("serve");
+    .expect("serve starts");
     let url = format!("http://127.0.0.1:{}/webhooks/rondo-club", running.port());
     let client = reqwest::Client::new();
     let secret = WebhookSecret::parse(SECRET).expect("secret");
@@ -217,8 +197,7 @@ async fn bench_end_to_end_50() {
         q(0.95).as_secs_f64() * 1000.0,
         q(1.0).as_secs_f64() * 1000.0,
     );
-    cancel.cancel();
+    running.shutdown();
     running.wait().await.expect("stopped");
-    handle.join().await;
     rig.finish().await;
 }

@@ -502,7 +502,7 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
     m.email = "droog@example.org".into();
     let ids = rig.user_edit(&m).await;
 
-    let mut settings = serve_settings(&rig);
+    let mut settings = rig.serve_settings();
     settings.sportlink.dry_run = true;
     let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
         .await
@@ -542,30 +542,6 @@ async fn serve_with_dry_run_opens_forms_but_never_saves() {
     rig.finish().await;
 }
 
-/// Settings for `serve` on the rig's database against the rig's simulator.
-fn serve_settings(rig: &Rig) -> Settings {
-    use rondo_reverse_sync::config::{Secret, SportlinkSettings};
-
-    use crate::support::chromium::{chromium_path, OTP_SECRET, PASSWORD, USER};
-
-    let mut settings = Settings::default();
-    settings.database.path = rig.store.path().to_path_buf();
-    settings.webhook.secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-    settings.sportlink = SportlinkSettings {
-        base_url: rig.sim.base_url(),
-        username: USER.into(),
-        password: Secret::new(PASSWORD),
-        otp_secret: Secret::new(OTP_SECRET),
-        chromium_path: chromium_path(),
-        min_member_interval_ms: 0,
-        member_jitter_ms: 0,
-        settle_ms: 400,
-        artefact_dir: rig.artefact_dir(),
-        ..SportlinkSettings::default()
-    };
-    settings
-}
-
 /// Issue 13, part 2: the canary. `serve` with a canary member and a catalogue that no longer
 /// matches Sportlink's pages pauses the executor at start-up with the diagnosis, before any
 /// change is attempted; no save is made. With the catalogue fixed, the next start's canary passes
@@ -586,7 +562,7 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
     rig.seed(&m).await;
     m.email = "na-de-kanarie@example.org".into();
     let ids = rig.user_edit(&m).await;
-    let mut settings = serve_settings(&rig);
+    let mut settings = rig.serve_settings();
     settings.sportlink.canary_member = "CAN0001".into();
     settings.admin.token =
         rondo_reverse_sync::config::Secret::new("canary-test-token-0123456789abcdef0123456789");
@@ -689,7 +665,7 @@ async fn a_requeued_change_is_pushed_again_by_the_services_executor() {
     assert_eq!(rig.change(ids[0]).await.status, ChangeStatus::Failed);
     rig.state().update_faults(|f| f.server_error_on_saves = 0);
 
-    let mut settings = serve_settings(&rig);
+    let mut settings = rig.serve_settings();
     settings.admin.token = rondo_reverse_sync::config::Secret::new(TOKEN);
     let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
         .await

@@ -119,6 +119,11 @@ impl TestService {
             .map_err(|_| anyhow!("the service did not stop within 30 s"))?
     }
 
+    /// The running service.
+    pub fn service(&self) -> &Service {
+        self.service.as_ref().expect("the service is running")
+    }
+
     /// The running service, to stop it by hand.
     pub fn take_running(&mut self) -> Service {
         self.service.take().expect("the service is running")
