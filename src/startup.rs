@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
 use crate::config::{ConfigError, Settings, WebhookSettings};
-use crate::http::{self, AppState, OpsState, Unwired};
+use crate::http::{self, AppState, ConnectionLimits, OpsState, Unwired};
 use crate::telemetry::Metrics;
 use crate::webhook::{Verifier, WebhookSecret};
 
@@ -78,26 +78,6 @@ pub async fn build_state(
         request_timeout: Duration::from_secs(settings.server.request_timeout_secs),
         connections: ConnectionLimits::from_settings(settings),
     })
-}
-
-/// What one client connection may hold: a slot among `max_connections`, and no longer than
-/// `header_read_timeout` without sending a request (while connecting, or idle between
-/// keep-alive requests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    pub max_connections: usize,
-    pub header_read_timeout: Duration,
-}
-
-impl ConnectionLimits {
-    pub fn from_settings(settings: &Settings) -> Self {
-        Self {
-            max_connections: settings.server.max_connections.max(1),
-            header_read_timeout: Duration::from_secs(
-                settings.server.header_read_timeout_secs.max(1),
-            ),
-        }
-    }
 }
 
 /// The running service.

@@ -3,6 +3,7 @@
 //! the admin API (`/api/`), the operator page (`/`) and `/metrics` in [`ops_routes`].
 
 pub mod admin;
+mod connections;
 mod error;
 mod health;
 pub mod metrics;
@@ -19,6 +20,7 @@ use tokio::sync::Notify;
 use crate::store::Store;
 use crate::webhook::Verifier;
 
+pub use connections::ConnectionLimits;
 pub use error::ApiError;
 pub use ops::{
     ExecutorStateView, ExecutorView, LoginLimits, OperationError, Operations, OpsState,
@@ -39,7 +41,7 @@ pub struct AppState {
     /// Deadline for one request to `/api/` and `/` (the operator page); then 503.
     pub request_timeout: std::time::Duration,
     /// The connection cap and the header-read timeout the server applies.
-    pub connections: crate::startup::ConnectionLimits,
+    pub connections: ConnectionLimits,
 }
 
 pub fn router(state: AppState) -> Router {
