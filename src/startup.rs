@@ -60,8 +60,9 @@ pub async fn build_state(
             .context("opening the database")??
     };
     let executor_wake = Arc::new(Notify::new());
-    // The poll and the executor are wired in by `serve` through `OpsState::with_operations`;
-    // until then their admin endpoints answer 503 "not available in this build".
+    // Without a poller and an executor: their admin endpoints answer 503 "not available in this
+    // build". `launch` replaces these operations with the service's own (`ServiceOperations`)
+    // once it has started them.
     let ops = OpsState::new(
         store.clone(),
         settings.admin.token.clone(),
