@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::error::cause_chain;
-use super::ops::{ExecutorView, OperationError, OpsState, PollAccepted};
+pub use super::error::{ApiError, ErrorBody, DATABASE_UNAVAILABLE};
+use super::ops::{ExecutorView, OpsState, PollAccepted};
 use crate::domain::{ChangeId, ChangeStatus, KnvbId};
 use crate::store::{
     ChangeRecord, ChangeStatusCounts, ConflictRecord, DeliverySummary, ForwardSyncOutcome,
@@ -32,117 +32,6 @@ const MAX_BULK: usize = 200;
 /// a future `sync_origin_at` would hide real user edits as forward-sync writes until then.
 const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
 const MAX_VALUE_LEN: usize = 1_000;
-
-/// What a caller learns when the database cannot be used now (the log has the details).
-pub const DATABASE_UNAVAILABLE: &str = "the database is not available now; see the service log";
-
-/// An API failure, mapped to its status in one place.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("missing or wrong admin token")]
-    Unauthorized,
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    BadGateway(String),
-    #[error("{0}")]
-    TooLarge(String),
-    #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Why the request failed.
-    pub error: String,
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Rejected(reason) => ApiError::Conflict(reason),
-            other if other.is_unavailable() => {
-                tracing::error!(error = %other, "database unavailable");
-                ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
-            }
-            other => ApiError::Internal(Box::new(other)),
-        }
-    }
-}
-
-impl From<OperationError> for ApiError {
-    fn from(e: OperationError) -> Self {
-        match e {
-            OperationError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
-            OperationError::NotFound(m) => ApiError::NotFound(m),
-            OperationError::Busy(m) => ApiError::Conflict(m),
-            OperationError::Upstream(m) => ApiError::BadGateway(m),
-            OperationError::Store(s) => s.into(),
-        }
-    }
-}
-
-impl From<PathRejection> for ApiError {
-    fn from(e: PathRejection) -> Self {
-        ApiError::BadRequest(e.body_text())
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(e: QueryRejection) -> Self {
-        ApiError::BadRequest(e.body_text())
-    }
-}
-
-impl ApiError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Logs an internal error once, with its cause chain; the caller learns nothing internal.
-    pub fn log_if_internal(&self) {
-        if let ApiError::Internal(source) = self {
-            tracing::error!(error = %cause_chain(source.as_ref()), "internal error");
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        self.log_if_internal();
-        let status = self.status();
-        let mut response = (
-            status,
-            Json(ErrorBody {
-                error: self.to_string(),
-            }),
-        )
-            .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"rondo-reverse-sync\""),
-            );
-        }
-        response
-    }
-}
 
 /// The bearer token of a request, if it sent one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -72,13 +72,10 @@ async fn within(
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(?timeout, "request took too long; answered 503");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the request did not finish within {} seconds",
-                    timeout.as_secs()
-                ),
-            )
+            ApiError::Unavailable(format!(
+                "the request did not finish within {} seconds",
+                timeout.as_secs()
+            ))
             .into_response()
         }
     }

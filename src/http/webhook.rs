@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::Json;
 use chrono::Utc;
 use futures::StreamExt as _;
 
+use super::error::DATABASE_UNAVAILABLE;
 use super::{ApiError, AppState};
 use crate::webhook::{ingest, Ingested};
 
@@ -48,17 +49,14 @@ pub async fn receive(
     )
     .await
     .map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the body did not arrive within {} seconds",
-                BODY_DEADLINE.as_secs()
-            ),
-        )
+        ApiError::RequestTimeout(format!(
+            "the body did not arrive within {} seconds",
+            BODY_DEADLINE.as_secs()
+        ))
     })
     .and_then(|read| read)
     .inspect_err(|e| {
-        let too_large = matches!(e, ApiError::Client { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE);
+        let too_large = matches!(e, ApiError::TooLarge(_));
         state
             .ops
             .metrics()
@@ -71,7 +69,7 @@ pub async fn receive(
         .map_err(|e| {
             state.ops.metrics().record_delivery("unverified");
             tracing::warn!(reason = %e, "webhook rejected: not verified");
-            ApiError::new(StatusCode::UNAUTHORIZED, e.to_string())
+            ApiError::Unverified(e.to_string())
         })?;
     tracing::Span::current().record("webhook_id", verified.webhook_id());
 
@@ -80,10 +78,7 @@ pub async fn receive(
         if e.is_unavailable() {
             // Not acknowledged: the snippet queues the delivery and sends it again later.
             tracing::error!(error = %e, "webhook not recorded: database unavailable");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                super::admin::DATABASE_UNAVAILABLE,
-            )
+            ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
         } else {
             ApiError::internal(e)
         }
@@ -115,7 +110,7 @@ pub async fn receive(
         }
         Ingested::Rejected { reason } => {
             tracing::warn!(%reason, "webhook recorded as rejected");
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, reason.clone()));
+            return Err(ApiError::BadRequest(reason.clone()));
         }
         other => tracing::info!(outcome = ?other, "webhook recorded"),
     }
@@ -125,12 +120,7 @@ pub async fn receive(
 /// The whole body, or 413 as soon as it is known to be longer than `limit`: from
 /// `Content-Length` before reading anything, or while reading a body sent without one.
 async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than {limit} bytes"),
-        )
-    };
+    let too_large = || ApiError::TooLarge(format!("the body is larger than {limit} bytes"));
     let declared = match headers.get(header::CONTENT_LENGTH) {
         None => None,
         Some(value) => Some(
@@ -138,9 +128,7 @@ async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<By
                 .to_str()
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    ApiError::new(StatusCode::BAD_REQUEST, "malformed Content-Length")
-                })?,
+                .ok_or_else(|| ApiError::BadRequest("malformed Content-Length".into()))?,
         ),
     };
     if declared.is_some_and(|len| len > limit as u64) {
@@ -152,10 +140,7 @@ async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<By
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             tracing::debug!(error = %e, "webhook body could not be read");
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            )
+            ApiError::BadRequest("the request body could not be read".into())
         })?;
         if buffer.len() + chunk.len() > limit {
             return Err(too_large());
