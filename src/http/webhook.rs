@@ -32,9 +32,9 @@ const BODY_DEADLINE: Duration = Duration::from_secs(10);
     ),
     responses(
         (status = 200, description = "Committed (processed, trashed, ignored or duplicate)", content_type = "application/json"),
-        (status = 400, description = "Verified but malformed", body = super::admin::ErrorBody),
-        (status = 401, description = "Bad or missing signature, stale timestamp", body = super::admin::ErrorBody),
-        (status = 413, description = "Body over the limit", body = super::admin::ErrorBody),
+        (status = 400, description = "Verified but malformed", body = super::error::ErrorBody),
+        (status = 401, description = "Bad or missing signature, stale timestamp", body = super::error::ErrorBody),
+        (status = 413, description = "Body over the limit", body = super::error::ErrorBody),
     )
 )]
 #[tracing::instrument(name = "webhook", skip_all, fields(webhook_id, knvb_id))]
