@@ -272,11 +272,35 @@ impl Default for SportlinkSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
     /// Bearer token for `/api/` and the operator page.
     pub token: Secret,
+    /// A second, read-only bearer token: it reads member status (`/api/member-status…`, what
+    /// the WordPress snippet's "Sportlink" box shows) and nothing else. Empty disables it.
+    pub read_token: Secret,
+    /// The club's time zone (IANA name): the operator page shows every time in it.
+    pub time_zone: String,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            token: Secret::default(),
+            read_token: Secret::default(),
+            time_zone: "Europe/Amsterdam".into(),
+        }
+    }
+}
+
+impl AdminSettings {
+    /// The time zone, checked by [`Settings::validate`] (Amsterdam if it is not one).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone
+            .parse()
+            .unwrap_or(chrono_tz::Europe::Amsterdam)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -513,6 +537,31 @@ impl Settings {
                 "must differ from the webhook secret",
             ));
         }
+        if self.admin.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::new(
+                "admin.time_zone",
+                format!(
+                    "{:?} is not a time zone name such as Europe/Amsterdam",
+                    self.admin.time_zone.chars().take(60).collect::<String>()
+                ),
+            ));
+        }
+        if needs.admin && self.admin.read_token.is_set() {
+            if self.admin.read_token.expose().len() < 16 {
+                return Err(ConfigError::new(
+                    "admin.read_token",
+                    "must be at least 16 characters (or empty to disable it)",
+                ));
+            }
+            if self.admin.read_token.expose() == self.admin.token.expose()
+                || self.admin.read_token.expose() == self.webhook.secret.expose()
+            {
+                return Err(ConfigError::new(
+                    "admin.read_token",
+                    "must differ from the admin token and the webhook secret",
+                ));
+            }
+        }
         if needs.rondo_club {
             validate_url("rondo_club.base_url", &self.rondo_club.base_url)?;
             require("rondo_club.username", &self.rondo_club.username)?;
@@ -690,6 +739,7 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "sportlink.password",
     "sportlink.otp_secret",
     "admin.token",
+    "admin.read_token",
     "alerts.smtp_password",
 ];
 

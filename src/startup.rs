@@ -69,7 +69,9 @@ pub async fn build_state(
         Arc::new(Metrics::new()),
         Arc::new(Unwired),
         executor_wake.clone(),
-    );
+    )
+    .with_read_token(settings.admin.read_token.clone())
+    .with_time_zone(settings.admin.tz());
     Ok(AppState {
         store,
         verifier: Arc::new(verifier),
@@ -385,7 +387,9 @@ pub async fn launch(
             }),
         }),
         wake,
-    );
+    )
+    .with_read_token(settings.admin.read_token.clone())
+    .with_time_zone(settings.admin.tz());
     let running = run(listener, state, shutdown)
         .await
         .context("cannot start the HTTP server")?;

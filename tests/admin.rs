@@ -29,7 +29,16 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::binary;
 
+#[path = "admin/history.rs"]
+mod history;
+#[path = "admin/operator_screens.rs"]
+mod operator_screens;
+#[path = "admin/read_only.rs"]
+mod read_only;
+
 const TOKEN: &str = "admin-token-0123456789-abcdefghij";
+/// `admin.read_token`: member status and nothing else.
+const READ_TOKEN: &str = "read-only-token-9876543210-zyxwv";
 /// The webhook secret is not an admin token.
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -172,6 +181,7 @@ impl App {
         settings.database.path = dir.path().join("admin.sqlite3");
         settings.webhook.secret = Secret::new(WEBHOOK_SECRET);
         settings.admin.token = Secret::new(TOKEN);
+        settings.admin.read_token = Secret::new(READ_TOKEN);
         // As `migrate` does: the service itself refuses a missing database.
         drop(
             rondo_reverse_sync::open_store(&settings, Arc::new(Catalogue::builtin()))
@@ -212,7 +222,12 @@ impl App {
         .expect("app starts");
         App {
             base: format!("http://127.0.0.1:{}", running.port()),
+            // The page speaks Dutch unless asked otherwise; these tests read its English.
             client: reqwest::Client::builder()
+                .default_headers(reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::ACCEPT_LANGUAGE,
+                    reqwest::header::HeaderValue::from_static("en"),
+                )]))
                 .timeout(Duration::from_secs(20))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

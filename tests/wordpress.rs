@@ -5,8 +5,10 @@
 
 #[path = "poll.rs"]
 mod poll;
+#[path = "wordpress/status_box.rs"]
+mod status_box;
 
-use rrs_testkit::{service, wordpress};
+use rrs_testkit::{headless, service, wordpress};
 
 use std::time::{Duration, Instant};
 

@@ -149,6 +149,34 @@ fn admin_token_must_differ_from_the_webhook_secret() {
 }
 
 #[test]
+fn the_read_only_token_is_optional_long_and_different_from_the_other_secrets() {
+    let with = |token: &str| {
+        full().replace(
+            "token = \"an-admin-token-that-is-long\"",
+            &format!("token = \"an-admin-token-that-is-long\"\nread_token = \"{token}\""),
+        )
+    };
+    let s = Settings::from_toml(&with("a-read-only-token-long-enough")).unwrap();
+    assert!(s.validate(ALL).is_ok());
+    assert!(!format!("{s:?}").contains("a-read-only-token-long-enough"));
+    assert!(
+        Settings::from_toml(&full()).unwrap().validate(ALL).is_ok(),
+        "optional"
+    );
+    let short = error_for(&with("short"));
+    assert!(
+        short.contains("admin.read_token") && short.contains("16"),
+        "{short}"
+    );
+    assert!(!short.contains("short\""), "{short}");
+    for same in ["an-admin-token-that-is-long", SECRET] {
+        let err = error_for(&with(same));
+        assert!(err.contains("admin.read_token: must differ"), "{err}");
+        assert!(!err.contains(same), "{err}");
+    }
+}
+
+#[test]
 fn secrets_never_appear_in_debug_output_or_errors() {
     let s = Settings::from_toml(&full()).unwrap();
     let debug = format!("{s:?}");
@@ -291,6 +319,7 @@ fn secrets_from_the_environment_are_kept_byte_for_byte() {
         ("RRS_SPORTLINK__PASSWORD", "{not: a, map}"),
         ("RRS_SPORTLINK__OTP_SECRET", "[1, 2]"),
         ("RRS_ADMIN__TOKEN", "0001234567890123456789"),
+        ("RRS_ADMIN__READ_TOKEN", "000987654321098765432"),
         ("rrs_alerts__smtp_password", "1e3"),
     ];
     assert_eq!(
@@ -308,6 +337,7 @@ fn secrets_from_the_environment_are_kept_byte_for_byte() {
         s.sportlink.password.expose(),
         s.sportlink.otp_secret.expose(),
         s.admin.token.expose(),
+        s.admin.read_token.expose(),
         s.alerts.smtp_password.expose(),
     ];
     for ((name, want), got) in values.iter().zip(got) {

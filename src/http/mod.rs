@@ -96,18 +96,35 @@ pub fn ops_routes(state: OpsState) -> Router {
         .route("/poll", post(admin::trigger_poll))
         .route("/executor/resume", post(admin::resume_executor))
         .route("/forward-sync/report", post(admin::forward_sync_report))
+        .route("/history", get(admin::history::history))
         .route("/openapi.json", get(admin::openapi_json))
         .fallback(admin::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,
         ));
+    // The read-only token opens these and nothing else (the admin token opens them too).
+    let member_status = Router::new()
+        .route("/member-status", get(admin::member_status::attention))
+        .route(
+            "/member-status/{knvb_id}",
+            get(admin::member_status::member_status),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::member_status::require_read_token,
+        ));
+    let api = member_status.merge(api);
     Router::new()
         .route("/", get(operator::page))
         .route("/login", post(operator::login))
         .route("/logout", post(operator::logout))
         .route("/ui/changes/{id}/requeue", post(operator::ui_requeue))
         .route("/ui/executor/resume", post(operator::ui_resume))
+        .route("/history", get(operator::history))
+        .route("/history/requeue", get(operator::confirm_requeue))
+        .route("/ui/history/requeue", post(operator::ui_requeue_filter))
+        .route("/members/{knvb_id}", get(operator::member))
         .route("/metrics", get(metrics::scrape))
         .nest("/api", api)
         .with_state(state)

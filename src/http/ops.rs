@@ -192,9 +192,14 @@ pub struct OpsState {
     inner: Arc<OpsInner>,
 }
 
+#[derive(Clone)]
 struct OpsInner {
     store: Store,
     token: Secret,
+    /// The read-only token: member status and nothing else (unset: nobody reads with it).
+    read_token: Secret,
+    /// The club's time zone: the operator page shows every time in it.
+    time_zone: chrono_tz::Tz,
     metrics: Arc<Metrics>,
     operations: Arc<dyn Operations>,
     executor_wake: Arc<Notify>,
@@ -220,6 +225,8 @@ impl OpsState {
             inner: Arc::new(OpsInner {
                 store,
                 token: admin_token,
+                read_token: Secret::default(),
+                time_zone: chrono_tz::Europe::Amsterdam,
                 metrics,
                 operations,
                 executor_wake,
@@ -231,33 +238,44 @@ impl OpsState {
 
     /// The same state with the real poll, re-detection and executor behind the seam.
     pub fn with_operations(&self, operations: Arc<dyn Operations>) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.operations = operations;
         Self {
-            inner: Arc::new(OpsInner {
-                store: self.inner.store.clone(),
-                token: self.inner.token.clone(),
-                metrics: self.inner.metrics.clone(),
-                operations,
-                executor_wake: self.inner.executor_wake.clone(),
-                sessions: self.inner.sessions.clone(),
-                login_limiter: self.inner.login_limiter.clone(),
-            }),
+            inner: Arc::new(inner),
         }
     }
 
     /// The same state with other sign-in rate limits (tests use a refill of hours, so counts
     /// alone decide).
     pub fn with_login_limits(&self, limits: LoginLimits) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.login_limiter = Arc::new(LoginLimiter::new(limits));
         Self {
-            inner: Arc::new(OpsInner {
-                store: self.inner.store.clone(),
-                token: self.inner.token.clone(),
-                metrics: self.inner.metrics.clone(),
-                operations: self.inner.operations.clone(),
-                executor_wake: self.inner.executor_wake.clone(),
-                sessions: self.inner.sessions.clone(),
-                login_limiter: Arc::new(LoginLimiter::new(limits)),
-            }),
+            inner: Arc::new(inner),
         }
+    }
+
+    /// The same state with a read-only token (`admin.read_token`): it reads member status and
+    /// nothing else.
+    pub fn with_read_token(&self, read_token: Secret) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.read_token = read_token;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The same state with another time zone for the operator page (`admin.time_zone`).
+    pub fn with_time_zone(&self, time_zone: chrono_tz::Tz) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.time_zone = time_zone;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.inner.time_zone
     }
 
     /// Takes one sign-in attempt from `client`'s allowance and from the overall one; `Err` with
@@ -296,13 +314,12 @@ impl OpsState {
     /// the content nor the length of the token leaks through timing. An unset token matches
     /// nothing.
     pub fn token_matches(&self, presented: &str) -> bool {
-        let token = self.inner.token.expose();
-        if token.is_empty() {
-            return false;
-        }
-        let a = Sha256::digest(presented.as_bytes());
-        let b = Sha256::digest(token.as_bytes());
-        a.ct_eq(&b).into()
+        secret_matches(&self.inner.token, presented)
+    }
+
+    /// Whether `presented` is the read-only token; compared like the admin token.
+    pub fn read_token_matches(&self, presented: &str) -> bool {
+        secret_matches(&self.inner.read_token, presented)
     }
 
     fn mac(&self, purpose: &str, message: &str) -> Option<String> {
@@ -391,6 +408,17 @@ impl OpsState {
             None => false,
         }
     }
+}
+
+/// Constant time over SHA-256 digests; an unset secret matches nothing.
+fn secret_matches(secret: &Secret, presented: &str) -> bool {
+    let expected = secret.expose();
+    if expected.is_empty() {
+        return false;
+    }
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.ct_eq(&b).into()
 }
 
 fn hex(bytes: &[u8]) -> String {

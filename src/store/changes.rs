@@ -54,11 +54,14 @@ pub struct ChangeStatusCounts {
     pub failed: u64,
 }
 
-const RECORD_COLUMNS: &str = "id, knvb_id, field_name, old_value, new_value, source, status,
+pub(super) const RECORD_COLUMNS: &str =
+    "id, knvb_id, field_name, old_value, new_value, source, status,
     status_reason, attempts, last_error, next_attempt_at, superseded_by, detected_at, synced_at,
     delivery_id, detection_run_id";
 
-fn record(r: &Row<'_>) -> rusqlite::Result<(ChangeRecord, String, Option<String>, Option<String>)> {
+pub(super) fn record(
+    r: &Row<'_>,
+) -> rusqlite::Result<(ChangeRecord, String, Option<String>, Option<String>)> {
     Ok((
         ChangeRecord {
             id: ChangeId(r.get(0)?),
@@ -84,7 +87,9 @@ fn record(r: &Row<'_>) -> rusqlite::Result<(ChangeRecord, String, Option<String>
     ))
 }
 
-fn finish(raw: (ChangeRecord, String, Option<String>, Option<String>)) -> Result<ChangeRecord> {
+pub(super) fn finish(
+    raw: (ChangeRecord, String, Option<String>, Option<String>),
+) -> Result<ChangeRecord> {
     let (mut rec, detected, next, synced) = raw;
     rec.detected_at = parse_ts(&detected)?;
     rec.next_attempt_at = parse_opt_ts(next)?;

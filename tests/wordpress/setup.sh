@@ -110,12 +110,17 @@ SQL
 mkdir -p "$STATE/mu-plugins"
 ln -sfn "$HERE/mu-plugins/rondo-test-person.php" "$STATE/mu-plugins/rondo-test-person.php"
 ln -sfn "$REPO/wp-plugin-snippet/rondo-reverse-sync.php" "$STATE/mu-plugins/rondo-reverse-sync.php"
+ln -sfn "$REPO/wp-plugin-snippet/rondo-reverse-sync-status.php" "$STATE/mu-plugins/rondo-reverse-sync-status.php"
 
 # --- WordPress config (Debian: /etc/wordpress/config-$WORDPRESS_CONFIG.php) -----------------------
 if [ ! -f "$STATE/webhook-secret" ]; then
     (umask 077; echo "whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >"$STATE/webhook-secret")
 fi
 WEBHOOK_SECRET=$(cat "$STATE/webhook-secret")
+if [ ! -f "$STATE/read-token" ]; then
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$STATE/read-token")
+fi
+READ_TOKEN=$(cat "$STATE/read-token")
 salt() { head -c 48 /dev/urandom | base64 | tr -d '\n/+='; }
 TMP_CONFIG=$(mktemp)
 cat >"$TMP_CONFIG" <<PHP
@@ -149,6 +154,11 @@ define('RONDO_REVERSE_SYNC_SECRET', '$WEBHOOK_SECRET');
 define('RONDO_REVERSE_SYNC_SYNC_USERS', 'rondo-sync');
 define('RONDO_REVERSE_SYNC_TIMEOUT', 3);
 define('RONDO_REVERSE_SYNC_RETRY_BASE', 1);
+// The "Sportlink" box: the service's read-only token, a short timeout, a cache short enough
+// for a test to see a verification arrive.
+define('RONDO_REVERSE_SYNC_READ_TOKEN', '$READ_TOKEN');
+define('RONDO_REVERSE_SYNC_STATUS_TIMEOUT', 1);
+define('RONDO_REVERSE_SYNC_STATUS_CACHE', 2);
 \$table_prefix = 'wp_';
 PHP
 chmod 644 "$TMP_CONFIG"
@@ -176,6 +186,7 @@ wait_for "WordPress on http://127.0.0.1:$PORT" http_ok
     echo "WP_HOST=127.0.0.1:$PORT"
     echo "WP_CONFIG_NAME=$CONFIG_NAME"
     echo "WP_WEBHOOK_SECRET=$WEBHOOK_SECRET"
+    echo "WP_READ_TOKEN=$READ_TOKEN"
     cat "$STATE/credentials"
 } >"$STATE/env.tmp"
 chmod 600 "$STATE/env.tmp"

@@ -42,6 +42,8 @@ pub struct WordPress {
     pub config_name: String,
     /// The `whsec_` secret the snippet signs with.
     pub webhook_secret: String,
+    /// The service's read-only token the "Sportlink" box reads with (`admin.read_token`).
+    pub read_token: String,
     pub admin: Credentials,
     /// An editor who is not a forward-sync user: a volunteer.
     pub volunteer: Credentials,
@@ -137,6 +139,7 @@ impl WordPress {
             host: get("WP_HOST")?,
             config_name: get("WP_CONFIG_NAME")?,
             webhook_secret: get("WP_WEBHOOK_SECRET")?,
+            read_token: get("WP_READ_TOKEN")?,
             admin: credentials("ADMIN")?,
             volunteer: credentials("VOLUNTEER")?,
             sync: credentials("SYNC")?,

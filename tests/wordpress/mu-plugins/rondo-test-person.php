@@ -46,6 +46,9 @@ final class Rondo_Test_Person
         add_action('init', [self::class, 'register_post_type']);
         add_action('rest_api_init', [self::class, 'register_rest_fields']);
         add_filter('rondo_reverse_sync_url', [self::class, 'receiver_url'], 10, 2);
+        // The classic edit screen, where meta boxes (the snippet's "Sportlink" box) render on the
+        // server: the screenshots show the box without waiting for the block editor's scripts.
+        add_filter('use_block_editor_for_post_type', static fn ($use, $type) => $type === 'person' ? false : $use, 10, 2);
     }
 
     public static function register_post_type(): void

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+pub mod history;
+pub mod member_status;
+
 pub use super::error::{ApiError, ErrorBody, DATABASE_UNAVAILABLE};
 use super::ops::{ExecutorView, OpsState, PollAccepted};
 use crate::domain::{ChangeId, ChangeStatus, KnvbId};
@@ -892,6 +895,18 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // The read-only token (`admin.read_token`), also a bearer token: member status only.
+        components.add_security_scheme(
+            "read_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The read-only token: opens /api/member-status and nothing else",
+                    ))
+                    .build(),
+            ),
+        );
         // The operator page's session cookie, set by `POST /login`.
         components.add_security_scheme(
             "cookie",
@@ -921,6 +936,9 @@ impl utoipa::Modify for BearerAuth {
         list_runs,
         get_status,
         forward_sync_report,
+        history::history,
+        member_status::member_status,
+        member_status::attention,
         openapi_json,
         super::metrics::scrape,
         super::webhook::receive,
@@ -931,11 +949,16 @@ impl utoipa::Modify for BearerAuth {
         super::operator::logout,
         super::operator::ui_requeue,
         super::operator::ui_resume,
+        super::operator::history,
+        super::operator::member,
+        super::operator::confirm_requeue,
+        super::operator::ui_requeue_filter,
     ),
     components(schemas(ErrorBody, ChangeId, KnvbId)),
     modifiers(&BearerAuth),
     tags(
         (name = "admin", description = "Admin API (bearer token)"),
+        (name = "member status", description = "Read-only: what became of a member's edits (the read-only token or the admin token)"),
         (name = "operator", description = "Operator page (HTML; token or login cookie)"),
         (name = "operations", description = "Health and metrics"),
         (name = "webhook", description = "Signed deliveries from Rondo Club"),

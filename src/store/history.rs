@@ -1,0 +1,493 @@
+//! Reading the history of changes: every change with its story (how it arrived, its attempts,
+//! how it ended, its conflict decision), newest first, a page at a time by keyset; a member's
+//! latest change per field (what the WordPress box shows); the counts that need attention.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, params_from_iter, types::Value};
+use serde::Serialize;
+
+use super::changes::{finish, record, RECORD_COLUMNS};
+use super::{parse_opt_ts, ts, ChangeRecord, Conn, Result};
+use crate::domain::{ChangeId, ChangeStatus, KnvbId};
+
+/// How the executor words a save that Sportlink refused (`PageError::SaveRefused`); the text
+/// after it is Sportlink's own message. The change row keeps only the error's text, so this is
+/// how a refusal is told from other failures.
+pub const REFUSAL_MARKER: &str = "Sportlink refused the save of section ";
+
+/// What the history is filtered by. Empty means "all".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryFilter {
+    /// A KNVB id or its beginning (upper case).
+    pub knvb_id_prefix: Option<String>,
+    /// Exactly this member (a member's timeline).
+    pub knvb_id: Option<KnvbId>,
+    pub statuses: Vec<ChangeStatus>,
+    pub field: Option<String>,
+    /// Detected at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Detected before.
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset cursor: only changes with a smaller id (the last id of the previous page).
+    pub before: Option<ChangeId>,
+}
+
+/// One change and its story.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HistoryRow {
+    #[serde(flatten)]
+    pub change: ChangeRecord,
+    /// When the webhook delivery that carried it arrived (absent for poll and replay).
+    pub received_at: Option<DateTime<Utc>>,
+    /// The detection run's kind (`poll`, `full_poll`, `replay`, …) and start.
+    pub run_kind: Option<String>,
+    pub run_started_at: Option<DateTime<Utc>>,
+    /// When it ended without a push, failed for good or was verified.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The conflict decision about this change, if the values differed at push time.
+    pub conflict_winner: Option<String>,
+    pub conflict_reason: Option<String>,
+    /// What Sportlink held at that decision.
+    pub conflict_sportlink_value: Option<String>,
+}
+
+/// The changes that need someone's attention, for the WordPress dashboard widget.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AttentionCounts {
+    /// Pending, not tried yet.
+    pub waiting: u64,
+    /// Pending after a failed attempt that was not a refusal (retried later).
+    pub retrying: u64,
+    /// Sportlink refused the value (pending or failed): someone must correct it.
+    pub refused: u64,
+    /// Gave up after the attempts for another reason.
+    pub failed: u64,
+    /// Sportlink had a newer value and won, in the last `conflict_days` days.
+    pub conflicts_lost: u64,
+}
+
+/// `c.id, c.knvb_id, …`: the record's columns from the aliased change table.
+fn prefixed_columns() -> String {
+    RECORD_COLUMNS
+        .split(',')
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The smallest string greater than every string that starts with `prefix` (KNVB ids are
+/// ASCII, so U+FFFF sorts after any character they hold).
+fn prefix_upper_bound(prefix: &str) -> String {
+    format!("{prefix}\u{FFFF}")
+}
+
+impl Conn<'_> {
+    /// At most `limit` changes matching `filter`, newest (highest id) first. The page's ids are
+    /// chosen first and only they are joined to their delivery, run and conflict.
+    pub fn history(&self, filter: &HistoryFilter, limit: u32) -> Result<Vec<HistoryRow>> {
+        let (where_sql, args) = history_where(filter);
+        let sql = format!(
+            "SELECT {cols}, c.resolved_at, d.received_at, r.kind, r.started_at,
+                    cr.winning_system, cr.resolution_reason, cr.sportlink_value
+             FROM (SELECT c.id FROM rondo_club_change_detections c
+                   WHERE {where_sql} ORDER BY c.id DESC LIMIT {limit}) page
+             JOIN rondo_club_change_detections c ON c.id = page.id
+             LEFT JOIN webhook_deliveries d ON d.id = c.delivery_id
+             LEFT JOIN runs r ON r.id = c.detection_run_id
+             LEFT JOIN conflict_resolutions cr ON cr.id =
+                 (SELECT MAX(x.id) FROM conflict_resolutions x WHERE x.change_id = c.id)
+             ORDER BY c.id DESC",
+            cols = prefixed_columns(),
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let n = RECORD_COLUMNS.split(',').count();
+        let rows = stmt
+            .query_map(params_from_iter(args.iter()), |r| {
+                Ok((
+                    record(r)?,
+                    r.get::<_, Option<String>>(n)?,
+                    r.get::<_, Option<String>>(n + 1)?,
+                    r.get::<_, Option<String>>(n + 2)?,
+                    r.get::<_, Option<String>>(n + 3)?,
+                    r.get::<_, Option<String>>(n + 4)?,
+                    r.get::<_, Option<String>>(n + 5)?,
+                    r.get::<_, Option<String>>(n + 6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(
+                |(raw, resolved, received, kind, started, winner, reason, sportlink)| {
+                    Ok(HistoryRow {
+                        change: finish(raw)?,
+                        received_at: parse_opt_ts(received)?,
+                        run_kind: kind,
+                        run_started_at: parse_opt_ts(started)?,
+                        resolved_at: parse_opt_ts(resolved)?,
+                        conflict_winner: winner,
+                        conflict_reason: reason,
+                        conflict_sportlink_value: sportlink,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// How many changes match `filter` (its cursor ignored), counted up to `cap`: the
+    /// operator's bulk requeue names the number, and a count never scans more than that.
+    pub fn count_history(&self, filter: &HistoryFilter, cap: u64) -> Result<u64> {
+        let filter = HistoryFilter {
+            before: None,
+            ..filter.clone()
+        };
+        let (where_sql, args) = history_where(&filter);
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM rondo_club_change_detections c
+             WHERE {where_sql} LIMIT {cap})"
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?)
+    }
+
+    /// The ids of the changes matching `filter`, newest first, at most `limit`.
+    pub fn history_ids(&self, filter: &HistoryFilter, limit: u32) -> Result<Vec<ChangeId>> {
+        let (where_sql, args) = history_where(filter);
+        let sql = format!(
+            "SELECT c.id FROM rondo_club_change_detections c
+             WHERE {where_sql} ORDER BY c.id DESC LIMIT {limit}"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let ids = stmt
+            .query_map(params_from_iter(args.iter()), |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ids.into_iter().map(ChangeId).collect())
+    }
+
+    /// The member's newest change of each field that was detected since `since` or is still
+    /// pending, by field name.
+    pub fn latest_change_per_field(
+        &self,
+        knvb_id: &KnvbId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ChangeRecord>> {
+        let sql = format!(
+            "SELECT {cols} FROM rondo_club_change_detections c
+             WHERE c.knvb_id = ?1
+               AND c.id = (SELECT MAX(l.id) FROM rondo_club_change_detections l
+                           WHERE l.knvb_id = c.knvb_id AND l.field_name = c.field_name)
+               AND (c.detected_at >= ?2 OR c.status = 'pending')
+             ORDER BY c.field_name",
+            cols = prefixed_columns(),
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map(params![knvb_id.as_str(), ts(since)], record)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(finish).collect()
+    }
+
+    /// Whether detection has seen this member (a baseline or any change).
+    pub fn member_known(&self, knvb_id: &KnvbId) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM rondo_club_members WHERE knvb_id = ?1)
+                 OR EXISTS (SELECT 1 FROM rondo_club_change_detections WHERE knvb_id = ?1)",
+            [knvb_id.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The counts that need attention; lost conflicts resolved since `conflicts_since`.
+    pub fn attention_counts(&self, conflicts_since: DateTime<Utc>) -> Result<AttentionCounts> {
+        let refused = "instr(COALESCE(last_error, ''), ?1) > 0";
+        let sql = format!(
+            "SELECT
+                 COALESCE(SUM(status = 'pending' AND attempts = 0), 0),
+                 COALESCE(SUM(status = 'pending' AND attempts > 0 AND NOT {refused}), 0),
+                 COALESCE(SUM(status IN ('pending', 'failed') AND {refused}), 0),
+                 COALESCE(SUM(status = 'failed' AND NOT {refused}), 0),
+                 COALESCE(SUM(status = 'conflict_lost' AND resolved_at >= ?2), 0)
+             FROM rondo_club_change_detections
+             WHERE status IN ('pending', 'failed', 'conflict_lost')"
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, params![REFUSAL_MARKER, ts(conflicts_since)], |r| {
+                Ok(AttentionCounts {
+                    waiting: r.get(0)?,
+                    retrying: r.get(1)?,
+                    refused: r.get(2)?,
+                    failed: r.get(3)?,
+                    conflicts_lost: r.get(4)?,
+                })
+            })?)
+    }
+}
+
+/// The `WHERE` clause (over alias `c`) and its arguments.
+fn history_where(filter: &HistoryFilter) -> (String, Vec<Value>) {
+    let mut sql = String::from("1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(prefix) = filter.knvb_id_prefix.as_deref().filter(|p| !p.is_empty()) {
+        sql.push_str(" AND c.knvb_id >= ? AND c.knvb_id < ?");
+        args.push(Value::Text(prefix.to_string()));
+        args.push(Value::Text(prefix_upper_bound(prefix)));
+    }
+    if let Some(member) = &filter.knvb_id {
+        sql.push_str(" AND c.knvb_id = ?");
+        args.push(Value::Text(member.as_str().to_string()));
+    }
+    if !filter.statuses.is_empty() {
+        sql.push_str(&format!(
+            " AND c.status IN ({})",
+            vec!["?"; filter.statuses.len()].join(", ")
+        ));
+        args.extend(
+            filter
+                .statuses
+                .iter()
+                .map(|s| Value::Text(s.as_str().to_string())),
+        );
+    }
+    if let Some(field) = &filter.field {
+        sql.push_str(" AND c.field_name = ?");
+        args.push(Value::Text(field.clone()));
+    }
+    if let Some(from) = filter.from {
+        sql.push_str(" AND c.detected_at >= ?");
+        args.push(Value::Text(ts(from)));
+    }
+    if let Some(to) = filter.to {
+        sql.push_str(" AND c.detected_at < ?");
+        args.push(Value::Text(ts(to)));
+    }
+    if let Some(before) = filter.before {
+        sql.push_str(" AND c.id < ?");
+        args.push(Value::Integer(before.0));
+    }
+    (sql, args)
+}
+
+/// The history's benchmark: 100,000 changes, realistic mix, every filter the page offers.
+/// Ignored by `cargo test`; run it with
+/// `cargo test --release --lib history_bench -- --ignored --nocapture` (docs/benchmarks.md).
+#[cfg(test)]
+mod bench {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::catalogue::Catalogue;
+    use crate::store::{Store, StoreOptions};
+
+    const CHANGES: i64 = 100_000;
+    const MEMBERS: i64 = 8_000;
+    const FIELDS: [&str; 8] = [
+        "email",
+        "email2",
+        "mobile",
+        "phone",
+        "datum_vog",
+        "postal_code",
+        "city",
+        "street_name",
+    ];
+
+    fn seed(db: &Conn<'_>, now: DateTime<Utc>) -> Result<()> {
+        let start = now - TimeDelta::days(365);
+        for m in 0..MEMBERS {
+            db.conn.execute(
+                "INSERT INTO rondo_club_members (knvb_id, tracked_fields_hash, baseline_json,
+                     first_seen_at, last_seen_at, last_seen_source, last_verdict, updated_at)
+                 VALUES (?1, 'h', '{}', ?2, ?2, 'poll', 'changed', ?2)",
+                params![format!("BM{m:05}"), ts(start)],
+            )?;
+        }
+        for r in 0..2_000 {
+            db.conn.execute(
+                "INSERT INTO runs (id, kind, started_at, status) VALUES (?1, 'poll', ?2, 'completed')",
+                params![r + 1, ts(start + TimeDelta::hours(r * 4))],
+            )?;
+        }
+        let mut delivery = db.conn.prepare(
+            "INSERT INTO webhook_deliveries (id, received_at, webhook_timestamp, outcome, body)
+             VALUES (?1, ?2, 0, 'processed', x'7b7d')",
+        )?;
+        let mut change = db.conn.prepare(
+            "INSERT INTO rondo_club_change_detections (id, knvb_id, field_name, old_value,
+                 new_value, expected_sportlink_value, detected_at, detection_run_id, delivery_id,
+                 source, status, attempts, last_error, synced_at, resolved_at, updated_at)
+             VALUES (?1, ?2, ?3, 'old@example.nl', 'new@example.nl', 'old@example.nl', ?4, ?5, ?6,
+                     ?7, ?8, ?9, ?10, ?11, ?11, ?4)",
+        )?;
+        let mut conflict = db.conn.prepare(
+            "INSERT INTO conflict_resolutions (knvb_id, field_name, sportlink_value,
+                 rondo_club_value, winning_system, resolution_reason, resolved_at, change_id)
+             VALUES (?1, ?2, 'a', 'b', 'sportlink', 'sportlink_newer', ?3, ?4)",
+        )?;
+        for id in 1..=CHANGES {
+            // Spread over a year, oldest first, as ids grow.
+            let at = start + TimeDelta::seconds(id * 315);
+            let member = format!("BM{:05}", (id * 7919) % MEMBERS);
+            let field = FIELDS[(id % FIELDS.len() as i64) as usize];
+            // 90 % synced, 4 % superseded, 2 % each pending, failed, conflict lost.
+            let status = match id % 50 {
+                0 => "pending",
+                1 => "failed",
+                2 => "conflict_lost",
+                3 | 4 => "superseded",
+                _ => "synced",
+            };
+            let webhook = id % 3 != 0;
+            let delivery_id = webhook.then(|| format!("msg_{id}"));
+            if let Some(d) = &delivery_id {
+                delivery.execute(params![d, ts(at)])?;
+            }
+            let error = (status == "failed").then_some("timeout waiting for the page");
+            let done = (status != "pending").then(|| ts(at + TimeDelta::minutes(1)));
+            change.execute(params![
+                id,
+                member,
+                field,
+                ts(at),
+                (id % 2_000) + 1,
+                delivery_id,
+                if webhook { "webhook" } else { "poll" },
+                status,
+                i64::from(status == "failed") * 5,
+                error,
+                done,
+            ])?;
+            if status == "conflict_lost" {
+                conflict.execute(params![member, field, ts(at), id])?;
+            }
+        }
+        db.conn.execute_batch("ANALYZE")?;
+        Ok(())
+    }
+
+    fn time<T>(runs: u32, mut f: impl FnMut() -> T) -> (Duration, Duration) {
+        let mut all: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed()
+            })
+            .collect();
+        all.sort();
+        (all[all.len() / 2], all[all.len() - 1])
+    }
+
+    #[test]
+    #[ignore = "benchmark: run with --ignored --nocapture"]
+    fn history_bench() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(
+            &dir.path().join("bench.sqlite3"),
+            Arc::new(Catalogue::builtin()),
+            StoreOptions::default(),
+        )
+        .expect("store");
+        let now = Utc::now();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let seeding = Instant::now();
+        rt.block_on(store.write(move |db| seed(db, now)))
+            .expect("seed");
+        println!("seeded {CHANGES} changes in {:?}", seeding.elapsed());
+        let cases: Vec<(&str, HistoryFilter)> = vec![
+            ("first page, no filter", HistoryFilter::default()),
+            (
+                "status failed",
+                HistoryFilter {
+                    statuses: vec![ChangeStatus::Failed],
+                    ..Default::default()
+                },
+            ),
+            (
+                "status pending + failed + conflict lost",
+                HistoryFilter {
+                    statuses: vec![
+                        ChangeStatus::Pending,
+                        ChangeStatus::Failed,
+                        ChangeStatus::ConflictLost,
+                    ],
+                    ..Default::default()
+                },
+            ),
+            (
+                "field email, status synced",
+                HistoryFilter {
+                    statuses: vec![ChangeStatus::Synced],
+                    field: Some("email".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "one member (KNVB id)",
+                HistoryFilter {
+                    knvb_id_prefix: Some("BM04242".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "KNVB id prefix BM04",
+                HistoryFilter {
+                    knvb_id_prefix: Some("BM04".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "one week, 6 months ago",
+                HistoryFilter {
+                    from: Some(now - TimeDelta::days(187)),
+                    to: Some(now - TimeDelta::days(180)),
+                    ..Default::default()
+                },
+            ),
+            (
+                "deep page (before id 1,000)",
+                HistoryFilter {
+                    before: Some(ChangeId(1_000)),
+                    ..Default::default()
+                },
+            ),
+            (
+                "rare: failed, field city, last 30 days",
+                HistoryFilter {
+                    statuses: vec![ChangeStatus::Failed],
+                    field: Some("city".into()),
+                    from: Some(now - TimeDelta::days(30)),
+                    ..Default::default()
+                },
+            ),
+        ];
+        println!("| query (50 rows a page) | median | slowest of 30 |");
+        println!("|---|---|---|");
+        for (name, filter) in cases {
+            let (median, worst) = time(30, || {
+                let filter = filter.clone();
+                rt.block_on(store.read(move |db| db.history(&filter, 51)))
+                    .expect("history")
+            });
+            println!("| {name} | {median:.2?} | {worst:.2?} |");
+        }
+        let (median, worst) = time(30, || {
+            rt.block_on(store.read(|db| {
+                db.count_history(
+                    &HistoryFilter {
+                        statuses: vec![ChangeStatus::Synced],
+                        ..Default::default()
+                    },
+                    10_000,
+                )
+            }))
+            .expect("count")
+        });
+        println!("| count for a bulk requeue (capped at 10,000) | {median:.2?} | {worst:.2?} |");
+    }
+}
