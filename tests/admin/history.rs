@@ -104,3 +104,68 @@ async fn the_openapi_document_describes_history_and_member_status() {
     assert!(doc["components"]["securitySchemes"]["read_token"].is_object());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_operator_page_is_dutch_unless_the_browser_or_the_switch_asks_for_english() {
+    let app = App::start().await;
+    seed_failed(&app.store, "LNG0001").await;
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        // Replaces the client's default (English) for these requests; none asked: none sent.
+        let accept = headers
+            .iter()
+            .find(|(name, _)| *name == "accept-language")
+            .map_or("", |(_, value)| *value);
+        let mut request = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(TOKEN)
+            .header("accept-language", accept);
+        for (name, value) in headers.iter().filter(|(n, _)| *n != "accept-language") {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let dutch = get("/", &[]).await.unwrap().text().await.unwrap();
+    assert!(dutch.contains("<html lang=\"nl\""), "{dutch}");
+    assert!(dutch.contains("Mislukt, conflict verloren en overgeslagen (1)"));
+    let english = get("/", &[("accept-language", "en-GB,en;q=0.9,nl;q=0.5")])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(english.contains("Failed, conflict lost and skipped (1)"));
+    // The switch: ?lang=en answers in English and remembers it.
+    let switched = get("/history?lang=en", &[]).await.unwrap();
+    let cookie = switched.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("rrs_lang=en;"), "{cookie}");
+    assert!(switched
+        .text()
+        .await
+        .unwrap()
+        .contains("Every change with its story"));
+    let remembered = get("/members/LNG0001", &[("cookie", "rrs_lang=en")])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(remembered.contains("Member LNG0001"), "{remembered}");
+    // Bad input on the pages: a 400 that says what was wrong, in the reader's language.
+    let bad = get("/members/no%20such", &[]).await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("is geen KNVB-id"));
+    let bad = get("/history/requeue?status=lost", &[("accept-language", "en")])
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad
+        .text()
+        .await
+        .unwrap()
+        .contains("The filter is not right: unknown status"));
+    app.stop().await;
+}

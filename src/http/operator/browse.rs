@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::history as view;
 use super::session::{authorise, l10n, viewer};
-use super::views::{error_page, html_response, login_page, no_store, Banner};
+use super::views::{bad_request_page, error_page, html_response, login_page, no_store, Banner};
 use super::{remember_lang, render};
 use crate::domain::{ChangeStatus, KnvbId};
 use crate::http::admin::history::{history_page as load_history, HistoryPage, HistoryParams};
@@ -127,8 +127,10 @@ pub async fn member(
     let Some(viewer) = viewer(&state, &headers) else {
         return login_page(&l, StatusCode::UNAUTHORIZED, None);
     };
-    let Some(knvb_id) = path.ok().and_then(|Path(raw)| KnvbId::parse(&raw).ok()) else {
-        return error_page(&l, StatusCode::BAD_REQUEST);
+    let raw = path.map(|Path(raw)| raw).unwrap_or_default();
+    let Ok(knvb_id) = KnvbId::parse(&raw) else {
+        let value: String = raw.chars().take(40).collect();
+        return bad_request_page(&l, &l.ta("error-bad-member", &[("value", value.into())]));
     };
     let params = HistoryParams {
         before: q.before.clone(),
@@ -136,7 +138,12 @@ pub async fn member(
     };
     let mut filter = match params.filter(state.store().catalogue()) {
         Ok(filter) => filter,
-        Err(_) => return error_page(&l, StatusCode::BAD_REQUEST),
+        Err(e) => {
+            return bad_request_page(
+                &l,
+                &l.ta("error-filter", &[("error", e.to_string().into())]),
+            )
+        }
     };
     filter.knvb_id = Some(knvb_id.clone());
     match load_history(&state, filter, HISTORY_PAGE).await {
@@ -211,6 +218,10 @@ pub async fn confirm_requeue(
         Ok(count) => html_response(
             StatusCode::OK,
             view::confirm_page(&l, &params, count, MAX_FILTER_REQUEUE, &viewer.csrf(&state)),
+        ),
+        Err(e @ ApiError::BadRequest(_)) => bad_request_page(
+            &l,
+            &l.ta("error-filter", &[("error", e.to_string().into())]),
         ),
         Err(e) => {
             e.log_if_internal();

@@ -150,6 +150,19 @@ pub fn error_page(l: &L10n, status: StatusCode) -> Response {
     )
 }
 
+/// A `400` page that says what was wrong.
+pub fn bad_request_page(l: &L10n, reason: &str) -> Response {
+    html_response(
+        StatusCode::BAD_REQUEST,
+        layout(
+            l,
+            reason,
+            None,
+            html! { main { p.error role="alert" { (reason) } p { a href="/" { (l.t("nav-overview")) } } } },
+        ),
+    )
+}
+
 pub fn status_label(l: &L10n, status: &str) -> String {
     match ChangeStatus::parse(status) {
         Some(s) => l.t(&format!("status-{}", s.as_str())),

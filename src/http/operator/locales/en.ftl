@@ -116,6 +116,7 @@ error-not-a-change = That is not a change id.
 error-not-requeued = Change { $id } was not requeued: { $error }
 error-not-resumed = The executor was not resumed: { $error }
 error-filter = The filter is not right: { $error }
+error-bad-member = “{ $value }” is not a KNVB id (letters and digits only).
 
 run-poll = poll: { $seen ->
     [one] 1 person seen

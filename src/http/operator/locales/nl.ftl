@@ -116,6 +116,7 @@ error-not-a-change = Dat is geen wijzigingsnummer.
 error-not-requeued = Wijziging { $id } is niet opnieuw in de wachtrij gezet: { $error }
 error-not-resumed = De verwerking is niet hervat: { $error }
 error-filter = Het filter klopt niet: { $error }
+error-bad-member = „{ $value }” is geen KNVB-id (alleen letters en cijfers).
 
 run-poll = controle: { $seen ->
     [one] 1 persoon gezien
