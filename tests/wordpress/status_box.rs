@@ -231,6 +231,31 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
             took.as_millis()
         );
         screenshot(&page, "edit-screen-unavailable.png").await?;
+
+        // A service that accepts the connection and never answers: the box gives up after its
+        // timeout (1 s here) and says the same. The time is printed, not asserted.
+        let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let hanging_url = format!(
+            "http://127.0.0.1:{}/webhooks/rondo-club",
+            hanging.local_addr()?.port()
+        );
+        wp.update_person(&wp.admin, post, &json!({"rrs_test_receiver": hanging_url}))
+            .await?;
+        let (text, took) = edit_screen_until(
+            &page,
+            &edit_url,
+            "#rondo-reverse-sync-status p[data-rrs-state=\"unavailable\"]",
+        )
+        .await?;
+        assert!(
+            text.contains("De Sportlink-status is nu niet beschikbaar."),
+            "{text}"
+        );
+        eprintln!(
+            "edit screen with a service that never answers loaded in {} ms (status timeout 1 s)",
+            took.as_millis()
+        );
+        drop(hanging);
         page.close().await?;
         Ok::<_, anyhow::Error>(())
     }
