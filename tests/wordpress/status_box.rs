@@ -1,8 +1,9 @@
 //! The snippet's "Sportlink" box (`wp-plugin-snippet/rondo-reverse-sync-status.php`) on a
 //! person's edit screen in the real WordPress, looked at in headless Chromium: a volunteer's edit
 //! is "waiting", then "in Sportlink since …" once the executor's verified write is recorded; a
-//! refused value shows Sportlink's own message; with the service stopped the screen still loads
-//! and says the status is unavailable. A screenshot of every state is kept in
+//! refused value shows Sportlink's own message; a skipped one says why it was not pushed; with the
+//! service stopped (or hanging) the screen still loads and says the status is unavailable. A
+//! screenshot of every state is kept in
 //! `target/test-artefacts/wordpress-status/`.
 //!
 //! The executor's outcomes are recorded through the store calls the executor itself makes
@@ -18,7 +19,7 @@ use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
 use chrono::{TimeDelta, Utc};
 use rondo_reverse_sync::config::Secret;
-use rondo_reverse_sync::domain::ChangeId;
+use rondo_reverse_sync::domain::{ChangeId, ChangeStatus};
 use rondo_reverse_sync::sportlink::page::PageError;
 use serde_json::{json, Value};
 
@@ -213,6 +214,34 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
             "the read-only token is never in the page"
         );
         screenshot(&page, "edit-screen-refused.png").await?;
+
+        // Not pushed, with the reason: the member turned out to be a former member.
+        wp.update_person(
+            &wp.volunteer,
+            post,
+            &json!({"acf": {"mobile_1": "+31687654321"}}),
+        )
+        .await?;
+        deliveries(&service, post, 4).await?;
+        let mobile = newest_change(&service, knvb_id, "mobile").await?;
+        service
+            .store
+            .write(move |db| {
+                db.resolve_without_push(
+                    &[mobile],
+                    ChangeStatus::Skipped,
+                    "former member: Sportlink shows \"Oud bondslid\"",
+                    Utc::now(),
+                )
+            })
+            .await?;
+        let (text, _) =
+            edit_screen_until(&page, &edit_url, &field_in("mobile", "not_pushed")).await?;
+        assert!(
+            text.contains("Niet doorgegeven: oud-lid in Sportlink."),
+            "{text}"
+        );
+        screenshot(&page, "edit-screen-not-pushed.png").await?;
 
         // The service is down: the screen loads and says the status is unavailable.
         service.stop().await?;
