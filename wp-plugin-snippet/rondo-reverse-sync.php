@@ -48,6 +48,12 @@ final class Rondo_Reverse_Sync
         'former_member'       => 'bool',
     ];
 
+    /**
+     * Sent along (when set) so the service can show and find members by name; not tracked: a
+     * name is never pushed, and a meta write of a name alone sends nothing.
+     */
+    public const NAME_FIELDS = ['first_name', 'infix', 'last_name'];
+
     public const POST_TYPE      = 'person';
     public const ORIGIN_SYNC    = 'sync_sportlink_to_rondo_club';
     public const ORIGIN_USER    = 'user_edit';
@@ -411,12 +417,24 @@ final class Rondo_Reverse_Sync
 
     // ---------------------------------------------------------------- values
 
-    /** @return array<string, mixed> the tracked fields as Rondo Club's REST `acf` shows them */
+    /**
+     * @return array<string, mixed> the tracked fields as Rondo Club's REST `acf` shows them, and
+     *                              the name fields that are set
+     */
     public static function tracked_values(int $post_id): array
     {
-        return function_exists('get_fields')
+        $values = function_exists('get_fields')
             ? self::values_from_acf($post_id)
             : self::values_from_meta($post_id);
+        foreach (self::NAME_FIELDS as $field) {
+            $name = function_exists('get_field')
+                ? get_field($field, $post_id, false)
+                : get_post_meta($post_id, $field, true);
+            if (is_string($name) && trim($name) !== '') {
+                $values[$field] = $name;
+            }
+        }
+        return $values;
     }
 
     /** @return array<string, mixed> */

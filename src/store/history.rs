@@ -22,6 +22,8 @@ pub struct HistoryFilter {
     pub knvb_id_prefix: Option<String>,
     /// Exactly this member (a member's timeline).
     pub knvb_id: Option<KnvbId>,
+    /// A part of the member's name (`display_name`); with `knvb_id_prefix`, either matches.
+    pub name: Option<String>,
     pub statuses: Vec<ChangeStatus>,
     pub field: Option<String>,
     /// Detected at or after.
@@ -37,6 +39,8 @@ pub struct HistoryFilter {
 pub struct HistoryRow {
     #[serde(flatten)]
     pub change: ChangeRecord,
+    /// The member's name as Rondo Club last showed it.
+    pub member_name: Option<String>,
     /// When the webhook delivery that carried it arrived (absent for poll and replay).
     pub received_at: Option<DateTime<Utc>>,
     /// The detection run's kind (`poll`, `full_poll`, `replay`, …) and start.
@@ -88,12 +92,13 @@ impl Conn<'_> {
         let (where_sql, args) = history_where(filter);
         let sql = format!(
             "SELECT {cols}, c.resolved_at, d.received_at, r.kind, r.started_at,
-                    cr.winning_system, cr.resolution_reason, cr.sportlink_value
+                    cr.winning_system, cr.resolution_reason, cr.sportlink_value, m.display_name
              FROM (SELECT c.id FROM rondo_club_change_detections c
                    WHERE {where_sql} ORDER BY c.id DESC LIMIT {limit}) page
              JOIN rondo_club_change_detections c ON c.id = page.id
              LEFT JOIN webhook_deliveries d ON d.id = c.delivery_id
              LEFT JOIN runs r ON r.id = c.detection_run_id
+             LEFT JOIN rondo_club_members m ON m.knvb_id = c.knvb_id
              LEFT JOIN conflict_resolutions cr ON cr.id =
                  (SELECT MAX(x.id) FROM conflict_resolutions x WHERE x.change_id = c.id)
              ORDER BY c.id DESC",
@@ -112,14 +117,16 @@ impl Conn<'_> {
                     r.get::<_, Option<String>>(n + 4)?,
                     r.get::<_, Option<String>>(n + 5)?,
                     r.get::<_, Option<String>>(n + 6)?,
+                    r.get::<_, Option<String>>(n + 7)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(
-                |(raw, resolved, received, kind, started, winner, reason, sportlink)| {
+                |(raw, resolved, received, kind, started, winner, reason, sportlink, name)| {
                     Ok(HistoryRow {
                         change: finish(raw)?,
+                        member_name: name,
                         received_at: parse_opt_ts(received)?,
                         run_kind: kind,
                         run_started_at: parse_opt_ts(started)?,
@@ -228,10 +235,29 @@ impl Conn<'_> {
 fn history_where(filter: &HistoryFilter) -> (String, Vec<Value>) {
     let mut sql = String::from("1 = 1");
     let mut args: Vec<Value> = Vec::new();
-    if let Some(prefix) = filter.knvb_id_prefix.as_deref().filter(|p| !p.is_empty()) {
-        sql.push_str(" AND c.knvb_id >= ? AND c.knvb_id < ?");
+    let prefix = filter.knvb_id_prefix.as_deref().filter(|p| !p.is_empty());
+    let name = filter.name.as_deref().filter(|n| !n.is_empty());
+    let by_name = "c.knvb_id IN (SELECT knvb_id FROM rondo_club_members
+                                 WHERE display_name LIKE ? ESCAPE '\\')";
+    if let Some(prefix) = prefix {
+        sql.push_str(" AND (c.knvb_id >= ? AND c.knvb_id < ?");
         args.push(Value::Text(prefix.to_string()));
         args.push(Value::Text(prefix_upper_bound(prefix)));
+        if name.is_some() {
+            sql.push_str(" OR ");
+            sql.push_str(by_name);
+        }
+        sql.push(')');
+    } else if name.is_some() {
+        sql.push_str(" AND ");
+        sql.push_str(by_name);
+    }
+    if let Some(name) = name {
+        let escaped = name
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        args.push(Value::Text(format!("%{escaped}%")));
     }
     if let Some(member) = &filter.knvb_id {
         sql.push_str(" AND c.knvb_id = ?");
@@ -300,9 +326,10 @@ mod bench {
         for m in 0..MEMBERS {
             db.conn.execute(
                 "INSERT INTO rondo_club_members (knvb_id, tracked_fields_hash, baseline_json,
-                     first_seen_at, last_seen_at, last_seen_source, last_verdict, updated_at)
-                 VALUES (?1, 'h', '{}', ?2, ?2, 'poll', 'changed', ?2)",
-                params![format!("BM{m:05}"), ts(start)],
+                     first_seen_at, last_seen_at, last_seen_source, last_verdict, updated_at,
+                     display_name)
+                 VALUES (?1, 'h', '{}', ?2, ?2, 'poll', 'changed', ?2, ?3)",
+                params![format!("BM{m:05}"), ts(start), format!("Lid{m} van Dijk")],
             )?;
         }
         for r in 0..2_000 {
@@ -431,6 +458,21 @@ mod bench {
                 "one member (KNVB id)",
                 HistoryFilter {
                     knvb_id_prefix: Some("BM04242".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "name (part of it): Lid4242",
+                HistoryFilter {
+                    name: Some("Lid4242".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "q=BM04 as the page sends it (id prefix or name)",
+                HistoryFilter {
+                    knvb_id_prefix: Some("BM04".into()),
+                    name: Some("BM04".into()),
                     ..Default::default()
                 },
             ),

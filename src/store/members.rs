@@ -252,10 +252,11 @@ impl Conn<'_> {
                 "INSERT INTO rondo_club_members (
                  knvb_id, wp_post_id, tracked_fields_hash, baseline_json, sync_origin,
                  sync_origin_at, rondo_club_modified_gmt, deceased, first_seen_at, last_seen_at,
-                 last_seen_source, last_verdict, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?9)
+                 last_seen_source, last_verdict, updated_at, display_name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?9, ?12)
              ON CONFLICT (knvb_id) DO UPDATE SET
                  wp_post_id = COALESCE(excluded.wp_post_id, wp_post_id),
+                 display_name = COALESCE(excluded.display_name, display_name),
                  tracked_fields_hash = excluded.tracked_fields_hash,
                  baseline_json = excluded.baseline_json,
                  sync_origin = COALESCE(excluded.sync_origin, sync_origin),
@@ -280,6 +281,7 @@ impl Conn<'_> {
                 ts(now),
                 sighting.source.as_str(),
                 evaluation.verdict.as_str(),
+                display_name(&sighting.person.acf),
             ])?;
         Ok(())
     }
@@ -402,4 +404,16 @@ impl Conn<'_> {
             None => Ok((None, None)),
         }
     }
+}
+
+/// The member's name as Rondo Club shows it (`first_name`, `infix`, `last_name` of `acf`), for
+/// the history's search; `None` when the sighting carries none (a name is never erased).
+fn display_name(acf: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let name = ["first_name", "infix", "last_name"]
+        .iter()
+        .filter_map(|key| acf.get(*key)?.as_str().map(str::trim))
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!name.is_empty()).then(|| name.chars().take(200).collect())
 }

@@ -169,3 +169,67 @@ async fn the_operator_page_is_dutch_unless_the_browser_or_the_switch_asks_for_en
         .contains("The filter is not right: unknown status"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_history_is_searchable_by_name() {
+    let app = App::start().await;
+    let named = |knvb: &str, email: &str, modified, origin| {
+        let mut json = person_json(knvb, email, modified);
+        json["acf"]["first_name"] = json!("Anne-Fleur");
+        json["acf"]["infix"] = json!("van 't");
+        json["acf"]["last_name"] = json!("Hof");
+        Sighting {
+            person: Person::from_json(&json).unwrap(),
+            source: Source::Webhook,
+            origin,
+        }
+    };
+    see(
+        &app.store,
+        named("NAM0001", "old@example.nl", minutes_ago(60), None),
+    )
+    .await;
+    let ids = see(
+        &app.store,
+        named(
+            "NAM0001",
+            "new@example.nl",
+            minutes_ago(30),
+            Some(Origin::UserEdit),
+        ),
+    )
+    .await;
+    seed_pending(&app.store, "NAM0002", "other@example.nl").await;
+    for q in ["hof", "Anne-Fleur", "van%20%27t%20Hof", "NAM0001"] {
+        let (status, body) = app
+            .api(Method::GET, &format!("/api/history?q={q}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{q}: {body}");
+        let found: Vec<i64> = body["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(found, vec![ids[0].0], "{q}: {body}");
+        assert_eq!(body["changes"][0]["member_name"], "Anne-Fleur van 't Hof");
+    }
+    // Wildcards are letters here, not patterns.
+    let (status, body) = app.api(Method::GET, "/api/history?q=%25", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let page = app
+        .client
+        .get(app.url("/members/NAM0001"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Anne-Fleur van &#39;t Hof") || page.contains("Anne-Fleur van 't Hof"),
+        "{page}"
+    );
+    app.stop().await;
+}

@@ -21,6 +21,7 @@ use chrono::{TimeDelta, Utc};
 use rondo_reverse_sync::config::Secret;
 use rondo_reverse_sync::domain::{ChangeId, ChangeStatus};
 use rondo_reverse_sync::sportlink::page::PageError;
+use rondo_reverse_sync::store::HistoryFilter;
 use serde_json::{json, Value};
 
 use super::headless::{chromium_available, Headless};
@@ -147,6 +148,21 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
         )
         .await?;
         deliveries(&service, post, 2).await?;
+        // The snippet sends the name along: the operator's history finds the member by it.
+        let by_name = HistoryFilter {
+            name: Some("jan jansen".into()),
+            ..Default::default()
+        };
+        let rows = service
+            .store
+            .read(move |db| db.history(&by_name, 10))
+            .await?;
+        assert!(
+            rows.iter()
+                .any(|r| r.change.knvb_id == knvb_id
+                    && r.member_name.as_deref() == Some("Jan Jansen")),
+            "{rows:?}"
+        );
         let (text, _) = edit_screen_until(&page, &edit_url, &field_in("email", "waiting")).await?;
         assert!(text.contains("Wacht op verwerking in Sportlink."), "{text}");
         assert!(text.contains("nieuw@example.org"), "{text}");

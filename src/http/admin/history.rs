@@ -23,7 +23,7 @@ pub const MAX_LIMIT: u32 = 200;
 #[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
-    /// A KNVB id or its beginning (case does not matter).
+    /// A KNVB id or its beginning, or a part of the member's name (case does not matter).
     pub q: Option<String>,
     /// Comma-separated statuses: pending, synced, superseded, conflict_lost, skipped, failed.
     pub status: Option<String>,
@@ -61,14 +61,25 @@ fn parse_time(name: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, 
 impl HistoryParams {
     /// The store's filter, every part checked; a bad part is a 400 that names it.
     pub fn filter(&self, catalogue: &Catalogue) -> Result<HistoryFilter, ApiError> {
-        let knvb_id_prefix = match self.q.as_deref().map(str::trim) {
-            None | Some("") => None,
+        // Letters and digits: a KNVB id's beginning or a part of a name; with spaces, hyphens,
+        // apostrophes or dots: a part of a name only.
+        let (knvb_id_prefix, name) = match self.q.as_deref().map(str::trim) {
+            None | Some("") => (None, None),
             Some(q) if q.len() <= 32 && q.chars().all(|c| c.is_ascii_alphanumeric()) => {
-                Some(q.to_ascii_uppercase())
+                (Some(q.to_ascii_uppercase()), Some(q.to_string()))
+            }
+            Some(q)
+                if q.chars().count() <= 64
+                    && q.chars()
+                        .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '\'' | '.')) =>
+            {
+                (None, Some(q.to_string()))
             }
             Some(_) => {
                 return Err(ApiError::BadRequest(
-                    "q: a KNVB id or its beginning: letters and digits, at most 32".into(),
+                    "q: a KNVB id (or its beginning) or a part of a name: letters, digits, \
+                     spaces, - ' and ., at most 64"
+                        .into(),
                 ))
             }
         };
@@ -111,6 +122,7 @@ impl HistoryParams {
         Ok(HistoryFilter {
             knvb_id_prefix,
             knvb_id: None,
+            name,
             statuses: parse_statuses(self.status.as_deref())?,
             field,
             from,

@@ -130,7 +130,10 @@ fn history_table(l: &L10n, rows: &[HistoryRow]) -> Markup {
                     @let c = &row.change;
                     tr id={ "history-" (c.id) } {
                         td data-label=(h("col-change")) { (c.id) }
-                        td data-label=(h("col-member")) { a href={ "/members/" (c.knvb_id) } { (c.knvb_id) } }
+                        td data-label=(h("col-member")) {
+                            a href={ "/members/" (c.knvb_id) } { (c.knvb_id) }
+                            @if let Some(name) = &row.member_name { br; span.muted { (name) } }
+                        }
                         td data-label=(h("col-field")) { (c.field) }
                         td data-label=(h("col-status")) { span class={ "status " (c.status) } { (status_label(l, c.status.as_str())) } }
                         td data-label=(h("col-source")) { (source_label(l, c.source.as_str())) }
@@ -187,12 +190,14 @@ pub fn history_page(l: &L10n, s: HistoryScreen<'_>) -> Markup {
 }
 
 pub fn member_page(l: &L10n, knvb_id: &str, page: &HistoryPage, first: bool, csrf: &str) -> Markup {
+    let name = page.changes.iter().find_map(|row| row.member_name.clone());
     let title = l.ta("member-title", &[("member", knvb_id.to_string().into())]);
     let base = format!("/members/{knvb_id}");
     let body = html! {
         main {
             section #member {
                 h2 { (title) }
+                @if let Some(name) = &name { p #member-name { (name) } }
                 h3 { (l.t("member-timeline")) }
                 @if page.changes.is_empty() { p.muted { (l.t("member-none")) } }
                 @else {

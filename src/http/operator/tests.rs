@@ -159,6 +159,7 @@ fn fixture() -> Fixture {
         .into_iter()
         .map(|c| HistoryRow {
             change: c.clone(),
+            member_name: Some("Jan de Vries".into()),
             received_at: Some(now),
             run_kind: None,
             run_started_at: None,
@@ -223,6 +224,7 @@ fn fixture() -> Fixture {
             "datum_vog",
             "freescout_id",
             "webhook",
+            "Jan de Vries",
         ]
         .map(str::to_string)
         .to_vec(),

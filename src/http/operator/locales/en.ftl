@@ -165,7 +165,7 @@ runs-folded = { $count ->
 
 history-title = History
 history-hint = Every change with its story: received, detected, attempts, and how it ended.
-filter-q = KNVB id (or its beginning)
+filter-q = KNVB id or name
 filter-status = Status
 filter-field = Field
 filter-from = From (date)

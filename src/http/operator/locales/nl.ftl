@@ -165,7 +165,7 @@ runs-folded = { $count ->
 
 history-title = Geschiedenis
 history-hint = Elke wijziging met haar verloop: ontvangen, gezien, pogingen, en hoe het afliep.
-filter-q = KNVB-id (of het begin ervan)
+filter-q = KNVB-id of naam
 filter-status = Status
 filter-field = Veld
 filter-from = Vanaf (datum)
