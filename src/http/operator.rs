@@ -235,7 +235,7 @@ fn executor_block(status: &StatusView, csrf: &str) -> Markup {
             Some(ExecutorStateView::Working { knvb_id }) => span { "Working on member " (knvb_id) },
             Some(ExecutorStateView::Paused { reason, since, until }) => {
                 span.paused { "Paused by the circuit breaker" }
-                ": " (reason)
+                ": " (super::audit::pause_reason(reason))
                 @if let Some(since) = since { br; span.muted { "Since " (when(*since)) } }
                 @if let Some(until) = until { br; span.muted { "Resumes by itself at " (when(*until)) } }
                 form method="post" action="/ui/executor/resume" {
@@ -348,6 +348,7 @@ struct PageData {
     attention: Vec<ChangeRecord>,
     conflicts: Vec<ConflictRecord>,
     runs: Vec<RunRecord>,
+    audit: Markup,
 }
 
 async fn load(state: &OpsState) -> Result<PageData, ApiError> {
@@ -378,6 +379,7 @@ async fn load(state: &OpsState) -> Result<PageData, ApiError> {
         attention,
         conflicts,
         runs,
+        audit: super::audit::operator_block(state.store()).await,
     })
 }
 
@@ -415,6 +417,7 @@ fn dashboard(data: &PageData, csrf: &str, banner: Option<Banner>) -> Markup {
                 }
                 dl {
                     dt { "Executor" } dd #executor { (executor_block(s, csrf)) }
+                    dt { "Divergence audit" } dd #audit { (data.audit) }
                     dt { "Poll watermark" } dd #watermark { (when_opt(s.poll_watermark, "No completed poll yet")) }
                     dt { "Last webhook" }
                     dd #last-webhook {

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_invalid_knvb_ids",
         include_str!("../../migrations/0003_invalid_knvb_ids.sql"),
     ),
+    (
+        4,
+        "0004_audit",
+        include_str!("../../migrations/0004_audit.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
