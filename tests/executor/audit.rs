@@ -389,3 +389,154 @@ async fn audit_bench_realistic_delays() {
     standin.shutdown().await;
     rig.finish().await;
 }
+
+/// In `serve`: the admin API starts an audit, the executor's loop pushes the pending change first
+/// and reads the members between its runs; the results, the CSV, and a differing row queued as a
+/// change that the executor then pushes (the only saves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_audit_between_executor_runs_and_queues_a_row() {
+    use crate::lifecycle::{launch_serve, serve_settings};
+
+    if !chromium_available() {
+        return;
+    }
+    const TOKEN: &str = "audit-test-token-0123456789abcdef0123456789";
+    let rig = Rig::start().await;
+    for i in 0..5 {
+        let m = Member::jan(&id(i));
+        sight(&rig, 1000 + i as i64, m.acf(), Source::Baseline, None).await;
+        let mut s = m.clone();
+        if i == 1 {
+            s.city = "Rotterdam".into();
+        }
+        rig.state().seed_member(s.sim());
+    }
+    // A pending change for member 0: the executor's work goes first.
+    let mut edited = Member::jan(&id(0));
+    edited.email = "eerst-gepusht@example.nl".into();
+    sight(
+        &rig,
+        1000,
+        edited.acf(),
+        Source::Webhook,
+        Some(Origin::UserEdit),
+    )
+    .await;
+
+    let mut settings = serve_settings(&rig);
+    settings.admin.token = Secret::new(TOKEN);
+    let service = launch_serve(&settings, rig.store.catalogue().as_ref().clone()).await;
+    let base = format!("http://127.0.0.1:{}/api", service.port());
+    let http = reqwest::Client::new();
+    let started: Value = http
+        .post(format!("{base}/audits"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let audit_id = started["id"].as_i64().expect("an id");
+    // A second start while it runs is refused.
+    let again = http
+        .post(format!("{base}/audits"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("start again");
+    assert_eq!(again.status(), 409);
+
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        let status: Value = http
+            .get(format!("{base}/audits/{audit_id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        if status["status"] == "completed" {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "not done: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status["members_done"], 5, "{status}");
+    assert_eq!(status["counts"]["differs"], 1, "{status}");
+    assert!(status["counts"]["differs_pending"].is_null(), "{status}");
+    assert!(
+        rig.state().saves_for(&id(0)).len() == 1,
+        "the pending change was pushed before the audit read its member"
+    );
+    let rows: Value = http
+        .get(format!("{base}/audits/{audit_id}/results?verdict=differs"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("results")
+        .json()
+        .await
+        .expect("json");
+    let row = &rows[0];
+    assert_eq!(row["knvb_id"], id(1));
+    assert_eq!(row["field"], "city");
+    let csv = http
+        .get(format!("{base}/audits/{audit_id}/results.csv"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.expect("text");
+    assert!(
+        csv.contains("AUD0001,city,differs,Rotterdam,Amsterdam"),
+        "{csv}"
+    );
+    let bad = http
+        .get(format!("{base}/audits/{audit_id}/results?verdict=nonsense"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("bad verdict");
+    assert_eq!(bad.status(), 400);
+    let ended = http
+        .post(format!("{base}/audits/{audit_id}/cancel"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(ended.status(), 409);
+    // No audit read saved anything: the only save so far is the pending change's.
+    let saved: Vec<String> = rig
+        .state()
+        .request_log()
+        .iter()
+        .filter(|r| r.is_save())
+        .filter_map(|r| r.member_id.clone())
+        .collect();
+    assert_eq!(saved, vec![id(0)]);
+
+    // The operator queues the row: Rondo Club's value goes to Sportlink through the executor.
+    let queued: Value = http
+        .post(format!("{base}/audits/{audit_id}/queue"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"rows": [row["id"]]}))
+        .send()
+        .await
+        .expect("queue")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(queued["queued"], 1, "{queued}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while rig.state().member(&id(1)).map(|m| m.address.city) != Some("Amsterdam".into()) {
+        assert!(Instant::now() < deadline, "the queued row was not pushed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    service.shutdown();
+    service.wait().await.expect("clean stop");
+    rig.finish().await;
+}
