@@ -314,17 +314,25 @@ async fn audit_reports_exactly_the_seeded_differences_read_only_and_resumes_afte
 
 /// Measurement, run by hand:
 /// `cargo test --test executor audit_bench -- --ignored --nocapture`
-/// Audit time per member and requests per member against the simulator with realistic delays
-/// (data requests 100–600 ms, renders 300 ms, sessions limited to 150–400 requests) and the
-/// service's default pacing (1 s + up to 1 s jitter).
+/// Audit time per member and requests per member against the simulator with the realistic delays
+/// of the executor's benchmark (`bench_realistic`: every data request of the app 150–900 ms, each
+/// session ending after 25–60 requests) and the service's default pacing (1 s + up to 1 s jitter).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: run by hand"]
 async fn audit_bench_realistic_delays() {
-    const N: usize = 30;
+    const N: usize = 50;
     if !chromium_available() {
         return;
     }
-    let rig = Rig::start().await;
+    let mut rig = Rig::start().await;
+    // Production timings, and as in `bench_realistic_delays` the variant's own in-page render
+    // delays removed: what remains is what the server makes the browser wait.
+    rig.session.timings.settle = Duration::from_millis(
+        rondo_reverse_sync::config::SportlinkSettings::default().settle_ms,
+    );
+    let mut variant = rig.state().variant();
+    variant.section_delays_ms.clear();
+    rig.state().set_variant(variant);
     let (standin, client) = rondo_club().await;
     for i in 0..N {
         let m = Member::jan(&id(i));
@@ -336,9 +344,8 @@ async fn audit_bench_realistic_delays() {
             .expect("person");
     }
     rig.state().set_faults(Faults {
-        render_delay_ms: 300,
-        data_delay_ms: Some((100, 600)),
-        session_requests_range: Some((150, 400)),
+        data_delay_ms: Some((150, 900)),
+        session_requests_range: Some((25, 60)),
         ..Faults::default()
     });
     let mut settings = rig.settings.clone();
@@ -538,5 +545,89 @@ async fn serve_runs_the_audit_between_executor_runs_and_queues_a_row() {
     }
     service.shutdown();
     service.wait().await.expect("clean stop");
+    rig.finish().await;
+}
+
+/// The `audit` verb of the real binary: the report, the CSV, exit 0; read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_verb_reports_and_writes_the_csv() {
+    use crate::support::chromium::{chromium_path, OTP_SECRET, PASSWORD, USER};
+
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    for i in 0..3 {
+        let m = Member::jan(&id(i));
+        sight(&rig, 1000 + i as i64, m.acf(), Source::Baseline, None).await;
+        let mut s = m.clone();
+        if i == 2 {
+            s.email = "anders@example.nl".into();
+        }
+        rig.state().seed_member(s.sim());
+    }
+    let csv = rig.dir.path().join("audit.csv");
+    let db = rig.store.path().display().to_string();
+    let base = rig.sim.base_url();
+    let chromium = chromium_path().display().to_string();
+    let csv_arg = csv.display().to_string();
+    let dir = rig.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rondo-reverse-sync"));
+        command.current_dir(&dir);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("RRS_") {
+                command.env_remove(&name);
+            }
+        }
+        command
+            .args(["audit", "--csv", &csv_arg])
+            .env("RRS_LOG__LEVEL", "warn")
+            .env("RRS_DATABASE__PATH", &db)
+            .env("RRS_SPORTLINK__BASE_URL", &base)
+            .env("RRS_SPORTLINK__USERNAME", USER)
+            .env("RRS_SPORTLINK__PASSWORD", PASSWORD)
+            .env("RRS_SPORTLINK__OTP_SECRET", OTP_SECRET)
+            .env("RRS_SPORTLINK__CHROMIUM_PATH", &chromium)
+            .env("RRS_SPORTLINK__MIN_MEMBER_INTERVAL_MS", "0")
+            .env("RRS_SPORTLINK__MEMBER_JITTER_MS", "0")
+            .env("RRS_SPORTLINK__SETTLE_MS", "400")
+            .env(
+                "RRS_SPORTLINK__ARTEFACT_DIR",
+                dir.join("artefacts").display().to_string(),
+            )
+            .stdin(std::process::Stdio::null());
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the binary");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                return child.wait_with_output().expect("output");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("`audit` did not finish within 180 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("completed, 3 of 3 members"), "{stdout}");
+    assert!(stdout.contains("differs: 1,"), "{stdout}");
+    assert!(stderr.contains("audit 1 started"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD) && !stdout.contains(PASSWORD));
+    let text = std::fs::read_to_string(&csv).expect("the CSV");
+    assert!(
+        text.contains("AUD0002,email,differs,anders@example.nl,aud0002@example.nl"),
+        "{text}"
+    );
+    assert_read_only(&rig.state());
     rig.finish().await;
 }
