@@ -492,9 +492,13 @@ async fn audit(
         )
     };
     let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
-    let mut executor =
-        sportlink::setup::chromium_executor(&settings.sportlink, store.clone(), lock)
-            .context("Sportlink executor")?;
+    let mut executor = sportlink::setup::chromium_executor(
+        &settings.sportlink,
+        store.clone(),
+        lock,
+        clock::system(),
+    )
+    .context("Sportlink executor")?;
     let cancel = CancellationToken::new();
     let on_ctrl_c = {
         let cancel = cancel.clone();

@@ -12,9 +12,9 @@ use rondo_reverse_sync::config::{PollSettings, RondoClubSettings, Secret};
 use rondo_reverse_sync::detect::{Person, Sighting};
 use rondo_reverse_sync::domain::{Origin, Source};
 use rondo_reverse_sync::poll::RondoClient;
-use rondo_reverse_sync::rondo_standin::{RondoStandIn, StandInConfig};
-use rondo_reverse_sync::simulator::{Faults, SimState};
 use rondo_reverse_sync::store::{AuditRun, SightingContext};
+use rrs_standins::rondo_standin::{RondoStandIn, StandInConfig};
+use rrs_standins::simulator::{Faults, SimState};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -327,9 +327,8 @@ async fn audit_bench_realistic_delays() {
     let mut rig = Rig::start().await;
     // Production timings, and as in `bench_realistic_delays` the variant's own in-page render
     // delays removed: what remains is what the server makes the browser wait.
-    rig.session.timings.settle = Duration::from_millis(
-        rondo_reverse_sync::config::SportlinkSettings::default().settle_ms,
-    );
+    rig.session.timings.settle =
+        Duration::from_millis(rondo_reverse_sync::config::SportlinkSettings::default().settle_ms);
     let mut variant = rig.state().variant();
     variant.section_delays_ms.clear();
     rig.state().set_variant(variant);
@@ -402,8 +401,6 @@ async fn audit_bench_realistic_delays() {
 /// change that the executor then pushes (the only saves).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_the_audit_between_executor_runs_and_queues_a_row() {
-    use crate::lifecycle::{launch_serve, serve_settings};
-
     if !chromium_available() {
         return;
     }
@@ -430,9 +427,15 @@ async fn serve_runs_the_audit_between_executor_runs_and_queues_a_row() {
     )
     .await;
 
-    let mut settings = serve_settings(&rig);
+    let mut settings = rig.serve_settings();
     settings.admin.token = Secret::new(TOKEN);
-    let service = launch_serve(&settings, rig.store.catalogue().as_ref().clone()).await;
+    let service = rrs_testkit::app::serve(
+        &settings,
+        rig.store.catalogue().as_ref().clone(),
+        rig.sim.clock(),
+    )
+    .await
+    .expect("serve starts");
     let base = format!("http://127.0.0.1:{}/api", service.port());
     let http = reqwest::Client::new();
     let started: Value = http
