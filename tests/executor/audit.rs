@@ -512,6 +512,21 @@ async fn serve_runs_the_audit_between_executor_runs_and_queues_a_row() {
         .await
         .expect("bad verdict");
     assert_eq!(bad.status(), 400);
+    // The operator page shows the run's progress and counts.
+    let page = http
+        .get(format!("http://127.0.0.1:{}/", service.port()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("operator page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains(&format!("audit {audit_id}: completed, 5 of 5 members"))
+            && page.contains("differs: 1"),
+        "{page}"
+    );
     let ended = http
         .post(format!("{base}/audits/{audit_id}/cancel"))
         .bearer_auth(TOKEN)
@@ -631,6 +646,46 @@ async fn the_audit_verb_reports_and_writes_the_csv() {
         text.contains("AUD0002,email,differs,anders@example.nl,aud0002@example.nl"),
         "{text}"
     );
+    assert_read_only(&rig.state());
+    rig.finish().await;
+}
+
+/// `sportlink.audit_interval_hours`: `serve` starts the scheduled audit (the first right after
+/// start-up when none ran before) and runs it to its end by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_the_scheduled_audit() {
+    if !chromium_available() {
+        return;
+    }
+    let rig = Rig::start().await;
+    for i in 0..2 {
+        let m = Member::jan(&id(i));
+        sight(&rig, 1000 + i as i64, m.acf(), Source::Baseline, None).await;
+        rig.state().seed_member(m.sim());
+    }
+    let mut settings = rig.serve_settings();
+    settings.sportlink.audit_interval_hours = 24;
+    let service = rrs_testkit::app::serve(
+        &settings,
+        rig.store.catalogue().as_ref().clone(),
+        rig.sim.clock(),
+    )
+    .await
+    .expect("serve starts");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let run = loop {
+        let runs = rig.store.read(|c| c.list_audits(5)).await.expect("read");
+        if let Some(run) = runs.into_iter().find(|r| r.status == "completed") {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "no scheduled audit completed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    service.shutdown();
+    service.wait().await.expect("clean stop");
+    assert_eq!(run.trigger, "schedule");
+    assert_eq!(run.rondo_source.as_deref(), Some("stored"));
+    assert_eq!(run.members_done, 2);
     assert_read_only(&rig.state());
     rig.finish().await;
 }
