@@ -243,6 +243,8 @@ pub struct SportlinkSettings {
     pub canary_member: String,
     /// Hours between two canary checks.
     pub canary_interval_hours: u64,
+    /// Hours between two scheduled divergence audits (`serve`); 0: no scheduled audit.
+    pub audit_interval_hours: u64,
 }
 
 impl Default for SportlinkSettings {
@@ -268,6 +270,7 @@ impl Default for SportlinkSettings {
             dry_run: false,
             canary_member: String::new(),
             canary_interval_hours: 24,
+            audit_interval_hours: 0,
         }
     }
 }

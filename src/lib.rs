@@ -5,6 +5,7 @@
 //! `conflict`. `catalogue` says where every tracked field lives on both sides.
 
 pub mod alerts;
+pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod config;

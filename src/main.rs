@@ -75,6 +75,21 @@ enum Command {
         #[arg(long)]
         member: Option<String>,
     },
+    /// Compare every member's tracked fields in Sportlink (read-only: never "Wijzig", never a
+    /// save) with Rondo Club and report per member and field. Resumes an unfinished audit; Ctrl-C
+    /// stops between members (run it again to resume). Not while `serve` runs (it holds the
+    /// Sportlink account): use the admin API there.
+    Audit {
+        /// Cancel an unfinished audit and start a new one.
+        #[arg(long)]
+        new: bool,
+        /// Cancel the unfinished audit and exit.
+        #[arg(long, conflicts_with = "new")]
+        cancel: bool,
+        /// Write the audit's rows as CSV to this file at the end.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+    },
     /// What the admin API's replay and requeue do, for an operator on the server: run a stored
     /// delivery through detection again, re-detect a member from Rondo Club, or put a change
     /// back in the queue. A running service's executor picks requeued work up on its next round.
@@ -115,7 +130,8 @@ impl Command {
                 rondo_club: true,
                 ..Needs::DATABASE_ONLY
             },
-            Command::Sync { .. } | Command::Check { .. } => Needs {
+            Command::Audit { cancel: true, .. } => Needs::DATABASE_ONLY,
+            Command::Sync { .. } | Command::Check { .. } | Command::Audit { .. } => Needs {
                 sportlink: true,
                 ..Needs::DATABASE_ONLY
             },
@@ -218,6 +234,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 sync(&settings, catalogue, knvb_id.as_deref(), dry_run).await
             }
             Command::Replay { what } => replay(&settings, catalogue, what).await,
+            Command::Audit { new, cancel, csv } => {
+                audit(&settings, catalogue, new, cancel, csv.as_deref()).await
+            }
             Command::Check { member } => {
                 let member = member
                     .as_deref()
@@ -425,6 +444,95 @@ async fn sync(
     if sportlink::setup::report_failed(&report) {
         return Err(Failure::Failed(anyhow::anyhow!(
             "not everything was pushed"
+        )));
+    }
+    Ok(())
+}
+
+/// `audit`: run or resume the divergence audit through a CLI executor, then print its counts
+/// (and write the CSV when asked). Exit 1 when it failed.
+async fn audit(
+    settings: &Settings,
+    catalogue: Arc<rondo_reverse_sync::catalogue::Catalogue>,
+    new: bool,
+    cancel_only: bool,
+    csv: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    use rondo_reverse_sync::audit;
+    let store = open_existing_store(settings, catalogue)?;
+    if cancel_only {
+        let cancelled = store
+            .write(|c| match c.active_audit()? {
+                Some(run) => c
+                    .cancel_audit(run.id, chrono::Utc::now())
+                    .map(|_| Some(run.id)),
+                None => Ok(None),
+            })
+            .await?;
+        match cancelled {
+            Some(id) => println!("audit {id} cancelled"),
+            None => println!("no unfinished audit"),
+        }
+        return Ok(());
+    }
+    // Rondo Club is read fresh when it is configured; else the service's last seen state.
+    let rondo = if settings.rondo_club.base_url.trim().is_empty() {
+        eprintln!("rondo_club is not configured: comparing with the last state the service saw");
+        None
+    } else {
+        settings
+            .validate(Needs {
+                rondo_club: true,
+                ..Needs::DATABASE_ONLY
+            })
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        Some(
+            poll::RondoClient::new(&settings.rondo_club, &settings.poll)
+                .map_err(|e| Failure::Usage(e.to_string()))?,
+        )
+    };
+    let lock = sportlink::setup::lock_account(settings).context("Sportlink account lock")?;
+    let mut executor = sportlink::setup::chromium_executor(
+        &settings.sportlink,
+        store.clone(),
+        lock,
+        clock::system(),
+    )
+    .context("Sportlink executor")?;
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let options = audit::cli::AuditOptions { new };
+    let end = audit::cli::run(&mut executor, rondo.as_ref(), &options, &cancel).await;
+    executor.close().await;
+    on_ctrl_c.abort();
+    let end = end.context("audit")?;
+    let id = end.run.id;
+    let counts = store.read(move |c| c.audit_counts(id)).await?;
+    println!("{}", audit::progress_line(&end.run));
+    println!("{}", audit::summary(&counts));
+    if let Some(path) = csv {
+        let rows = store
+            .read(move |c| c.audit_results(id, &[], u32::MAX, 0))
+            .await?;
+        std::fs::write(path, audit::to_csv(&rows))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{} rows written to {}", rows.len(), path.display());
+    }
+    if end.interrupted {
+        println!("interrupted: run `audit` again to resume");
+        return Ok(());
+    }
+    if end.run.status == "failed" {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "audit {id} failed: {}",
+            end.run.error.unwrap_or_default()
         )));
     }
     Ok(())

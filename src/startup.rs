@@ -362,10 +362,19 @@ pub async fn launch(
         if let Some(sender) = &alert_sender {
             executor.set_alerts(sender.clone());
         }
-        Some(sportlink::service::ExecutorHandle::spawn(
+        let audit = crate::audit::AuditLoop::new(
+            rondo.clone(),
+            (settings.sportlink.audit_interval_hours > 0).then(|| {
+                std::time::Duration::from_secs(
+                    settings.sportlink.audit_interval_hours.saturating_mul(3600),
+                )
+            }),
+        );
+        Some(sportlink::service::ExecutorHandle::spawn_with_audit(
             executor,
             cancel.clone(),
             state.ops.metrics().clone(),
+            audit,
         ))
     };
     let wake = executor

@@ -1,6 +1,8 @@
 //! The Sportlink executor against the simulator, in real Chromium (issue #4). Skipped, with a
 //! printed reason, only when Chromium is not installed. Every run is bounded in time.
 
+#[path = "executor/audit.rs"]
+mod audit;
 #[path = "executor/bench.rs"]
 mod bench;
 #[path = "executor/bench_e2e.rs"]

@@ -3,6 +3,7 @@
 //! the admin API (`/api/`), the operator page (`/`) and `/metrics` in [`ops_routes`].
 
 pub mod admin;
+pub mod audit;
 mod connections;
 mod error;
 mod health;
@@ -98,6 +99,7 @@ pub fn ops_routes(state: OpsState) -> Router {
         .route("/forward-sync/report", post(admin::forward_sync_report))
         .route("/history", get(admin::history::history))
         .route("/openapi.json", get(admin::openapi_json))
+        .merge(audit::routes())
         .fallback(admin::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -13,6 +13,10 @@ use crate::catalogue::{Catalogue, SportlinkPage};
 use super::driver::{ChromiumDriver, DriverError};
 use super::page::{ExpectedSection, InputLocator, PageDiagnosis, PageHeading};
 
+/// Starts the page-model diagnosis inside a pause reason (circuit breaker, canary) and its alert;
+/// the operator page shows what follows it as a preformatted block.
+pub const DIAGNOSIS_MARK: &str = "Page-model diagnosis (read-only look, as `check --member`):\n";
+
 /// What one page showed.
 #[derive(Debug, Clone)]
 pub struct PageCheck {

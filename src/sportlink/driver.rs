@@ -70,6 +70,8 @@ pub enum DriverError {
     Session(#[from] SessionError),
     #[error("the form has no field {0}")]
     UnknownField(String),
+    #[error("this driver cannot read members for the audit")]
+    AuditUnsupported,
 }
 
 impl From<PageError> for DriverError {
@@ -204,6 +206,16 @@ pub trait SportlinkDriver: Send + Sync {
     ) -> impl Future<Output = Result<Option<String>, DriverError>> + Send {
         async { Ok(None) }
     }
+
+    /// Read every catalogue field of a member read-only, for the divergence audit (never clicks
+    /// Wijzig, never saves).
+    fn audit_read(
+        &mut self,
+        _knvb_id: &str,
+        _catalogue: &crate::catalogue::Catalogue,
+    ) -> impl Future<Output = Result<crate::audit::SportlinkRead, DriverError>> + Send {
+        async { Err(DriverError::AuditUnsupported) }
+    }
 }
 
 /// How long the network must be quiet after a save before no re-fetch by the app is expected.
@@ -269,6 +281,12 @@ impl ChromiumDriver {
 
     pub fn session_mut(&mut self) -> &mut SportlinkSession {
         &mut self.session
+    }
+
+    /// Forget the page the executor last opened: the tab is about to show something else (the
+    /// audit's read-only reading).
+    pub fn forget_fresh_page(&mut self) {
+        self.fresh = None;
     }
 
     /// Open the site and log in (for `check`).
@@ -703,6 +721,14 @@ impl SportlinkDriver for ChromiumDriver {
     ) -> Result<Option<String>, DriverError> {
         let check = super::diagnose::check_member(self, catalogue, knvb_id).await?;
         Ok((!check.matches_catalogue()).then(|| check.to_string()))
+    }
+
+    async fn audit_read(
+        &mut self,
+        knvb_id: &str,
+        catalogue: &crate::catalogue::Catalogue,
+    ) -> Result<crate::audit::SportlinkRead, DriverError> {
+        crate::audit::read::read_member(self, catalogue, knvb_id).await
     }
 
     fn know_sections(&mut self, sections: Vec<(MemberPage, String)>) {

@@ -14,12 +14,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::driver::SportlinkDriver;
 use super::executor::{Executor, ExecutorStatus, MemberResult, RunReport, StatusBoard};
+use crate::audit::{AuditLoop, StepOutcome};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
 /// Shortest pause between two runs started by the timer, so a row that is due "now" but cannot
 /// be processed never makes the loop spin.
 const MIN_RERUN: Duration = Duration::from_secs(1);
+/// Pause before the audit's next unit after one that did nothing (paused, failed, cancelled).
+const AUDIT_RETRY_PAUSE: Duration = Duration::from_secs(10);
 /// Pause after a run failed on the database, before trying again.
 const STORE_ERROR_PAUSE: Duration = Duration::from_secs(10);
 
@@ -37,9 +40,23 @@ impl ExecutorHandle {
     where
         D: SportlinkDriver + 'static,
     {
+        Self::spawn_with_audit(executor, cancel, metrics, AuditLoop::default())
+    }
+
+    /// As [`ExecutorHandle::spawn`], with the divergence audit's schedule and its Rondo Club
+    /// client: the loop reads audit members between its runs.
+    pub fn spawn_with_audit<D>(
+        executor: Executor<D>,
+        cancel: CancellationToken,
+        metrics: Arc<Metrics>,
+        audit: AuditLoop,
+    ) -> Self
+    where
+        D: SportlinkDriver + 'static,
+    {
         let notify = Arc::new(Notify::new());
         let board = executor.status_board();
-        let task = tokio::spawn(serve_loop(executor, notify.clone(), cancel, metrics));
+        let task = tokio::spawn(serve_loop(executor, notify.clone(), cancel, metrics, audit));
         notify.notify_one();
         Self {
             notify,
@@ -86,8 +103,11 @@ async fn serve_loop<D: SportlinkDriver>(
     notify: Arc<Notify>,
     cancel: CancellationToken,
     metrics: Arc<Metrics>,
+    mut audit: AuditLoop,
 ) {
     let board = executor.status_board();
+    // When the audit may take its next unit (later after a unit that did nothing).
+    let mut audit_not_before = Instant::now();
     let idle_close = executor.settings().idle_close;
     let dry_run = executor.settings().dry_run;
     if dry_run {
@@ -111,9 +131,21 @@ async fn serve_loop<D: SportlinkDriver>(
             (Some(t), Some(c)) => Some(t.min(c)),
             (t, c) => t.or(c),
         };
+        // The audit's next unit (an unfinished run), or its next scheduled run.
+        let audit_at = if audit.has_work(executor.store()).await && board.paused().is_none() {
+            Some(audit_not_before)
+        } else {
+            audit.next_scheduled(executor.store()).await
+        };
+        let timer = match (timer, audit_at) {
+            (Some(t), Some(a)) => Some(t.min(a)),
+            (t, a) => t.or(a),
+        };
+        let mut notified = false;
         tokio::select! {
+            biased;
             _ = cancel.cancelled() => break,
-            _ = notify.notified() => {}
+            _ = notify.notified() => notified = true,
             _ = sleep_until_opt(timer) => {}
             _ = tokio::time::sleep(idle_close) => {
                 executor.close_if_idle().await;
@@ -133,6 +165,20 @@ async fn serve_loop<D: SportlinkDriver>(
         }
         if board.paused().is_some() {
             continue;
+        }
+        // Changes go first; the audit takes one unit when nothing is due for the executor.
+        let executor_due =
+            notified || wake_at.is_some_and(|t| Instant::now() >= t.max(earliest_next_run));
+        if !executor_due {
+            audit.start_if_due(executor.store()).await;
+            if audit.has_work(executor.store()).await {
+                let outcome = audit.step(&mut executor, &cancel).await;
+                audit_not_before = match outcome {
+                    StepOutcome::Listed { .. } | StepOutcome::Member { .. } => Instant::now(),
+                    _ => Instant::now() + AUDIT_RETRY_PAUSE,
+                };
+                continue;
+            }
         }
         earliest_next_run = Instant::now() + MIN_RERUN;
         match executor.run(None, dry_run, &cancel).await {

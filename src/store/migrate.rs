@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0004_history_indexes",
         include_str!("../../migrations/0004_history_indexes.sql"),
     ),
+    (
+        5,
+        "0005_audit",
+        include_str!("../../migrations/0005_audit.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

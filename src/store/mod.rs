@@ -10,6 +10,7 @@
 //!
 //! Callers pass closures over [`Conn`], whose methods (in the submodules) hold all the SQL.
 
+mod audit;
 mod changes;
 mod codes;
 mod conflicts;
@@ -33,6 +34,10 @@ use tokio::sync::oneshot;
 
 use crate::catalogue::Catalogue;
 
+pub use audit::{
+    AuditMember, AuditMemberContext, AuditMemberDone, AuditResult, AuditRun, NewAuditResult,
+    QueuedRow,
+};
 pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
 pub use conflicts::ConflictRecord;
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery};

@@ -130,6 +130,17 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
         matches!(alert, AlertEvent::CircuitBreakerTripped { failures: 2, .. }),
         "{alert:?}"
     );
+    // The alert carries the page-model diagnosis of the last member: the missing heading, what
+    // the page shows instead, and the catalogue edit that would match it.
+    let AlertEvent::CircuitBreakerTripped { reason, .. } = &alert else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains(rondo_reverse_sync::sportlink::diagnose::DIAGNOSIS_MARK)
+            && reason.contains("section \"Contactgegevens\": NOT FOUND")
+            && reason.contains("section = \"Communicatie\""),
+        "{reason}"
+    );
     for m in &report.members {
         let MemberResult::Failed {
             ui_drift, error, ..

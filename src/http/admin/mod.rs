@@ -978,7 +978,9 @@ pub struct ApiDoc;
     security(("bearer" = []))
 )]
 pub async fn openapi_json() -> Response {
-    match ApiDoc::openapi().to_json() {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(<super::audit::AuditDoc as OpenApi>::openapi());
+    match doc.to_json() {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(e) => ApiError::Internal(Box::new(e)).into_response(),
     }

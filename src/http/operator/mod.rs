@@ -73,6 +73,7 @@ async fn load(state: &OpsState) -> Result<PageData, ApiError> {
         })
         .await?;
     Ok(PageData {
+        audit: super::audit::overview(state.store()).await,
         status,
         pending,
         attention,

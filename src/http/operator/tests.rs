@@ -171,6 +171,7 @@ fn fixture() -> Fixture {
         .collect();
     Fixture {
         data: PageData {
+            audit: crate::http::audit::AuditOverview::NoneYet,
             status,
             pending: vec![pending.clone(), refused.clone()],
             attention: vec![failed.clone(), conflict.clone()],

@@ -10,6 +10,7 @@ use super::i18n::{L10n, Lang};
 use super::runs::runs_list;
 use crate::domain::ChangeStatus;
 use crate::http::admin::StatusView;
+use crate::http::audit::AuditOverview;
 use crate::http::ops::ExecutorStateView;
 use crate::store::{ChangeRecord, ConflictRecord, RunRecord};
 
@@ -233,6 +234,40 @@ pub fn value_text(l: &L10n, v: &str) -> String {
     }
 }
 
+/// A pause reason, and the page-model diagnosis that follows it (circuit breaker, canary) as a
+/// preformatted block.
+fn pause_reason(l: &L10n, reason: &str) -> Markup {
+    match reason.split_once(crate::sportlink::diagnose::DIAGNOSIS_MARK) {
+        Some((head, diagnosis)) => html! {
+            (head.trim_end())
+            details open {
+                summary { (l.t("executor-diagnosis")) }
+                pre { (diagnosis) }
+            }
+        },
+        None => html! { (reason) },
+    }
+}
+
+/// The latest divergence audit: its progress and counts, and where its rows are.
+fn audit_block(l: &L10n, audit: &AuditOverview) -> Markup {
+    match audit {
+        AuditOverview::Unreadable => html! { p.muted { (l.t("audit-unreadable")) } },
+        AuditOverview::NoneYet => html! { p.muted { (l.t("audit-none")) } },
+        AuditOverview::Latest {
+            id,
+            progress,
+            summary,
+        } => html! {
+            p {
+                (progress)
+                @if let Some(summary) = summary { br; span.muted { (summary) } }
+                br; span.muted { (l.ta("audit-rows", &[("id", (*id).into())])) }
+            }
+        },
+    }
+}
+
 fn executor_block(l: &L10n, status: &StatusView, csrf: &str) -> Markup {
     html! {
         @match status.executor.as_ref().map(|e| &e.state) {
@@ -241,7 +276,7 @@ fn executor_block(l: &L10n, status: &StatusView, csrf: &str) -> Markup {
             Some(ExecutorStateView::Working { knvb_id }) => span { (l.ta("executor-working", &[("member", knvb_id.clone().into())])) },
             Some(ExecutorStateView::Paused { reason, since, until }) => {
                 span.paused { (l.t("executor-paused")) }
-                ": " (reason)
+                ": " (pause_reason(l, reason))
                 @if let Some(since) = since { br; span.muted { (l.ta("executor-since", &[("when", l.when(*since).into())])) } }
                 @if let Some(until) = until { br; span.muted { (l.ta("executor-until", &[("when", l.when(*until).into())])) } }
                 form method="post" action="/ui/executor/resume" {
@@ -328,6 +363,7 @@ fn conflicts_table(l: &L10n, conflicts: &[ConflictRecord]) -> Markup {
 /// What the overview shows.
 pub struct PageData {
     pub status: StatusView,
+    pub audit: AuditOverview,
     pub pending: Vec<ChangeRecord>,
     pub attention: Vec<ChangeRecord>,
     pub conflicts: Vec<ConflictRecord>,
@@ -369,6 +405,7 @@ pub fn dashboard(l: &L10n, data: &PageData, csrf: &str, notice: Option<Banner>) 
                 }
                 dl {
                     dt { (l.t("executor")) } dd #executor { (executor_block(l, s, csrf)) }
+                    dt { (l.t("audit")) } dd #audit { (audit_block(l, &data.audit)) }
                     dt { (l.t("watermark")) } dd #watermark { (l.when_opt(s.poll_watermark, "watermark-none")) }
                     dt { (l.t("last-webhook")) }
                     dd #last-webhook {

@@ -25,7 +25,10 @@ impl<D: SportlinkDriver> Executor<D> {
             Ok(Some(report)) => {
                 tracing::error!(%member, "canary: Sportlink's pages do not match the catalogue");
                 self.board.pause(
-                    format!("{CANARY_REASON} (member {member}):\n{report}"),
+                    format!(
+                        "{CANARY_REASON} (member {member}):\n{}{report}",
+                        crate::sportlink::diagnose::DIAGNOSIS_MARK
+                    ),
                     pause_for,
                 );
                 Some(false)
@@ -155,9 +158,10 @@ impl<D: SportlinkDriver> Executor<D> {
                 }
                 if self.settings.breaker_threshold > 0 && streak >= self.settings.breaker_threshold
                 {
+                    let diagnosis = self.diagnose_drift(&knvb_id).await;
                     let detail = format!(
                         "{streak} members in a row failed because Sportlink's pages no longer \
-                         match the page model (section or input not found); last: {}",
+                         match the page model (section or input not found); last: {}{diagnosis}",
                         self.board.status().last_error.unwrap_or_default()
                     );
                     self.board
@@ -171,6 +175,39 @@ impl<D: SportlinkDriver> Executor<D> {
                 }
             }
         }
+    }
+
+    /// The page-model diagnosis of `member` (issue 13) for the circuit breaker's reason and
+    /// alert: a read-only look at its pages, as `check --member` prints it.
+    async fn diagnose_drift(&mut self, member: &KnvbId) -> String {
+        use crate::sportlink::diagnose::DIAGNOSIS_MARK;
+        let catalogue = self.catalogue.clone();
+        match self.driver.check_pages(member.as_str(), &catalogue).await {
+            Ok(Some(report)) => format!("\n{DIAGNOSIS_MARK}{report}"),
+            Ok(None) => format!(
+                "\n{DIAGNOSIS_MARK}member {member}'s pages match the catalogue when looked at \
+                 read-only"
+            ),
+            Err(e) => format!(
+                "\n{DIAGNOSIS_MARK}the read-only look at member {member}'s pages failed: {}",
+                error_chain(&e)
+            ),
+        }
+    }
+
+    /// The politeness pause before other work through this executor's browser (the audit's
+    /// reading): as before a member. False when cancelled.
+    pub async fn pace_member(&self, cancel: &CancellationToken) -> bool {
+        self.pace(cancel).await
+    }
+
+    /// Such work ended: the next member waits its interval from now.
+    pub fn member_finished(&mut self) {
+        self.last_member_end = Some(Instant::now());
+    }
+
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.catalogue
     }
 
     /// The politeness pause before a member: the governor quota (at most one member per
