@@ -17,7 +17,7 @@ use super::ops::OpsState;
 use crate::audit::{self, Trigger};
 use crate::store::{AuditResult, AuditRun, QueuedRow, Store};
 
-/// The audit routes' part of the OpenAPI document (merged into it by `admin::openapi_json`).
+/// The audit routes' part of the OpenAPI document (merged into it by `openapi::openapi_json`).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(start, list, status, cancel, results, results_csv, queue))]
 pub struct AuditDoc;

@@ -8,6 +8,7 @@ mod connections;
 mod error;
 mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod operator;
 pub mod ops;
 mod webhook;
@@ -98,7 +99,7 @@ pub fn ops_routes(state: OpsState) -> Router {
         .route("/executor/resume", post(admin::resume_executor))
         .route("/forward-sync/report", post(admin::forward_sync_report))
         .route("/history", get(admin::history::history))
-        .route("/openapi.json", get(admin::openapi_json))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(audit::routes())
         .fallback(admin::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -14,7 +14,7 @@ use axum::Json;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
 pub mod history;
 pub mod member_status;
@@ -878,112 +878,6 @@ pub async fn forward_sync_report(
         .await?;
     tracing::info!(knvb_id = %outcome.knvb_id, fields = outcome.changed_fields.len(), "forward-sync report recorded");
     Ok(Json(outcome))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The OpenAPI document
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{
-            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
-        };
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        // The read-only token (`admin.read_token`), also a bearer token: member status only.
-        components.add_security_scheme(
-            "read_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "The read-only token: opens /api/member-status and nothing else",
-                    ))
-                    .build(),
-            ),
-        );
-        // The operator page's session cookie, set by `POST /login`.
-        components.add_security_scheme(
-            "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
-                super::operator::SESSION_COOKIE,
-            ))),
-        );
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "rondo-reverse-sync",
-        description = "Pushes corrections made in Rondo Club back into Sportlink Club: webhook, admin API, operator page, health and metrics."
-    ),
-    paths(
-        replay_delivery,
-        redetect_member,
-        requeue_change,
-        requeue_changes,
-        trigger_poll,
-        resume_executor,
-        list_changes,
-        get_member,
-        list_conflicts,
-        list_runs,
-        get_status,
-        forward_sync_report,
-        history::history,
-        member_status::member_status,
-        member_status::attention,
-        openapi_json,
-        super::metrics::scrape,
-        super::webhook::receive,
-        super::health::healthz,
-        super::health::readyz,
-        super::operator::page,
-        super::operator::login,
-        super::operator::logout,
-        super::operator::ui_requeue,
-        super::operator::ui_resume,
-        super::operator::history,
-        super::operator::member,
-        super::operator::confirm_requeue,
-        super::operator::ui_requeue_filter,
-    ),
-    components(schemas(ErrorBody, ChangeId, KnvbId)),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "admin", description = "Admin API (bearer token)"),
-        (name = "member status", description = "Read-only: what became of a member's edits (the read-only token or the admin token)"),
-        (name = "operator", description = "Operator page (HTML; token or login cookie)"),
-        (name = "operations", description = "Health and metrics"),
-        (name = "webhook", description = "Signed deliveries from Rondo Club"),
-    )
-)]
-pub struct ApiDoc;
-
-/// This document.
-#[utoipa::path(
-    get,
-    path = "/api/openapi.json",
-    tag = "admin",
-    responses(
-        (status = 200, description = "The OpenAPI document", content_type = "application/json"),
-        (status = 401, description = "Missing or wrong token", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn openapi_json() -> Response {
-    let mut doc = ApiDoc::openapi();
-    doc.merge(<super::audit::AuditDoc as OpenApi>::openapi());
-    match doc.to_json() {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(e) => ApiError::Internal(Box::new(e)).into_response(),
-    }
 }
 
 /// Unknown paths under `/api/`.
