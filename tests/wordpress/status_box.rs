@@ -113,10 +113,18 @@ async fn newest_change(service: &TestService, knvb_id: &str, field: &str) -> Res
         .ok_or_else(|| anyhow!("no {field} change of {knvb_id}"))
 }
 
+/// A WordPress of these tests' own: they stop services and hang one, which leaves deliveries
+/// for WP-Cron to retry against dead addresses; on the shared WordPress every other test's cron
+/// run would wait on them.
+async fn own_wordpress() -> Result<&'static WordPress> {
+    static OWN: tokio::sync::OnceCell<WordPress> = tokio::sync::OnceCell::const_new();
+    OWN.get_or_try_init(WordPress::start).await
+}
+
 #[tokio::test]
 async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<()> {
     assert!(chromium_available(), "this test needs Chromium");
-    let wp = WordPress::shared().await?;
+    let wp = own_wordpress().await?;
     let db = TestDb::new()?;
     let mut settings = db.settings(&wp.webhook_secret, None)?;
     settings.admin.read_token = Secret::new(wp.read_token.clone());
@@ -312,7 +320,7 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
 #[tokio::test]
 async fn the_dashboard_widget_counts_what_needs_attention_and_links_the_operator_page() -> Result<()>
 {
-    let wp = WordPress::shared().await?;
+    let wp = own_wordpress().await?;
     let db = TestDb::new()?;
     let mut settings = db.settings(&wp.webhook_secret, None)?;
     settings.admin.read_token = Secret::new(wp.read_token.clone());
