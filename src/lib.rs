@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod conflict;
+pub mod daemon;
 pub mod detect;
 pub mod domain;
 pub mod http;

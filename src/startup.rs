@@ -274,7 +274,7 @@ pub struct Service {
     running: Running,
     cancel: CancellationToken,
     poller: Option<crate::poll::Poller>,
-    executor: Option<crate::sportlink::service::ExecutorHandle>,
+    executor: Option<crate::daemon::ExecutorHandle>,
     alerter: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -370,7 +370,7 @@ pub async fn launch(
                 )
             }),
         );
-        Some(sportlink::service::ExecutorHandle::spawn_with_audit(
+        Some(crate::daemon::ExecutorHandle::spawn(
             executor,
             cancel.clone(),
             state.ops.metrics().clone(),

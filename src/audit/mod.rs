@@ -14,7 +14,6 @@
 //! around it.
 
 pub mod cli;
-pub mod read;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,7 +33,7 @@ use crate::store::{
     StoreError,
 };
 
-pub use read::SportlinkRead;
+pub use crate::sportlink::read::SportlinkRead;
 
 /// Attempts at reading one member before it is recorded as an error.
 const READ_ATTEMPTS: u32 = 2;

@@ -213,7 +213,7 @@ pub trait SportlinkDriver: Send + Sync {
         &mut self,
         _knvb_id: &str,
         _catalogue: &crate::catalogue::Catalogue,
-    ) -> impl Future<Output = Result<crate::audit::SportlinkRead, DriverError>> + Send {
+    ) -> impl Future<Output = Result<super::read::SportlinkRead, DriverError>> + Send {
         async { Err(DriverError::AuditUnsupported) }
     }
 }
@@ -727,8 +727,8 @@ impl SportlinkDriver for ChromiumDriver {
         &mut self,
         knvb_id: &str,
         catalogue: &crate::catalogue::Catalogue,
-    ) -> Result<crate::audit::SportlinkRead, DriverError> {
-        crate::audit::read::read_member(self, catalogue, knvb_id).await
+    ) -> Result<super::read::SportlinkRead, DriverError> {
+        super::read::read_member(self, catalogue, knvb_id).await
     }
 
     fn know_sections(&mut self, sections: Vec<(MemberPage, String)>) {

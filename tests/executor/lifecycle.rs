@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
 use rondo_reverse_sync::config::Settings;
+use rondo_reverse_sync::daemon::ExecutorHandle;
 use rondo_reverse_sync::domain::{ChangeStatus, Origin, Source};
 use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopReason};
 use rondo_reverse_sync::sportlink::lock::LockError;
-use rondo_reverse_sync::sportlink::service::ExecutorHandle;
 use rondo_reverse_sync::sportlink::setup::{self, SetupError};
 use rrs_standins::simulator::Section;
 use tokio_util::sync::CancellationToken;
@@ -458,6 +458,7 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
         rig.executor(),
         cancel.clone(),
         std::sync::Arc::new(rondo_reverse_sync::telemetry::Metrics::new()),
+        rondo_reverse_sync::audit::AuditLoop::default(),
     );
     m.email = "via-webhook@example.org".into();
     let ids = rig.user_edit(&m).await;

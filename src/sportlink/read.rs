@@ -1,4 +1,4 @@
-//! Reading one member's tracked fields in Sportlink for the audit, read-only: open each page the
+//! Reading one member's tracked fields in Sportlink (for the divergence audit), read-only: open each page the
 //! catalogue uses and take the values from the answers the app itself fetched (as the executor's
 //! verification does). Never clicks "Wijzig", never types, never saves.
 

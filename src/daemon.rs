@@ -12,9 +12,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::driver::SportlinkDriver;
-use super::executor::{Executor, ExecutorStatus, MemberResult, RunReport, StatusBoard};
 use crate::audit::{AuditLoop, StepOutcome};
+use crate::sportlink::driver::SportlinkDriver;
+use crate::sportlink::executor::{Executor, ExecutorStatus, MemberResult, RunReport, StatusBoard};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -35,17 +35,9 @@ pub struct ExecutorHandle {
 
 impl ExecutorHandle {
     /// Start the background task. It runs once right away (work left from before a restart),
-    /// and counts every run's members into `metrics`.
-    pub fn spawn<D>(executor: Executor<D>, cancel: CancellationToken, metrics: Arc<Metrics>) -> Self
-    where
-        D: SportlinkDriver + 'static,
-    {
-        Self::spawn_with_audit(executor, cancel, metrics, AuditLoop::default())
-    }
-
-    /// As [`ExecutorHandle::spawn`], with the divergence audit's schedule and its Rondo Club
-    /// client: the loop reads audit members between its runs.
-    pub fn spawn_with_audit<D>(
+    /// counts every run's members into `metrics`, and reads audit members between its runs on
+    /// the divergence audit's schedule (`AuditLoop::default()`: only audits started by hand).
+    pub fn spawn<D>(
         executor: Executor<D>,
         cancel: CancellationToken,
         metrics: Arc<Metrics>,
