@@ -1,4 +1,6 @@
 //! The command line: one verb per job. Exit codes: 0 ok, 1 failed, 2 bad usage or configuration.
+//! One file although it is longer than most: the verbs' definitions and their thin wiring to the
+//! library read best side by side (each verb's work is in the library).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
