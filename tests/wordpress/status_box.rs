@@ -6,9 +6,9 @@
 //! screenshot of every state is kept in
 //! `target/test-artefacts/wordpress-status/`.
 //!
-//! The executor's outcomes are recorded through the store calls the executor itself makes
-//! (`mark_synced`, `record_failure` with the error text of a refused save), so this test needs
-//! the real WordPress and Chromium but not the Sportlink simulator.
+//! The outcomes are the real executor's: the service runs with a Sportlink account on the
+//! simulator, and the simulator holds a save's answer (so "waiting" can be seen), refuses the
+//! postal code with its own message, and shows the member as "Oud bondslid" for the last edit.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,9 +19,10 @@ use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
 use chrono::{TimeDelta, Utc};
 use rondo_reverse_sync::config::Secret;
-use rondo_reverse_sync::domain::{ChangeId, ChangeStatus};
-use rondo_reverse_sync::sportlink::page::PageError;
+use rondo_reverse_sync::domain::ChangeId;
 use rondo_reverse_sync::store::HistoryFilter;
+use rrs_standins::simulator::{MemberStatus, SimMember};
+use rrs_testkit::chromium::{sportlink_settings, start_sim_on};
 use serde_json::{json, Value};
 
 use super::headless::{chromium_available, Headless};
@@ -128,10 +129,18 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
     }
     let wp = own_wordpress().await?;
     let db = TestDb::new()?;
+    let knvb_id = "WPS0001";
+    // Sportlink as the forward sync left it: the person's values in Rondo Club. The service runs
+    // as its own clock's process would, so the simulator checks codes on the system clock.
+    let sim = start_sim_on(rondo_reverse_sync::clock::system()).await;
+    let state = sim.state();
+    state.seed_member(sportlink_member(knvb_id));
     let mut settings = db.settings(&wp.webhook_secret, None)?;
     settings.admin.read_token = Secret::new(wp.read_token.clone());
+    settings.sportlink = sportlink_settings(&sim, db.path().with_extension("artefacts"));
+    // The held save below must outlast the screenshots of "waiting".
+    settings.sportlink.action_timeout_secs = 120;
     let service = TestService::start(&settings, 0).await?;
-    let knvb_id = "WPS0001";
     let post = new_person(wp, &service, knvb_id).await?;
     wp.run_php(&format!(
         "update_user_meta(get_user_by('login', {:?})->ID, 'locale', 'nl_NL');",
@@ -150,7 +159,8 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
             .await?;
         let edit_url = format!("{}/wp-admin/post.php?post={post}&action=edit", wp.base_url);
 
-        // A volunteer's edit: waiting.
+        // A volunteer's edit: waiting (Sportlink took the save, its answer is held back).
+        state.update_faults(|f| f.hold_save_answers = true);
         wp.update_person(
             &wp.volunteer,
             post,
@@ -178,12 +188,10 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
         assert!(text.contains("nieuw@example.org"), "{text}");
         screenshot(&page, "edit-screen-waiting.png").await?;
 
-        // The executor verified it: in Sportlink since …
-        let email = newest_change(&service, knvb_id, "email").await?;
-        service
-            .store
-            .write(move |db| db.mark_synced(&[email], Utc::now()))
-            .await?;
+        // The answer arrives, the executor verifies it: in Sportlink since …
+        let held = state.held_saves();
+        assert_eq!(held, 1, "the executor's save was held");
+        state.update_faults(|f| f.hold_save_answers = false);
         let (text, _) = edit_screen_until(&page, &edit_url, &field_in("email", "verified")).await?;
         assert!(
             text.contains("In Sportlink sinds") && text.contains("(gecontroleerd)"),
@@ -192,6 +200,8 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
         screenshot(&page, "edit-screen-verified.png").await?;
 
         // A postal code Sportlink refuses: its own message, and what to do.
+        let sportlink_says = "De postcode <99999> is ongeldig & onbekend";
+        state.update_faults(|f| f.validation_error_on_save = Some(sportlink_says.into()));
         let mut acf = super::initial_acf(knvb_id);
         acf["addresses"][0]["postal_code"] = json!("99999");
         wp.update_person(
@@ -201,28 +211,6 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
         )
         .await?;
         deliveries(&service, post, 3).await?;
-        let postal = newest_change(&service, knvb_id, "postal_code").await?;
-        let sportlink_says = "De postcode <99999> is ongeldig & onbekend";
-        let error = format!(
-            "page general: {}",
-            PageError::SaveRefused {
-                section: "Adres".into(),
-                message: sportlink_says.into(),
-                transient: false,
-            }
-        );
-        service
-            .store
-            .write(move |db| {
-                db.record_failure(
-                    &[postal],
-                    &error,
-                    Utc::now() + TimeDelta::hours(1),
-                    5,
-                    Utc::now(),
-                )
-            })
-            .await?;
         let (text, _) =
             edit_screen_until(&page, &edit_url, &field_in("postal_code", "refused")).await?;
         assert!(
@@ -242,6 +230,9 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
         screenshot(&page, "edit-screen-refused.png").await?;
 
         // Not pushed, with the reason: the member turned out to be a former member.
+        let mut former = state.member(knvb_id).context("the member in Sportlink")?;
+        former.status = MemberStatus::FormerMember;
+        state.seed_member(former);
         wp.update_person(
             &wp.volunteer,
             post,
@@ -249,18 +240,6 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
         )
         .await?;
         deliveries(&service, post, 4).await?;
-        let mobile = newest_change(&service, knvb_id, "mobile").await?;
-        service
-            .store
-            .write(move |db| {
-                db.resolve_without_push(
-                    &[mobile],
-                    ChangeStatus::Skipped,
-                    "former member: Sportlink shows \"Oud bondslid\"",
-                    Utc::now(),
-                )
-            })
-            .await?;
         let (text, _) =
             edit_screen_until(&page, &edit_url, &field_in("mobile", "not_pushed")).await?;
         assert!(
@@ -316,7 +295,24 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
     }
     .await;
     headless.close().await;
+    state.update_faults(|f| f.hold_save_answers = false);
+    sim.shutdown().await;
     outcome
+}
+
+/// The member as Sportlink holds it, equal to what `initial_acf` gives Rondo Club.
+fn sportlink_member(knvb_id: &str) -> SimMember {
+    let mut m = SimMember::new(knvb_id, "Jan Jansen");
+    m.communication.email1 = format!("{}@old.example.org", knvb_id.to_lowercase());
+    m.communication.mobile1 = "0612345678".into();
+    m.address.street_name = "Dorpsstraat".into();
+    m.address.address_number = "1".into();
+    m.address.zip_code = "1234 AB".into();
+    m.address.city = "Utrecht".into();
+    m.address.country_code = "NL".into();
+    m.set_remark(3, "42");
+    m.set_remark(8, "2024-01-02");
+    m
 }
 
 #[tokio::test]

@@ -40,6 +40,27 @@ pub async fn start_sim_on(clock: SharedClock) -> Simulator {
     sim
 }
 
+/// The service's `[sportlink]` settings against the simulator: its address and account, the
+/// tests' Chromium, no pause between members, artefacts in `artefact_dir`.
+pub fn sportlink_settings(
+    sim: &Simulator,
+    artefact_dir: std::path::PathBuf,
+) -> rondo_reverse_sync::config::SportlinkSettings {
+    use rondo_reverse_sync::config::{Secret, SportlinkSettings};
+    SportlinkSettings {
+        base_url: sim.base_url(),
+        username: USER.into(),
+        password: Secret::new(PASSWORD),
+        otp_secret: Secret::new(OTP_SECRET),
+        chromium_path: chromium_path(),
+        min_member_interval_ms: 0,
+        member_jitter_ms: 0,
+        settle_ms: 400,
+        artefact_dir,
+        ..SportlinkSettings::default()
+    }
+}
+
 /// Session settings against the simulator, on its clock; generous deadlines (two shared cores).
 pub fn session_settings(sim: &Simulator) -> SessionSettings {
     SessionSettings {

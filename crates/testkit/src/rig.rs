@@ -182,25 +182,12 @@ impl Rig {
     /// Settings for `serve` on the rig's database against the rig's simulator, with no pause
     /// between members.
     pub fn serve_settings(&self) -> rondo_reverse_sync::config::Settings {
-        use rondo_reverse_sync::config::{Secret, Settings, SportlinkSettings};
-
-        use crate::chromium::{chromium_path, OTP_SECRET, PASSWORD};
+        use rondo_reverse_sync::config::{Secret, Settings};
 
         let mut settings = Settings::default();
         settings.database.path = self.store.path().to_path_buf();
         settings.webhook.secret = Secret::new(crate::service::SECRET);
-        settings.sportlink = SportlinkSettings {
-            base_url: self.sim.base_url(),
-            username: USER.into(),
-            password: Secret::new(PASSWORD),
-            otp_secret: Secret::new(OTP_SECRET),
-            chromium_path: chromium_path(),
-            min_member_interval_ms: 0,
-            member_jitter_ms: 0,
-            settle_ms: 400,
-            artefact_dir: self.artefact_dir(),
-            ..SportlinkSettings::default()
-        };
+        settings.sportlink = crate::chromium::sportlink_settings(&self.sim, self.artefact_dir());
         settings
     }
 
