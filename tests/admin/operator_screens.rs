@@ -22,34 +22,11 @@ fn artefacts() -> anyhow::Result<PathBuf> {
 }
 
 async fn until(page: &Page, js: &str, what: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let ok = page
-            .evaluate(js)
-            .await
-            .ok()
-            .and_then(|v| v.into_value::<bool>().ok())
-            .unwrap_or(false);
-        if ok {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let html = page.content().await.unwrap_or_default();
-            bail!(
-                "timed out waiting for {what}; page:\n{}",
-                &html[..html.len().min(3000)]
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    rrs_testkit::headless::until_true(page, js, what, WAIT).await
 }
 
 async fn text(page: &Page, selector: &str) -> anyhow::Result<String> {
-    let js = format!(
-        "(document.querySelector({}) || {{innerText: ''}}).innerText",
-        serde_json::to_string(selector)?
-    );
-    Ok(page.evaluate(js).await?.into_value::<String>()?)
+    rrs_testkit::headless::inner_text(page, selector).await
 }
 
 async fn shot(page: &Page, name: &str) -> anyhow::Result<()> {

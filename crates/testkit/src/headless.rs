@@ -96,3 +96,42 @@ impl Headless {
         }
     }
 }
+
+/// Waits (at most `within`) until the JavaScript expression `js` is true in `page`; the error
+/// names `what` and shows the start of the page.
+pub async fn until_true(
+    page: &chromiumoxide::Page,
+    js: &str,
+    what: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let ok = page
+            .evaluate(js)
+            .await
+            .ok()
+            .and_then(|v| v.into_value::<bool>().ok())
+            .unwrap_or(false);
+        if ok {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            let html = page.content().await.unwrap_or_default();
+            anyhow::bail!(
+                "timed out waiting for {what}; page:\n{}",
+                &html[..html.len().min(3000)]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The inner text of the first element matching `selector` (empty when there is none).
+pub async fn inner_text(page: &chromiumoxide::Page, selector: &str) -> anyhow::Result<String> {
+    let js = format!(
+        "(document.querySelector({}) || {{innerText: ''}}).innerText",
+        serde_json::to_string(selector)?
+    );
+    Ok(page.evaluate(js).await?.into_value::<String>()?)
+}
