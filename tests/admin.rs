@@ -1968,12 +1968,11 @@ mod metrics {
 
 mod operator_browser {
     use super::*;
-    use anyhow::{anyhow, bail, Context};
+    use anyhow::{anyhow, Context};
     use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
     use chromiumoxide::cdp::browser_protocol::network::CookieSameSite;
     use chromiumoxide::page::ScreenshotParams;
     use chromiumoxide::Page;
-    use std::time::Instant;
 
     use rrs_testkit::headless::{chromium_available, Headless};
     use std::path::Path;

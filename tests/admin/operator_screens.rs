@@ -4,14 +4,13 @@
 //! of everything matching a filter, through its confirmation.
 
 use super::*;
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::network::CookieParam;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
 use rrs_testkit::headless::{chromium_available, Headless};
 use std::path::PathBuf;
-use std::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(20);
 
