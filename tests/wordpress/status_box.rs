@@ -189,8 +189,18 @@ async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<(
         screenshot(&page, "edit-screen-waiting.png").await?;
 
         // The answer arrives, the executor verifies it: in Sportlink since …
-        let held = state.held_saves();
-        assert_eq!(held, 1, "the executor's save was held");
+        // The executor reaches its save (it may still have been logging in while the box said
+        // "waiting"); Sportlink stores it and holds the answer, then lets it go.
+        let state_held = state.clone();
+        wait_for(
+            "the executor's save, held by Sportlink",
+            Duration::from_secs(120),
+            || {
+                let state = state_held.clone();
+                async move { Ok((state.held_saves() == 1).then_some(())) }
+            },
+        )
+        .await?;
         state.update_faults(|f| f.hold_save_answers = false);
         let (text, _) = edit_screen_until(&page, &edit_url, &field_in("email", "verified")).await?;
         assert!(
