@@ -48,10 +48,7 @@ pub fn verifier(settings: &WebhookSettings) -> Result<Verifier, ConfigError> {
 }
 
 /// Opens (and migrates) the database, which must exist, and assembles what the handlers share.
-pub async fn build_state(
-    settings: &Settings,
-    catalogue: Arc<Catalogue>,
-) -> anyhow::Result<AppState> {
+async fn build_state(settings: &Settings, catalogue: Arc<Catalogue>) -> anyhow::Result<AppState> {
     let verifier = verifier(&settings.webhook)?;
     let store = {
         let settings = settings.clone();
@@ -71,7 +68,13 @@ pub async fn build_state(
         executor_wake.clone(),
     )
     .with_read_token(settings.admin.read_token.clone())
-    .with_time_zone(settings.admin.tz());
+    .with_time_zone(settings.admin.tz())
+    .with_login_limits(crate::http::LoginLimits {
+        per_client_burst: settings.admin.sign_in_burst_per_client,
+        per_client_refill: Duration::from_secs(settings.admin.sign_in_refill_secs_per_client),
+        overall_burst: settings.admin.sign_in_burst_overall,
+        overall_refill: Duration::from_secs(settings.admin.sign_in_refill_secs_overall),
+    });
     Ok(AppState {
         store,
         verifier: Arc::new(verifier),
@@ -92,7 +95,7 @@ pub struct Running {
 }
 
 /// Serves `state` on `listener` until `shutdown` completes (or a task fails).
-pub async fn run(
+async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -272,6 +275,8 @@ pub async fn shutdown_signal() {
 /// the Sportlink executor (when Sportlink is), and the alerter (when a transport is configured).
 pub struct Service {
     running: Running,
+    /// The executor's wake-up (see [`Service::executor_wake`]).
+    wake: Arc<Notify>,
     cancel: CancellationToken,
     poller: Option<crate::poll::Poller>,
     executor: Option<crate::daemon::ExecutorHandle>,
@@ -395,15 +400,22 @@ pub async fn launch(
                 wake: e.notifier(),
             }),
         }),
-        wake,
+        wake.clone(),
     )
     .with_read_token(settings.admin.read_token.clone())
-    .with_time_zone(settings.admin.tz());
+    .with_time_zone(settings.admin.tz())
+    .with_login_limits(crate::http::LoginLimits {
+        per_client_burst: settings.admin.sign_in_burst_per_client,
+        per_client_refill: Duration::from_secs(settings.admin.sign_in_refill_secs_per_client),
+        overall_burst: settings.admin.sign_in_burst_overall,
+        overall_refill: Duration::from_secs(settings.admin.sign_in_refill_secs_overall),
+    });
     let running = run(listener, state, shutdown)
         .await
         .context("cannot start the HTTP server")?;
     Ok(Service {
         running,
+        wake,
         cancel,
         poller,
         executor,
@@ -424,6 +436,13 @@ impl Service {
     /// Client connections open right now.
     pub fn open_connections(&self) -> usize {
         self.running.open_connections()
+    }
+
+    /// The executor's wake-up, signalled whenever a change becomes due through the admin API,
+    /// the operator page or a webhook (a requeue, a replay, a detection). Without an executor
+    /// nothing consumes the signal, so whoever holds this can see that it was given.
+    pub fn executor_wake(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     /// Waits until the HTTP server has stopped, then stops and joins the poller, the executor

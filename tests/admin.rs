@@ -1,29 +1,27 @@
-//! The admin API, the OpenAPI document, `/metrics` and the operator page, against the real
-//! router on 127.0.0.1:0. The poll, re-detection and the executor are behind the `Operations`
-//! seam; a fake records what was asked of it. The operator page is driven in real headless
-//! Chromium. Every wait is a condition with a deadline.
+//! The admin API, the OpenAPI document, `/metrics` and the operator page, against the service
+//! as `serve` starts it (`startup::launch`) on 127.0.0.1:0. Behind it: the Rondo Club stand-in
+//! (the poll and re-detection are real), and for the executor's pause the Sportlink simulator
+//! driven by real headless Chromium. The operator page is driven in Chromium too. Every wait is
+//! a condition with a deadline.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::future::BoxFuture;
 use futures::FutureExt;
 use reqwest::{Method, StatusCode};
 use rondo_reverse_sync::catalogue::Catalogue;
-use rondo_reverse_sync::config::Secret;
-use rondo_reverse_sync::config::Settings;
+use rondo_reverse_sync::config::{RondoClubSettings, Secret, Settings};
 use rondo_reverse_sync::conflict::{self, ConflictInput};
 use rondo_reverse_sync::detect::{Person, Sighting};
 use rondo_reverse_sync::domain::{ChangeId, ChangeStatus, KnvbId, Origin, Source};
-use rondo_reverse_sync::http::{
-    ExecutorStateView, ExecutorView, OperationError, Operations, OpsState, PollAccepted, Redetected,
-};
 use rondo_reverse_sync::startup;
-use rondo_reverse_sync::store::{
-    DeliveryOutcome, NewDelivery, RunKind, RunStatus, SightingContext, Store,
-};
+use rondo_reverse_sync::store::{DeliveryOutcome, NewDelivery, SightingContext, Store};
 use rondo_reverse_sync::webhook::signature::WebhookSecret;
+use rrs_standins::rondo_standin::{RondoStandIn, StandInConfig};
+use rrs_standins::simulator::{Faults, Simulator};
+use rrs_testkit::rig::Member;
+use rrs_testkit::service::TestService;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
@@ -42,186 +40,157 @@ const READ_TOKEN: &str = "read-only-token-9876543210-zyxwv";
 /// The webhook secret is not an admin token.
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// The seam's fake: records poll triggers, re-detects from a canned person, and keeps an
-/// executor state the tests can pause.
-struct FakeOps {
-    store: Store,
-    polls: Mutex<Vec<bool>>,
-    paused: Mutex<bool>,
-}
-
-impl Operations for FakeOps {
-    fn executor_status(&self) -> Option<ExecutorView> {
-        let paused = *self.paused.lock().unwrap();
-        Some(ExecutorView {
-            state: if paused {
-                ExecutorStateView::Paused {
-                    reason: "5 consecutive UI drift failures: section Communicatie not found"
-                        .into(),
-                    since: Some(Utc::now()),
-                    until: Some(Utc::now() + TimeDelta::minutes(30)),
-                }
-            } else {
-                ExecutorStateView::Idle
-            },
-            consecutive_drift_failures: if paused { 5 } else { 0 },
-            last_run_finished_at: None,
-            last_error: None,
-        })
-    }
-
-    fn resume_executor(&self) -> Result<(), OperationError> {
-        *self.paused.lock().unwrap() = false;
-        Ok(())
-    }
-
-    fn trigger_poll(&self, full: bool) -> BoxFuture<'_, Result<PollAccepted, OperationError>> {
-        self.polls.lock().unwrap().push(full);
-        Box::pin(async move {
-            Ok(PollAccepted {
-                full,
-                detail: "started".into(),
-            })
-        })
-    }
-
-    fn redetect(&self, knvb_id: KnvbId) -> BoxFuture<'_, Result<Redetected, OperationError>> {
-        Box::pin(async move {
-            if knvb_id.as_str() != "RED0001" {
-                return Err(OperationError::NotFound(format!(
-                    "member {knvb_id} is not in Rondo Club"
-                )));
-            }
-            let s = sighting(
-                "RED0001",
-                "fetched@example.nl",
-                minutes_ago(1),
-                Source::Replay,
-                None,
-            );
-            let now = Utc::now();
-            let run_id = self
-                .store
-                .write(move |db| {
-                    let run = db.start_run(RunKind::Replay, Some("RED0001"), false, now)?;
-                    let ctx = SightingContext {
-                        run_id: Some(run),
-                        ..Default::default()
-                    };
-                    db.apply_sighting(&s, &ctx, now)?;
-                    db.finish_run(run, RunStatus::Completed, None, None, now)?;
-                    Ok(run)
-                })
-                .await?;
-            Ok(Redetected {
-                run_id,
-                summary: "fetched from the fake".into(),
-            })
-        })
-    }
-}
-
-/// An upstream that never answers: every operation waits for ever.
-struct Hung;
-
-impl Operations for Hung {
-    fn executor_status(&self) -> Option<ExecutorView> {
-        None
-    }
-    fn resume_executor(&self) -> Result<(), OperationError> {
-        Ok(())
-    }
-    fn trigger_poll(&self, _full: bool) -> BoxFuture<'_, Result<PollAccepted, OperationError>> {
-        Box::pin(futures::future::pending())
-    }
-    fn redetect(&self, _knvb_id: KnvbId) -> BoxFuture<'_, Result<Redetected, OperationError>> {
-        Box::pin(futures::future::pending())
-    }
-}
-
-/// What stands behind the operations seam.
+/// What the app is started with besides its admin API, webhook and database.
 enum Wiring {
-    Fake,
-    /// The fake, with other sign-in rate limits.
-    FakeLimited(rondo_reverse_sync::http::LoginLimits),
-    /// Operations that never finish (a hung upstream), and this request deadline.
-    Hanging(Duration),
-    /// Nothing: a build without poll and executor.
+    /// Rondo Club is the stand-in (it holds [`RED0001`] and knows the tests' account): the
+    /// poll and re-detection are real. No Sportlink, so no executor.
+    StandIn,
+    /// The same, with these sign-in limits (`admin.sign_in_*`).
+    Limited {
+        per_client: u32,
+        overall: u32,
+        refill_secs: u64,
+    },
+    /// A Rondo Club that takes connections and never answers, and this request deadline
+    /// (`server.request_timeout_secs`).
+    Hanging(u64),
+    /// Neither Rondo Club nor Sportlink: a service without poll, re-detection and executor.
     Unwired,
-    /// The service's own implementation, built over the app's store.
-    Real(Box<dyn FnOnce(Store) -> Arc<dyn Operations>>),
+}
+
+/// The Rondo Club stand-in's account (`rondo_club.username` / `application_password`).
+const RONDO_USER: &str = "rondo-reverse-sync";
+const RONDO_PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
+/// The member the stand-in holds from the start, and the e-mail it has there.
+const RED0001: &str = "RED0001";
+const RED0001_EMAIL: &str = "fetched@example.nl";
+
+/// A Rondo Club that accepts connections and never answers: every request to it hangs.
+struct Silent {
+    base_url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Silent {
+    async fn start() -> Silent {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Silent { base_url, task }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What stands in for Rondo Club behind the app.
+enum Upstream {
+    StandIn(RondoStandIn),
+    Silent(Silent),
+    None,
 }
 
 struct App {
     base: String,
     client: reqwest::Client,
     store: Store,
-    state: OpsState,
-    ops: Arc<FakeOps>,
+    service: Option<TestService>,
+    /// The executor's wake-up; with no executor running nothing consumes it.
     wake: Arc<Notify>,
-    shutdown: Option<oneshot::Sender<()>>,
-    running: Option<startup::Running>,
+    upstream: Upstream,
+    /// The Sportlink simulator, when the app runs an executor ([`App::tripped`]).
+    sim: Option<Simulator>,
     _dir: tempfile::TempDir,
 }
 
 impl App {
     async fn start() -> App {
-        Self::start_with(Wiring::Fake).await
+        Self::start_with(Wiring::StandIn).await
     }
 
     async fn start_unwired() -> App {
         Self::start_with(Wiring::Unwired).await
     }
 
-    /// The real app (`startup::build_state`, `http::router`, `startup::run`) with the fake
-    /// behind the operations seam (or nothing, as a build without poll and executor).
-    async fn start_with(wiring: Wiring) -> App {
-        let dir = tempfile::tempdir().unwrap();
+    /// The settings every app here shares: a database in `dir`, the webhook secret, both admin
+    /// tokens, and no scheduled poll (tests trigger it).
+    fn settings(dir: &std::path::Path) -> Settings {
         let mut settings = Settings::default();
-        settings.database.path = dir.path().join("admin.sqlite3");
+        settings.database.path = dir.join("admin.sqlite3");
         settings.webhook.secret = Secret::new(WEBHOOK_SECRET);
         settings.admin.token = Secret::new(TOKEN);
         settings.admin.read_token = Secret::new(READ_TOKEN);
-        // As `migrate` does: the service itself refuses a missing database.
-        drop(
-            rondo_reverse_sync::open_store(&settings, Arc::new(Catalogue::builtin()))
-                .expect("database"),
-        );
-        let mut state = startup::build_state(&settings, Arc::new(Catalogue::builtin()))
-            .await
-            .expect("app state");
-        let store = state.store.clone();
-        let ops = Arc::new(FakeOps {
-            store: store.clone(),
-            polls: Mutex::new(Vec::new()),
-            paused: Mutex::new(false),
-        });
-        match wiring {
-            Wiring::Fake => state.ops = state.ops.with_operations(ops.clone()),
-            Wiring::FakeLimited(limits) => {
-                state.ops = state
-                    .ops
-                    .with_operations(ops.clone())
-                    .with_login_limits(limits)
-            }
-            Wiring::Unwired => {}
-            Wiring::Real(make) => state.ops = state.ops.with_operations(make(store.clone())),
-            Wiring::Hanging(deadline) => {
-                state.ops = state.ops.with_operations(Arc::new(Hung));
-                state.request_timeout = deadline;
-            }
+        settings.poll.enabled = false;
+        settings
+    }
+
+    /// The service as `serve` starts it (`startup::launch`, through the test-kit), on a fresh
+    /// database, with what `wiring` names behind it.
+    async fn start_with(wiring: Wiring) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Self::settings(dir.path());
+        let upstream = match wiring {
+            Wiring::Unwired => Upstream::None,
+            Wiring::Hanging(_) => Upstream::Silent(Silent::start().await),
+            Wiring::StandIn | Wiring::Limited { .. } => Upstream::StandIn(rondo_standin().await),
+        };
+        if let Some(base_url) = match &upstream {
+            Upstream::StandIn(standin) => Some(standin.base_url()),
+            Upstream::Silent(silent) => Some(silent.base_url.clone()),
+            Upstream::None => None,
+        } {
+            settings.rondo_club = RondoClubSettings {
+                base_url,
+                username: RONDO_USER.into(),
+                application_password: Secret::new(RONDO_PASSWORD),
+                timeout_secs: 120,
+            };
         }
-        let wake = state.executor_wake.clone();
-        let ops_state = state.ops.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let running = startup::run(listener, state, async {
-            let _ = rx.await;
-        })
+        match wiring {
+            Wiring::Limited {
+                per_client,
+                overall,
+                refill_secs,
+            } => {
+                settings.admin.sign_in_burst_per_client = per_client;
+                settings.admin.sign_in_burst_overall = overall;
+                settings.admin.sign_in_refill_secs_per_client = refill_secs;
+                settings.admin.sign_in_refill_secs_overall = refill_secs;
+            }
+            Wiring::Hanging(deadline) => settings.server.request_timeout_secs = deadline,
+            Wiring::StandIn | Wiring::Unwired => {}
+        }
+        Self::launch(
+            dir,
+            settings,
+            upstream,
+            None,
+            rondo_reverse_sync::clock::system(),
+        )
         .await
-        .expect("app starts");
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        settings: Settings,
+        upstream: Upstream,
+        sim: Option<Simulator>,
+        clock: rondo_reverse_sync::clock::SharedClock,
+    ) -> App {
+        // `start_with_clock` creates the database first, as `migrate` does.
+        let service = TestService::start_with_clock(&settings, 0, clock)
+            .await
+            .expect("the service starts as serve does");
         App {
-            base: format!("http://127.0.0.1:{}", running.port()),
+            base: service.base_url.clone(),
             // The page speaks Dutch unless asked otherwise; these tests read its English.
             client: reqwest::Client::builder()
                 .default_headers(reqwest::header::HeaderMap::from_iter([(
@@ -232,25 +201,130 @@ impl App {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            store,
-            state: ops_state,
-            ops,
-            wake,
-            shutdown: Some(tx),
-            running: Some(running),
+            store: service.store.clone(),
+            wake: service.service().executor_wake(),
+            service: Some(service),
+            upstream,
+            sim,
             _dir: dir,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+    /// The app with an executor against the Sportlink simulator (real Chromium) whose circuit
+    /// breaker has tripped: Sportlink "renamed" the section the e-mail lives in, and one member
+    /// with an e-mail change (through the webhook) was enough (`circuit_breaker_threshold` 1).
+    /// The rename is undone before this returns, so a resume finds Sportlink as expected.
+    async fn tripped() -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Self::settings(dir.path());
+        let standin = rondo_standin().await;
+        settings.rondo_club = RondoClubSettings {
+            base_url: standin.base_url(),
+            username: RONDO_USER.into(),
+            application_password: Secret::new(RONDO_PASSWORD),
+            timeout_secs: 120,
+        };
+        let sim = rrs_testkit::chromium::start_sim().await;
+        settings.sportlink =
+            rrs_testkit::chromium::sportlink_settings(&sim, dir.path().join("artefacts"));
+        settings.sportlink.circuit_breaker_threshold = 1;
+        let member = Member::jan(TRIPPED);
+        sim.state().seed_member(member.sim());
+        sim.state().set_faults(Faults {
+            renamed_sections: vec![("Communicatie".into(), "Contactgegevens".into())],
+            ..Faults::default()
+        });
+        let clock = sim.clock();
+        let app = Self::launch(dir, settings, Upstream::StandIn(standin), Some(sim), clock).await;
+        let mut person = json!({"id": 900, "modified_gmt": wp_time(minutes_ago(60)), "acf": member.acf(),
+                   "origin": "user_edit"});
+        let (status, body) = app
+            .webhook("msg_trip_1", "person.updated", person.clone())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        person["acf"]["email_1"] = json!("tripped.new@example.nl");
+        person["modified_gmt"] = json!(wp_time(minutes_ago(1)));
+        let (status, body) = app.webhook("msg_trip_2", "person.updated", person).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["verdict"], "changed", "{body}");
+        let paused = rrs_testkit::service::wait_for(
+            "the circuit breaker to trip",
+            Duration::from_secs(120),
+            || async {
+                let (_, status) = app.api(Method::GET, "/api/status", None).await;
+                Ok((status["executor"]["state"] == "paused").then_some(status))
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            paused["executor"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("Contactgegevens")),
+            "{paused}"
+        );
+        app.sim().state().set_faults(Faults::default());
+        app
+    }
+
+    fn sim(&self) -> &Simulator {
+        self.sim.as_ref().expect("this app has an executor")
+    }
+
+    /// How many requests Rondo Club (the stand-in) has had. A poll asks it first thing, so
+    /// nothing asked means no poll was started.
+    fn rondo_requests(&self) -> usize {
+        match &self.upstream {
+            Upstream::StandIn(standin) => standin.state().request_count(),
+            _ => 0,
         }
-        if let Some(running) = self.running.take() {
-            tokio::time::timeout(Duration::from_secs(10), running.wait())
-                .await
-                .expect("app stops")
-                .unwrap();
+    }
+
+    /// The poll runs recorded so far (scheduled, full or triggered), oldest first.
+    async fn poll_runs(&self) -> Vec<Value> {
+        let (_, runs) = self.api(Method::GET, "/api/runs?per_page=100", None).await;
+        let mut runs: Vec<Value> = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "poll" || r["kind"] == "full_poll")
+            .cloned()
+            .collect();
+        runs.reverse();
+        runs
+    }
+
+    /// Waits until `n` poll runs have finished, and returns them.
+    async fn finished_polls(&self, n: usize) -> Vec<Value> {
+        rrs_testkit::service::wait_for("the polls to finish", Duration::from_secs(60), || async {
+            let runs = self.poll_runs().await;
+            Ok((runs.len() >= n && runs.iter().all(|r| r["status"] != "running")).then_some(runs))
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The Rondo Club stand-in behind the app.
+    fn standin(&self) -> &RondoStandIn {
+        match &self.upstream {
+            Upstream::StandIn(standin) => standin,
+            _ => panic!("this app has no Rondo Club stand-in"),
+        }
+    }
+
+    async fn stop(mut self) {
+        // A silent Rondo Club lets go of the requests it holds, so the poller can stop.
+        if matches!(self.upstream, Upstream::Silent(_)) {
+            self.upstream = Upstream::None;
+        }
+        if let Some(service) = self.service.take() {
+            service.stop().await.expect("the service stops");
+        }
+        if let Upstream::StandIn(standin) = std::mem::replace(&mut self.upstream, Upstream::None) {
+            standin.shutdown().await;
+        }
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
         }
     }
 
@@ -327,9 +401,14 @@ fn wp_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
+/// The WordPress post id [`person_json`] gives a member.
+fn post_id(knvb: &str) -> i64 {
+    100 + knvb.bytes().map(i64::from).sum::<i64>()
+}
+
 fn person_json(knvb: &str, email: &str, modified: DateTime<Utc>) -> Value {
     json!({
-        "id": 100 + knvb.bytes().map(i64::from).sum::<i64>(),
+        "id": post_id(knvb),
         "modified_gmt": wp_time(modified),
         "acf": {
             "knvb-id": knvb,
@@ -338,6 +417,25 @@ fn person_json(knvb: &str, email: &str, modified: DateTime<Utc>) -> Value {
             "financiele-blokkade": false
         }
     })
+}
+
+/// The member [`App::tripped`]'s executor fails on.
+const TRIPPED: &str = "TRP0001";
+
+/// The Rondo Club stand-in with the tests' account, holding [`RED0001`].
+async fn rondo_standin() -> RondoStandIn {
+    let standin = RondoStandIn::start(StandInConfig {
+        username: RONDO_USER.into(),
+        application_password: RONDO_PASSWORD.into(),
+        ..StandInConfig::default()
+    })
+    .await
+    .expect("the Rondo Club stand-in starts");
+    standin
+        .state()
+        .upsert_person(person_json(RED0001, RED0001_EMAIL, minutes_ago(1)))
+        .expect("RED0001");
+    standin
 }
 
 fn sighting(
@@ -535,7 +633,8 @@ mod auth {
         }
         // Nothing happened behind the refused requests.
         assert_eq!(change_status(&app.store, failed).await, "failed");
-        assert!(app.ops.polls.lock().unwrap().is_empty());
+        assert_eq!(app.rondo_requests(), 0, "no poll, no re-detection");
+        assert!(app.poll_runs().await.is_empty());
         assert!(!app.woken());
         // And the right token works (so the 401s were about the token).
         let (status, _) = app.api(Method::GET, "/api/status", None).await;
@@ -687,7 +786,6 @@ async fn sign_in(app: &App) -> (String, String) {
 /// limited per client and overall.
 mod sessions {
     use super::*;
-    use rondo_reverse_sync::http::LoginLimits;
 
     async fn page_status(app: &App, session: &str) -> StatusCode {
         app.client
@@ -753,13 +851,11 @@ mod sessions {
     /// Counts, not time: the allowances refill once an hour, far beyond the test's length.
     #[tokio::test]
     async fn sign_in_attempts_are_limited_per_client_and_overall() {
-        const HOUR: Duration = Duration::from_secs(3600);
-        let app = App::start_with(Wiring::FakeLimited(LoginLimits {
-            per_client_burst: 3,
-            per_client_refill: HOUR,
-            overall_burst: 6,
-            overall_refill: HOUR,
-        }))
+        let app = App::start_with(Wiring::Limited {
+            per_client: 3,
+            overall: 6,
+            refill_secs: 3600,
+        })
         .await;
         let guesser = client_from(2);
         let mut statuses = Vec::new();
@@ -810,35 +906,70 @@ mod sessions {
 }
 
 /// Issue 15, item 12: a request to `/api/` that hangs on its upstream is answered 503 at the
-/// request deadline instead of holding the connection for ever.
+/// request deadline instead of holding the connection for ever. Rondo Club here takes
+/// connections and never answers.
 mod request_deadline {
     use super::*;
 
     #[tokio::test]
     async fn a_hung_admin_request_is_answered_503_at_the_deadline() {
-        let app = App::start_with(Wiring::Hanging(Duration::from_secs(1))).await;
+        let app = App::start_with(Wiring::Hanging(1)).await;
+        // A member the service knows, so re-detection goes on to ask Rondo Club.
+        see(
+            &app.store,
+            sighting(
+                "HNG0001",
+                "h@example.nl",
+                minutes_ago(60),
+                Source::Webhook,
+                None,
+            ),
+        )
+        .await;
         // The client's own timeout only keeps a failing test from hanging.
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        for (method, path) in [
-            (Method::POST, "/api/members/HNG0001/redetect"),
-            (Method::POST, "/api/poll"),
-        ] {
-            let response = client
+        let send = |method: Method, path: &'static str| {
+            client
                 .request(method, app.url(path))
                 .bearer_auth(TOKEN)
                 .send()
+        };
+        let expect_503 = |path: &str, response: reqwest::Response| {
+            let path = path.to_owned();
+            async move {
+                assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+                let body: Value = response.json().await.unwrap();
+                assert!(
+                    error_of(&body).contains("did not finish within 1 seconds"),
+                    "{path}: {body}"
+                );
+            }
+        };
+        // Re-detection asks Rondo Club while the request waits.
+        let path = "/api/members/HNG0001/redetect";
+        let response = send(Method::POST, path)
+            .await
+            .expect("answered before the client gave up");
+        expect_503(path, response).await;
+        // A poll is queued and answered 202 at once; the first one hangs in Rondo Club, so
+        // the queue fills, and the request that would wait for room gets the 503.
+        let mut accepted = 0;
+        loop {
+            let response = send(Method::POST, "/api/poll")
                 .await
                 .expect("answered before the client gave up");
-            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
-            let body: Value = response.json().await.unwrap();
-            assert!(
-                error_of(&body).contains("did not finish within 1 seconds"),
-                "{path}: {body}"
-            );
+            if response.status() == StatusCode::ACCEPTED {
+                accepted += 1;
+                assert!(accepted <= 64, "the poll queue never filled");
+                continue;
+            }
+            expect_503("/api/poll", response).await;
+            break;
         }
+        assert!(accepted >= 1, "the first poll is accepted");
         // The rest of the service is unaffected.
         let (status, _) = app.api(Method::GET, "/api/status", None).await;
         assert_eq!(status, StatusCode::OK);
@@ -1160,7 +1291,7 @@ mod validation {
         assert_eq!(change_status(&app.store, pending).await, "pending");
         let member: Value = app.api(Method::GET, "/api/members/VAL0001", None).await.1;
         assert_eq!(member["member"]["baseline"]["email"], "new@example.nl");
-        assert!(app.ops.polls.lock().unwrap().is_empty());
+        assert!(app.poll_runs().await.is_empty(), "no poll was started");
         app.stop().await;
     }
 
@@ -1244,8 +1375,10 @@ mod operations {
         app.stop().await;
     }
 
+    /// The poll and re-detection through the API reach Rondo Club (the stand-in), and the
+    /// reading endpoints page and filter what is stored.
     #[tokio::test]
-    async fn poll_trigger_redetect_resume_and_reading() {
+    async fn poll_trigger_redetect_and_reading() {
         let app = App::start().await;
         let (status, body) = app
             .api(Method::POST, "/api/poll", Some(json!({"full": true})))
@@ -1264,20 +1397,27 @@ mod operations {
             StatusCode::ACCEPTED,
             "an empty body is a normal poll"
         );
-        assert_eq!(*app.ops.polls.lock().unwrap(), vec![true, false]);
+        let polls = app.finished_polls(2).await;
+        let kinds: Vec<&Value> = polls.iter().map(|r| &r["kind"]).collect();
+        assert_eq!(kinds, [&json!("full_poll"), &json!("poll")], "{polls:?}");
+        assert!(
+            polls.iter().all(|r| r["status"] == "completed"),
+            "{polls:?}"
+        );
+        assert_eq!(polls[0]["people_seen"], 1, "the stand-in holds one person");
+        let watermark = app.store.read(|db| db.watermark()).await.unwrap();
+        assert!(watermark.is_some(), "a full run moves the watermark");
 
-        // Re-detect: first sighting, then a changed one through the same fake.
-        see(
-            &app.store,
-            sighting(
-                "RED0001",
-                "before@example.nl",
-                minutes_ago(90),
-                Source::Webhook,
-                None,
-            ),
-        )
-        .await;
+        // A volunteer edits RED0001 in Rondo Club; re-detection fetches it now, source replay.
+        app.standin()
+            .state()
+            .set_field(
+                post_id(RED0001),
+                "contact_info",
+                json!([{"contact_type": "email", "contact_value": "edited@example.nl"}]),
+                Some(minutes_ago(0)),
+            )
+            .unwrap();
         let (status, body) = app
             .api(Method::POST, "/api/members/red0001/redetect", None)
             .await;
@@ -1285,15 +1425,23 @@ mod operations {
         let changes = body["changes"].as_array().unwrap();
         assert_eq!(changes.len(), 1, "{body}");
         assert_eq!(changes[0]["source"], "replay");
-        assert_eq!(changes[0]["new_value"], "fetched@example.nl");
+        assert_eq!(changes[0]["old_value"], RED0001_EMAIL);
+        assert_eq!(changes[0]["new_value"], "edited@example.nl");
         assert!(app.woken());
-
-        *app.ops.paused.lock().unwrap() = true;
+        assert_eq!(
+            app.store.read(|db| db.watermark()).await.unwrap(),
+            watermark,
+            "re-detection never moves the watermark"
+        );
+        let (status, body) = app
+            .api(Method::POST, "/api/members/NOPE999/redetect", None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        // No Sportlink account here, so no executor to resume.
         let (_, status) = app.api(Method::GET, "/api/status", None).await;
-        assert_eq!(status["executor"]["state"], "paused");
+        assert_eq!(status["executor"], Value::Null);
         let (code, body) = app.api(Method::POST, "/api/executor/resume", None).await;
-        assert_eq!(code, StatusCode::OK, "{body}");
-        assert_eq!(body["state"], "idle");
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 
         // Paging and filters.
         for i in 0..5 {
@@ -1785,10 +1933,10 @@ mod metrics {
 
     /// A strict-enough reader of the Prometheus/OpenMetrics text format: families from
     /// `# TYPE`, every sample `name{labels} value` with a numeric value.
-    type Families = Vec<(String, String)>;
-    type Samples = Vec<(String, String, f64)>;
+    pub(super) type Families = Vec<(String, String)>;
+    pub(super) type Samples = Vec<(String, String, f64)>;
 
-    fn parse(text: &str) -> (Families, Samples) {
+    pub(super) fn parse(text: &str) -> (Families, Samples) {
         let mut families = Vec::new();
         let mut samples = Vec::new();
         assert!(text.trim_end().ends_with("# EOF"), "no # EOF");
@@ -1849,17 +1997,12 @@ mod metrics {
             .await
             .unwrap();
         assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
-        let metrics = app.state.metrics();
-        metrics.record_executor_action("member", "ok", Duration::from_millis(1_200));
-        metrics.record_poll_run("poll", "completed", Duration::from_secs(3));
-        *app.ops.paused.lock().unwrap() = true;
-        app.store
-            .write(|db| {
-                let run = db.start_run(RunKind::Poll, None, false, Utc::now())?;
-                db.finish_run(run, RunStatus::Completed, None, None, Utc::now())
-            })
-            .await
-            .unwrap();
+        // A poll run, through the API against the stand-in.
+        let (status, _) = app
+            .api(Method::POST, "/api/poll", Some(json!({"full": false})))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        app.finished_polls(1).await;
 
         let response = app.client.get(app.url("/metrics")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "no token needed");
@@ -1911,13 +2054,7 @@ mod metrics {
             ),
             1.0
         );
-        assert_eq!(value("rrs_circuit_breaker_open", ""), 1.0);
         assert_eq!(value("rrs_runs", "kind=\"poll\",status=\"completed\""), 1.0);
-        assert_eq!(value("rrs_executor_state", "state=\"paused\""), 1.0);
-        assert_eq!(
-            value("rrs_executor_action_seconds_count", "action=\"member\""),
-            1.0
-        );
         assert_eq!(
             value("rrs_poll_runs_total", "kind=\"poll\",outcome=\"completed\""),
             1.0
@@ -1936,7 +2073,6 @@ mod metrics {
             None,
         )
         .await;
-        *app.ops.paused.lock().unwrap() = false;
         let text = app
             .client
             .get(app.url("/metrics"))
@@ -1961,7 +2097,86 @@ mod metrics {
             ),
             None
         );
-        assert_eq!(get("rrs_circuit_breaker_open", ""), Some(0.0));
+        app.stop().await;
+    }
+}
+
+/// The executor paused by its circuit breaker (a real trip against the simulator, see
+/// [`App::tripped`]): the status and `/metrics` say so, the read-only token cannot resume it, the
+/// admin token can.
+mod paused {
+    use super::*;
+
+    async fn sample(app: &App, name: &str, labels: &str) -> Option<f64> {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (_, samples) = super::metrics::parse(&text);
+        samples
+            .iter()
+            .find(|(n, l, _)| n == name && l == labels)
+            .map(|s| s.2)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tripped_executor_is_shown_paused_and_only_the_admin_token_resumes_it() {
+        if !rrs_testkit::chromium::chromium_available() {
+            return;
+        }
+        let app = App::tripped().await;
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status["executor"]["state"], "paused", "{status}");
+        assert_eq!(
+            status["executor"]["consecutive_drift_failures"], 1,
+            "{status}"
+        );
+        assert!(status["executor"]["until"].is_string(), "{status}");
+        assert_eq!(
+            sample(&app, "rrs_circuit_breaker_open", "").await,
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&app, "rrs_executor_state", "state=\"paused\"").await,
+            Some(1.0)
+        );
+        assert!(
+            sample(
+                &app,
+                "rrs_executor_action_seconds_count",
+                "action=\"member\""
+            )
+            .await
+            .is_some_and(|n| n >= 1.0),
+            "the failed member is measured"
+        );
+
+        // The read-only token is refused and changes nothing.
+        let (code, _, text) = app
+            .send(Method::POST, "/api/executor/resume", Some(READ_TOKEN), None)
+            .await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "{text}");
+        assert!(
+            !text.contains(READ_TOKEN) && !text.contains(TOKEN),
+            "{text}"
+        );
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_eq!(status["executor"]["state"], "paused", "still paused");
+
+        // The admin token resumes it.
+        let (code, body) = app.api(Method::POST, "/api/executor/resume", None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_ne!(body["state"], "paused", "{body}");
+        assert_eq!(body["consecutive_drift_failures"], 0, "{body}");
+        assert_eq!(
+            sample(&app, "rrs_circuit_breaker_open", "").await,
+            Some(0.0)
+        );
         app.stop().await;
     }
 }
@@ -2085,6 +2300,8 @@ mod operator_browser {
             "{notice}"
         );
         assert!(text_of(&page, "#count-failed").await?.trim() == "0");
+        // The executor is paused, so the requeued change waits.
+        assert_eq!(change_status(&app.store, failed).await, "pending");
 
         // As a phone shows it.
         page.execute(SetDeviceMetricsOverrideParams::new(390, 844, 2.0, true))
@@ -2104,8 +2321,15 @@ mod operator_browser {
             .await?;
 
         // The resume button.
+        // After it the executor works on what is due, so the page may show it idle or working.
         page.find_element("#executor button").await?.click().await?;
-        wait_for(&page, "!!document.querySelector('.notice') && document.querySelector('#executor').innerText.includes('Idle')", "the resumed executor").await?;
+        wait_for(
+            &page,
+            "!!document.querySelector('.notice') && \
+             !document.querySelector('#executor').innerText.includes('Paused')",
+            "the resumed executor",
+        )
+        .await?;
         page.save_screenshot(
             ScreenshotParams::builder().full_page(true).build(),
             shots.join("operator-page-after-requeue.png"),
@@ -2114,16 +2338,22 @@ mod operator_browser {
         Ok(())
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn operator_page_in_chromium_shows_rows_and_requeues() {
         if !chromium_available() {
             return;
         }
-        let app = App::start().await;
+        let app = App::tripped().await;
+        // In Sportlink as their first sighting (the baseline) has them: once resumed, the
+        // executor pushes the pending ones as it would any.
+        for knvb in ["BRW0001", "BRW0002", "BRW0003"] {
+            let mut member = Member::jan(knvb);
+            member.email = format!("old.{}@example.nl", knvb.to_lowercase());
+            app.sim().state().seed_member(member.sim());
+        }
         let pending = seed_pending(&app.store, "BRW0001", "pending@example.nl").await;
         let failed = seed_failed(&app.store, "BRW0002").await;
         let lost = seed_conflict_lost(&app.store, "BRW0003").await;
-        *app.ops.paused.lock().unwrap() = true;
 
         let headless = Headless::launch(Some((1100, 900)))
             .await
@@ -2140,26 +2370,16 @@ mod operator_browser {
         .await;
         headless.close().await;
         outcome.unwrap();
-        assert_eq!(change_status(&app.store, failed).await, "pending");
-        assert!(app.woken());
-        assert!(!*app.ops.paused.lock().unwrap());
+        let (_, status) = app.api(Method::GET, "/api/status", None).await;
+        assert_ne!(status["executor"]["state"], "paused", "{status}");
         app.stop().await;
     }
 }
 
 mod wired {
-    //! The service's own `ServiceOperations` behind the API: a real poller and re-detection
-    //! against the Rondo Club stand-in.
+    //! The `replay` verb beside the running service, and `launch`'s own refusals and wiring.
     use super::*;
-    use rondo_reverse_sync::config::{PollSettings, RondoClubSettings};
-    use rondo_reverse_sync::operations::ServiceOperations;
-    use rondo_reverse_sync::poll::{Poller, RetryPolicy, RondoClient};
-    use rrs_standins::rondo_standin::{RondoStandIn, StandInConfig};
     use std::time::Instant;
-    use tokio_util::sync::CancellationToken;
-
-    const USER: &str = "rondo-reverse-sync";
-    const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
 
     /// Issue 15, item 17: the `replay` verb of the real binary does what the admin API does,
     /// through the same code: replay a stored delivery, re-detect a member from Rondo Club,
@@ -2185,15 +2405,8 @@ mod wired {
         seed_delivery(&store, "msg_cli_1", "person.updated", data).await;
         let failed = seed_failed(&store, "CLI0002").await;
 
-        let standin = RondoStandIn::start(StandInConfig {
-            username: USER.into(),
-            application_password: PASSWORD.into(),
-            ..StandInConfig::default()
-        })
-        .await
-        .unwrap();
-        let mut person = person_json("CLI0001", "redetected@example.nl", minutes_ago(1));
-        person["acf"]["knvb-id"] = json!("CLI0001");
+        let standin = app.standin();
+        let person = person_json("CLI0001", "redetected@example.nl", minutes_ago(1));
         standin.state().upsert_person(person).unwrap();
 
         let dir = tempfile::tempdir().unwrap();
@@ -2202,8 +2415,8 @@ mod wired {
         let env = [
             ("RRS_DATABASE__PATH", db.as_str()),
             ("RRS_RONDO_CLUB__BASE_URL", base_url.as_str()),
-            ("RRS_RONDO_CLUB__USERNAME", USER),
-            ("RRS_RONDO_CLUB__APPLICATION_PASSWORD", PASSWORD),
+            ("RRS_RONDO_CLUB__USERNAME", RONDO_USER),
+            ("RRS_RONDO_CLUB__APPLICATION_PASSWORD", RONDO_PASSWORD),
         ];
         let run = |args: &[&str]| {
             let out = super::binary::run(dir.path(), args, &env);
@@ -2254,146 +2467,12 @@ mod wired {
             assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
             assert!(err.to_lowercase().contains(reason), "{args:?}: {err}");
         }
-        standin.shutdown().await;
         app.stop().await;
-    }
-
-    #[tokio::test]
-    async fn poll_trigger_and_redetect_reach_rondo_club() {
-        let standin = RondoStandIn::start(StandInConfig {
-            username: USER.into(),
-            application_password: PASSWORD.into(),
-            ..StandInConfig::default()
-        })
-        .await
-        .unwrap();
-        for (id, knvb) in [(501, "WIR0001"), (502, "WIR0002")] {
-            standin
-                .state()
-                .upsert_person(json!({
-                    "id": id,
-                    "modified_gmt": wp_time(minutes_ago(60)),
-                    "acf": {"knvb-id": knvb, "contact_info": [
-                        {"contact_type": "email", "contact_value": format!("{knvb}@example.nl")}
-                    ]}
-                }))
-                .unwrap();
-        }
-        let rondo = RondoClubSettings {
-            base_url: standin.base_url(),
-            username: USER.into(),
-            application_password: Secret::new(PASSWORD),
-            timeout_secs: 5,
-        };
-        let poll_settings = PollSettings {
-            enabled: false,
-            ..PollSettings::default()
-        };
-        let client = RondoClient::with_retry(
-            &rondo,
-            100,
-            RetryPolicy {
-                max_attempts: 2,
-                base_delay: Duration::from_millis(10),
-                max_delay: Duration::from_millis(50),
-            },
-        )
-        .unwrap();
-        let cancel = CancellationToken::new();
-        let poller_slot: Arc<Mutex<Option<Poller>>> = Arc::new(Mutex::new(None));
-        let slot = poller_slot.clone();
-        let (cancel_in, client_in) = (cancel.clone(), client.clone());
-        let app = App::start_with(Wiring::Real(Box::new(move |store: Store| {
-            let poller = Poller::spawn(
-                store.clone(),
-                client_in.clone(),
-                poll_settings,
-                cancel_in,
-                Arc::new(rondo_reverse_sync::telemetry::Metrics::new()),
-            );
-            let handle = poller.handle();
-            *slot.lock().unwrap() = Some(poller);
-            Arc::new(ServiceOperations {
-                store,
-                poller: Some(handle),
-                rondo: Some(client_in),
-                executor: None,
-            }) as Arc<dyn Operations>
-        })))
-        .await;
-
-        let (status, body) = app
-            .api(Method::POST, "/api/poll", Some(json!({"full": true})))
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, runs) = app.api(Method::GET, "/api/runs", None).await;
-            let done = runs["runs"].as_array().unwrap().iter().any(|r| {
-                r["kind"] == "full_poll" && r["status"] == "completed" && r["people_seen"] == 2
-            });
-            if done {
-                break;
-            }
-            assert!(Instant::now() < deadline, "no completed full poll: {runs}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let watermark = app.store.read(|db| db.watermark()).await.unwrap();
-        assert!(watermark.is_some(), "a full run moves the watermark");
-
-        // A volunteer edits WIR0001; re-detection fetches it now, source replay.
-        standin
-            .state()
-            .set_field(
-                501,
-                "contact_info",
-                json!([{"contact_type": "email", "contact_value": "edited@example.nl"}]),
-                Some(minutes_ago(1)),
-            )
-            .unwrap();
-        let (status, body) = app
-            .api(Method::POST, "/api/members/WIR0001/redetect", None)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let changes = body["changes"].as_array().unwrap();
-        assert_eq!(changes.len(), 1, "{body}");
-        assert_eq!(changes[0]["new_value"], "edited@example.nl");
-        assert_eq!(changes[0]["source"], "replay");
-        assert!(app.woken());
-        assert_eq!(
-            app.store.read(|db| db.watermark()).await.unwrap(),
-            watermark,
-            "re-detection never moves the watermark"
-        );
-        let (status, body) = app
-            .api(Method::POST, "/api/members/NOPE999/redetect", None)
-            .await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-        let (status, body) = app.api(Method::POST, "/api/executor/resume", None).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-
-        app.stop().await;
-        cancel.cancel();
-        let poller = poller_slot.lock().unwrap().take().expect("poller");
-        tokio::time::timeout(Duration::from_secs(10), poller.join())
-            .await
-            .expect("poller stops");
-        standin.shutdown().await;
     }
 
     #[tokio::test]
     async fn launch_wires_the_poller_behind_the_admin_api_and_stops_cleanly() {
-        let standin = RondoStandIn::start(StandInConfig {
-            username: USER.into(),
-            application_password: PASSWORD.into(),
-            ..StandInConfig::default()
-        })
-        .await
-        .unwrap();
-        standin
-            .state()
-            .upsert_person(json!({"id": 601, "acf": {"knvb-id": "LAU0001"}}))
-            .unwrap();
+        let standin = rondo_standin().await;
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
         settings.database.path = dir.path().join("launch.sqlite3");
@@ -2401,8 +2480,8 @@ mod wired {
         settings.admin.token = Secret::new(TOKEN);
         settings.rondo_club = RondoClubSettings {
             base_url: standin.base_url(),
-            username: USER.into(),
-            application_password: Secret::new(PASSWORD),
+            username: RONDO_USER.into(),
+            application_password: Secret::new(RONDO_PASSWORD),
             timeout_secs: 5,
         };
         settings.poll.enabled = false;

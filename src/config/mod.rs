@@ -293,6 +293,13 @@ pub struct AdminSettings {
     pub read_token: Secret,
     /// The club's time zone (IANA name): the operator page shows every time in it.
     pub time_zone: String,
+    /// Sign-in attempts at the operator page, per client address: a burst of this many, then
+    /// one more every `sign_in_refill_secs_per_client` seconds.
+    pub sign_in_burst_per_client: u32,
+    pub sign_in_refill_secs_per_client: u64,
+    /// The same for everyone together (a guesser with many addresses).
+    pub sign_in_burst_overall: u32,
+    pub sign_in_refill_secs_overall: u64,
 }
 
 impl Default for AdminSettings {
@@ -301,6 +308,10 @@ impl Default for AdminSettings {
             token: Secret::default(),
             read_token: Secret::default(),
             time_zone: "Europe/Amsterdam".into(),
+            sign_in_burst_per_client: 5,
+            sign_in_refill_secs_per_client: 20,
+            sign_in_burst_overall: 20,
+            sign_in_refill_secs_overall: 2,
         }
     }
 }

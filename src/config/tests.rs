@@ -131,6 +131,14 @@ fn each_invalid_setting_names_itself_in_one_line() {
             full().replace("[sportlink]", "[sportlink]\nmax_atempts = 3"),
             "config: sportlink.max_atempts:",
         ),
+        (
+            full().replace("[admin]", "[admin]\nsign_in_burst_per_client = 0"),
+            "config: admin.sign_in_burst_per_client: must be between 1 and 10000",
+        ),
+        (
+            full().replace("[admin]", "[admin]\nsign_in_refill_secs_overall = 0"),
+            "config: admin.sign_in_refill_secs_overall: must be between 1 and 86400",
+        ),
     ];
     for (toml, expected) in cases {
         let err = error_for(&toml);

@@ -94,6 +94,34 @@ impl Settings {
                 ),
             ));
         }
+        for (setting, burst) in [
+            (
+                "admin.sign_in_burst_per_client",
+                self.admin.sign_in_burst_per_client,
+            ),
+            (
+                "admin.sign_in_burst_overall",
+                self.admin.sign_in_burst_overall,
+            ),
+        ] {
+            if burst == 0 || burst > 10_000 {
+                return Err(ConfigError::new(setting, "must be between 1 and 10000"));
+            }
+        }
+        for (setting, refill) in [
+            (
+                "admin.sign_in_refill_secs_per_client",
+                self.admin.sign_in_refill_secs_per_client,
+            ),
+            (
+                "admin.sign_in_refill_secs_overall",
+                self.admin.sign_in_refill_secs_overall,
+            ),
+        ] {
+            if refill == 0 || refill > 86_400 {
+                return Err(ConfigError::new(setting, "must be between 1 and 86400"));
+            }
+        }
         if needs.admin && self.admin.read_token.is_set() {
             if self.admin.read_token.expose().len() < 16 {
                 return Err(ConfigError::new(

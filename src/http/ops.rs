@@ -236,17 +236,7 @@ impl OpsState {
         }
     }
 
-    /// The same state with the real poll, re-detection and executor behind the seam.
-    pub fn with_operations(&self, operations: Arc<dyn Operations>) -> Self {
-        let mut inner = (*self.inner).clone();
-        inner.operations = operations;
-        Self {
-            inner: Arc::new(inner),
-        }
-    }
-
-    /// The same state with other sign-in rate limits (tests use a refill of hours, so counts
-    /// alone decide).
+    /// The same state with other sign-in rate limits (`admin.sign_in_*`).
     pub fn with_login_limits(&self, limits: LoginLimits) -> Self {
         let mut inner = (*self.inner).clone();
         inner.login_limiter = Arc::new(LoginLimiter::new(limits));

@@ -44,13 +44,14 @@ async fn open(page: &Page, url: &str, ready: &str) -> anyhow::Result<()> {
 
 async fn screens(page: &Page, app: &App, refused: ChangeId) -> anyhow::Result<()> {
     page.goto(app.url("/")).await?;
-    let session = app
-        .state
-        .new_session(Utc::now())
-        .ok_or_else(|| anyhow!("no session"))?;
+    // Signed in through the form, as a browser would; the browser gets that session's cookie.
+    let (session, _) = sign_in(app).await;
+    let value = session
+        .strip_prefix("rrs_session=")
+        .ok_or_else(|| anyhow!("not a session cookie: {session}"))?;
     page.set_cookies(vec![CookieParam::builder()
         .name("rrs_session")
-        .value(session)
+        .value(value)
         .url(app.base.clone())
         .build()
         .map_err(|e| anyhow!("{e}"))?])

@@ -61,24 +61,36 @@ impl TestService {
     /// Starts the service on `port` (0: any free port), creating its database first when it is
     /// missing, as `migrate` would (the service itself refuses a missing database).
     pub async fn start(settings: &Settings, port: u16) -> Result<Self> {
+        Self::start_with_clock(settings, port, rondo_reverse_sync::clock::system()).await
+    }
+
+    /// [`TestService::start`] with Sportlink's one-time codes from `clock` (a simulator's, so
+    /// the executor's logins never wait for a real 30-second window).
+    pub async fn start_with_clock(
+        settings: &Settings,
+        port: u16,
+        clock: rondo_reverse_sync::clock::SharedClock,
+    ) -> Result<Self> {
         if !settings.database.path.exists() {
             create_database(settings)?;
         }
-        Self::start_on_existing(settings, port).await
+        Self::launch(settings, port, clock).await
     }
 
     /// Starts the service as `serve` does: a missing database is an error.
     pub async fn start_on_existing(settings: &Settings, port: u16) -> Result<Self> {
+        Self::launch(settings, port, rondo_reverse_sync::clock::system()).await
+    }
+
+    async fn launch(
+        settings: &Settings,
+        port: u16,
+        clock: rondo_reverse_sync::clock::SharedClock,
+    ) -> Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| format!("binding 127.0.0.1:{port}"))?;
-        let service = crate::app::launch(
-            settings,
-            Catalogue::builtin(),
-            listener,
-            rondo_reverse_sync::clock::system(),
-        )
-        .await?;
+        let service = crate::app::launch(settings, Catalogue::builtin(), listener, clock).await?;
         let store = {
             let settings = settings.clone();
             tokio::task::spawn_blocking(move || {

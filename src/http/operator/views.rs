@@ -49,6 +49,7 @@ form.filter label{display:block;font-size:.85rem;font-weight:600}
 :focus-visible{outline:3px solid #f5a623;outline-offset:2px}
 .muted{color:#5c6670}
 details summary{cursor:pointer;color:#5c6670}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;max-width:100%;margin:.5rem 0 0;font-size:.85rem}
 ul.runs{list-style:none;margin:0;padding:0}ul.runs li{padding:.3rem 0;border-bottom:1px solid #e6e8eb}
 @media (max-width:760px){
  dl{grid-template-columns:minmax(0,1fr)}

@@ -134,16 +134,22 @@ async fn bench(args: &Args, server_rt: &tokio::runtime::Runtime, dir: &Path) -> 
                 &service_settings,
                 catalogue.clone(),
             )?);
-            let state = startup::build_state(&service_settings, catalogue).await?;
-            let store = state.store.clone();
+            let store =
+                rondo_reverse_sync::open_existing_store(&service_settings, catalogue.clone())?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let running = startup::run(listener, state, async {
-                let _ = stopped.await;
-            })
+            let service = startup::launch(
+                &service_settings,
+                catalogue,
+                listener,
+                async {
+                    let _ = stopped.await;
+                },
+                rondo_reverse_sync::clock::system(),
+            )
             .await?;
-            let port = running.port();
-            tokio::spawn(running.wait());
+            let port = service.port();
+            tokio::spawn(service.wait());
             anyhow::Ok((port, store, stop))
         })
         .await??;
