@@ -47,6 +47,19 @@ pub fn verifier(settings: &WebhookSettings) -> Result<Verifier, ConfigError> {
     Ok(Verifier::new(secrets, tolerance))
 }
 
+/// The admin settings that shape the admin API and the operator page: the read-only token, the
+/// time zone, the sign-in limits.
+fn with_admin_settings(ops: OpsState, admin: &crate::config::AdminSettings) -> OpsState {
+    ops.with_read_token(admin.read_token.clone())
+        .with_time_zone(admin.tz())
+        .with_login_limits(crate::http::LoginLimits {
+            per_client_burst: admin.sign_in_burst_per_client,
+            per_client_refill: Duration::from_secs(admin.sign_in_refill_secs_per_client),
+            overall_burst: admin.sign_in_burst_overall,
+            overall_refill: Duration::from_secs(admin.sign_in_refill_secs_overall),
+        })
+}
+
 /// Opens (and migrates) the database, which must exist, and assembles what the handlers share.
 async fn build_state(settings: &Settings, catalogue: Arc<Catalogue>) -> anyhow::Result<AppState> {
     let verifier = verifier(&settings.webhook)?;
@@ -66,15 +79,7 @@ async fn build_state(settings: &Settings, catalogue: Arc<Catalogue>) -> anyhow::
         Arc::new(Metrics::new()),
         Arc::new(Unwired),
         executor_wake.clone(),
-    )
-    .with_read_token(settings.admin.read_token.clone())
-    .with_time_zone(settings.admin.tz())
-    .with_login_limits(crate::http::LoginLimits {
-        per_client_burst: settings.admin.sign_in_burst_per_client,
-        per_client_refill: Duration::from_secs(settings.admin.sign_in_refill_secs_per_client),
-        overall_burst: settings.admin.sign_in_burst_overall,
-        overall_refill: Duration::from_secs(settings.admin.sign_in_refill_secs_overall),
-    });
+    );
     Ok(AppState {
         store,
         verifier: Arc::new(verifier),
@@ -401,15 +406,8 @@ pub async fn launch(
             }),
         }),
         wake.clone(),
-    )
-    .with_read_token(settings.admin.read_token.clone())
-    .with_time_zone(settings.admin.tz())
-    .with_login_limits(crate::http::LoginLimits {
-        per_client_burst: settings.admin.sign_in_burst_per_client,
-        per_client_refill: Duration::from_secs(settings.admin.sign_in_refill_secs_per_client),
-        overall_burst: settings.admin.sign_in_burst_overall,
-        overall_refill: Duration::from_secs(settings.admin.sign_in_refill_secs_overall),
-    });
+    );
+    state.ops = with_admin_settings(state.ops, &settings.admin);
     let running = run(listener, state, shutdown)
         .await
         .context("cannot start the HTTP server")?;

@@ -1936,6 +1936,22 @@ mod metrics {
     pub(super) type Families = Vec<(String, String)>;
     pub(super) type Samples = Vec<(String, String, f64)>;
 
+    /// `/metrics` as a scraper reads it: the text, and its samples.
+    pub(super) async fn scrape(app: &App) -> (String, Samples) {
+        let (status, _, text) = app.send(Method::GET, "/metrics", None, None).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let (_, samples) = parse(&text);
+        (text, samples)
+    }
+
+    /// The value of the sample `name{labels}`, if there is one.
+    pub(super) fn find(samples: &Samples, name: &str, labels: &str) -> Option<f64> {
+        samples
+            .iter()
+            .find(|(n, l, _)| n == name && l == labels)
+            .map(|s| s.2)
+    }
+
     pub(super) fn parse(text: &str) -> (Families, Samples) {
         let mut families = Vec::new();
         let mut samples = Vec::new();
@@ -2028,10 +2044,7 @@ mod metrics {
             );
         }
         let value = |name: &str, labels: &str| {
-            samples
-                .iter()
-                .find(|(n, l, _)| n == name && l == labels)
-                .map(|s| s.2)
+            find(&samples, name, labels)
                 .unwrap_or_else(|| panic!("no {name}{{{labels}}} in\n{text}"))
         };
         assert_eq!(
@@ -2073,22 +2086,8 @@ mod metrics {
             None,
         )
         .await;
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let (_, samples) = parse(&text);
-        let get = |name: &str, labels: &str| {
-            samples
-                .iter()
-                .find(|(n, l, _)| n == name && l == labels)
-                .map(|s| s.2)
-        };
+        let (_, samples) = scrape(&app).await;
+        let get = |name: &str, labels: &str| find(&samples, name, labels);
         assert_eq!(get("rrs_queue_depth", ""), Some(2.0));
         assert_eq!(
             get(
@@ -2108,20 +2107,7 @@ mod paused {
     use super::*;
 
     async fn sample(app: &App, name: &str, labels: &str) -> Option<f64> {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let (_, samples) = super::metrics::parse(&text);
-        samples
-            .iter()
-            .find(|(n, l, _)| n == name && l == labels)
-            .map(|s| s.2)
+        super::metrics::find(&super::metrics::scrape(app).await.1, name, labels)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

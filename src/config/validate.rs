@@ -15,26 +15,24 @@ impl Settings {
                 "must be at least 1024",
             ));
         }
-        if self.server.max_connections == 0 || self.server.max_connections > 100_000 {
-            return Err(ConfigError::new(
-                "server.max_connections",
-                "must be between 1 and 100000",
-            ));
-        }
-        for (setting, value) in [
-            (
-                "server.header_read_timeout_secs",
-                self.server.header_read_timeout_secs,
-            ),
-            (
-                "server.request_timeout_secs",
-                self.server.request_timeout_secs,
-            ),
-        ] {
-            if value == 0 || value > 3_600 {
-                return Err(ConfigError::new(setting, "must be between 1 and 3600"));
-            }
-        }
+        within(
+            "server.max_connections",
+            self.server.max_connections,
+            1,
+            100_000,
+        )?;
+        within(
+            "server.header_read_timeout_secs",
+            self.server.header_read_timeout_secs,
+            1,
+            3_600,
+        )?;
+        within(
+            "server.request_timeout_secs",
+            self.server.request_timeout_secs,
+            1,
+            3_600,
+        )?;
         if !matches!(self.log.format.as_str(), "human" | "json") {
             return Err(ConfigError::new(
                 "log.format",
@@ -63,12 +61,12 @@ impl Settings {
                 &self.webhook.previous_secret,
                 false,
             )?;
-            if self.webhook.tolerance_secs == 0 || self.webhook.tolerance_secs > 3_600 {
-                return Err(ConfigError::new(
-                    "webhook.tolerance_secs",
-                    "must be between 1 and 3600",
-                ));
-            }
+            within(
+                "webhook.tolerance_secs",
+                self.webhook.tolerance_secs,
+                1,
+                3_600,
+            )?;
         }
         if needs.admin && self.admin.token.expose().len() < 16 {
             return Err(ConfigError::new(
@@ -94,34 +92,31 @@ impl Settings {
                 ),
             ));
         }
-        for (setting, burst) in [
-            (
-                "admin.sign_in_burst_per_client",
-                self.admin.sign_in_burst_per_client,
-            ),
-            (
-                "admin.sign_in_burst_overall",
-                self.admin.sign_in_burst_overall,
-            ),
-        ] {
-            if burst == 0 || burst > 10_000 {
-                return Err(ConfigError::new(setting, "must be between 1 and 10000"));
-            }
-        }
-        for (setting, refill) in [
-            (
-                "admin.sign_in_refill_secs_per_client",
-                self.admin.sign_in_refill_secs_per_client,
-            ),
-            (
-                "admin.sign_in_refill_secs_overall",
-                self.admin.sign_in_refill_secs_overall,
-            ),
-        ] {
-            if refill == 0 || refill > 86_400 {
-                return Err(ConfigError::new(setting, "must be between 1 and 86400"));
-            }
-        }
+        let admin = &self.admin;
+        within(
+            "admin.sign_in_burst_per_client",
+            admin.sign_in_burst_per_client,
+            1,
+            10_000,
+        )?;
+        within(
+            "admin.sign_in_burst_overall",
+            admin.sign_in_burst_overall,
+            1,
+            10_000,
+        )?;
+        within(
+            "admin.sign_in_refill_secs_per_client",
+            admin.sign_in_refill_secs_per_client,
+            1,
+            86_400,
+        )?;
+        within(
+            "admin.sign_in_refill_secs_overall",
+            admin.sign_in_refill_secs_overall,
+            1,
+            86_400,
+        )?;
         if needs.admin && self.admin.read_token.is_set() {
             if self.admin.read_token.expose().len() < 16 {
                 return Err(ConfigError::new(
@@ -147,12 +142,7 @@ impl Settings {
                     "must be set (RRS_RONDO_CLUB__APPLICATION_PASSWORD)",
                 ));
             }
-            if self.poll.per_page == 0 || self.poll.per_page > 100 {
-                return Err(ConfigError::new(
-                    "poll.per_page",
-                    "must be between 1 and 100",
-                ));
-            }
+            within("poll.per_page", self.poll.per_page, 1, 100)?;
             if self.poll.interval_secs < 60 {
                 return Err(ConfigError::new(
                     "poll.interval_secs",
@@ -282,12 +272,7 @@ pub(super) fn validate_alerts(a: &AlertSettings) -> Result<(), ConfigError> {
             }
         }
     }
-    if a.send_timeout_secs == 0 || a.send_timeout_secs > 300 {
-        return Err(ConfigError::new(
-            "alerts.send_timeout_secs",
-            "must be between 1 and 300",
-        ));
-    }
+    within("alerts.send_timeout_secs", a.send_timeout_secs, 1, 300)?;
     if a.retry_backoff_ms.len() > 10 || a.retry_backoff_ms.iter().any(|&ms| ms > 3_600_000) {
         return Err(ConfigError::new(
             "alerts.retry_backoff_ms",
@@ -362,4 +347,18 @@ pub(super) fn validate_webhook_secret(
         Some(_) => Err(ConfigError::new(setting, "key is shorter than 16 bytes")),
         None => Err(ConfigError::new(setting, "must look like whsec_<base64>")),
     }
+}
+
+/// `value` of `setting` lies in `min..=max`, or the one-line error that says so.
+fn within<T>(setting: &str, value: T, min: T, max: T) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if value < min || value > max {
+        return Err(ConfigError::new(
+            setting,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(())
 }

@@ -217,16 +217,9 @@ async fn the_history_is_searchable_by_name() {
     // Wildcards are letters here, not patterns.
     let (status, body) = app.api(Method::GET, "/api/history?q=%25", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let page = app
-        .client
-        .get(app.url("/members/NAM0001"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, _, page) = app
+        .send(Method::GET, "/members/NAM0001", Some(TOKEN), None)
+        .await;
     assert!(
         page.contains("Anne-Fleur van &#39;t Hof") || page.contains("Anne-Fleur van 't Hof"),
         "{page}"
