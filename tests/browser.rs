@@ -5,6 +5,8 @@
 
 use rrs_testkit as support;
 
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "crash.rs"]
 mod crash;
 #[path = "demo.rs"]

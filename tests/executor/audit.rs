@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use rondo_reverse_sync::audit::{self, StepOutcome};
 use rondo_reverse_sync::config::{PollSettings, RondoClubSettings, Secret};
-use rondo_reverse_sync::detect::{Person, Sighting};
 use rondo_reverse_sync::domain::{Origin, Source};
 use rondo_reverse_sync::poll::RondoClient;
-use rondo_reverse_sync::store::{AuditRun, SightingContext};
+use rondo_reverse_sync::store::AuditRun;
 use rrs_standins::rondo_standin::{RondoStandIn, StandInConfig};
 use rrs_standins::simulator::{Faults, SimState};
 use serde_json::{json, Value};
@@ -48,22 +47,8 @@ async fn rondo_club() -> (RondoStandIn, RondoClient) {
 
 /// A sighting with the member's own post id (the rig's uses one id for everyone).
 async fn sight(rig: &Rig, post: i64, acf: Value, source: Source, origin: Option<Origin>) {
-    let modified = Utc::now() - TimeDelta::hours(2);
-    let person = Person::from_json(&json!({
-        "id": post,
-        "modified_gmt": modified.format("%Y-%m-%dT%H:%M:%S").to_string(),
-        "acf": acf,
-    }))
-    .expect("person JSON");
-    let sighting = Sighting {
-        person,
-        source,
-        origin,
-    };
-    rig.store
-        .write(move |c| c.apply_sighting(&sighting, &SightingContext::default(), Utc::now()))
-        .await
-        .expect("sighting stored");
+    rig.sight_at(post, Utc::now() - TimeDelta::hours(2), acf, source, origin)
+        .await;
 }
 
 /// Seeds the three systems; returns the member ids expected per verdict.
@@ -590,47 +575,25 @@ async fn the_audit_verb_reports_and_writes_the_csv() {
     let chromium = chromium_path().display().to_string();
     let csv_arg = csv.display().to_string();
     let dir = rig.dir.path().to_path_buf();
+    let artefacts = dir.join("artefacts").display().to_string();
     let out = tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rondo-reverse-sync"));
-        command.current_dir(&dir);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("RRS_") {
-                command.env_remove(&name);
-            }
-        }
-        command
-            .args(["audit", "--csv", &csv_arg])
-            .env("RRS_LOG__LEVEL", "warn")
-            .env("RRS_DATABASE__PATH", &db)
-            .env("RRS_SPORTLINK__BASE_URL", &base)
-            .env("RRS_SPORTLINK__USERNAME", USER)
-            .env("RRS_SPORTLINK__PASSWORD", PASSWORD)
-            .env("RRS_SPORTLINK__OTP_SECRET", OTP_SECRET)
-            .env("RRS_SPORTLINK__CHROMIUM_PATH", &chromium)
-            .env("RRS_SPORTLINK__MIN_MEMBER_INTERVAL_MS", "0")
-            .env("RRS_SPORTLINK__MEMBER_JITTER_MS", "0")
-            .env("RRS_SPORTLINK__SETTLE_MS", "400")
-            .env(
-                "RRS_SPORTLINK__ARTEFACT_DIR",
-                dir.join("artefacts").display().to_string(),
-            )
-            .stdin(std::process::Stdio::null());
-        let mut child = command
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the binary");
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            if child.try_wait().expect("wait").is_some() {
-                return child.wait_with_output().expect("output");
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("`audit` did not finish within 180 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::binary::run_within(
+            &dir,
+            &["audit", "--csv", &csv_arg],
+            &[
+                ("RRS_DATABASE__PATH", &db),
+                ("RRS_SPORTLINK__BASE_URL", &base),
+                ("RRS_SPORTLINK__USERNAME", USER),
+                ("RRS_SPORTLINK__PASSWORD", PASSWORD),
+                ("RRS_SPORTLINK__OTP_SECRET", OTP_SECRET),
+                ("RRS_SPORTLINK__CHROMIUM_PATH", &chromium),
+                ("RRS_SPORTLINK__MIN_MEMBER_INTERVAL_MS", "0"),
+                ("RRS_SPORTLINK__MEMBER_JITTER_MS", "0"),
+                ("RRS_SPORTLINK__SETTLE_MS", "400"),
+                ("RRS_SPORTLINK__ARTEFACT_DIR", &artefacts),
+            ],
+            Duration::from_secs(180),
+        )
     })
     .await
     .expect("join");

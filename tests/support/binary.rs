@@ -24,6 +24,11 @@ pub fn command(dir: &Path) -> Command {
 
 /// Runs a verb to its end (bounded: 60 s), with `env` on top of [`command`].
 pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_within(dir, args, env, Duration::from_secs(60))
+}
+
+/// [`run`], killed (and the test failed) after `limit`: a hang guard, not a timing check.
+pub fn run_within(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
     let mut command = command(dir);
     command.args(args).stdin(Stdio::null());
     for (k, v) in env {
@@ -34,14 +39,14 @@ pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the binary");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + limit;
     loop {
         if child.try_wait().expect("wait").is_some() {
             return child.wait_with_output().expect("output");
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("`{}` did not finish within 60 s", args.join(" "));
+            panic!("`{}` did not finish within {limit:?}", args.join(" "));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -223,9 +223,22 @@ impl Rig {
     }
 
     async fn sight(&self, acf: Value, source: Source, origin: Option<Origin>) -> Vec<ChangeId> {
-        let modified = self.next_modified();
+        self.sight_at(100, self.next_modified(), acf, source, origin)
+            .await
+    }
+
+    /// A sighting of WordPress post `post`, modified at `modified`, through the real detection
+    /// path; the ids of the changes it found.
+    pub async fn sight_at(
+        &self,
+        post: i64,
+        modified: DateTime<Utc>,
+        acf: Value,
+        source: Source,
+        origin: Option<Origin>,
+    ) -> Vec<ChangeId> {
         let person = Person::from_json(&json!({
-            "id": 100,
+            "id": post,
             "modified_gmt": modified.format("%Y-%m-%dT%H:%M:%S").to_string(),
             "acf": acf,
         }))
