@@ -2112,7 +2112,7 @@ mod paused {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tripped_executor_is_shown_paused_and_only_the_admin_token_resumes_it() {
-        if !rrs_testkit::chromium::chromium_available() {
+        if rrs_testkit::chromium::browser_tests_skipped() {
             return;
         }
         let app = App::tripped().await;
@@ -2175,7 +2175,7 @@ mod operator_browser {
     use chromiumoxide::page::ScreenshotParams;
     use chromiumoxide::Page;
 
-    use rrs_testkit::headless::{chromium_available, Headless};
+    use rrs_testkit::headless::{browser_tests_skipped, Headless};
     use std::path::Path;
     const WAIT: Duration = Duration::from_secs(20);
 
@@ -2326,7 +2326,7 @@ mod operator_browser {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn operator_page_in_chromium_shows_rows_and_requeues() {
-        if !chromium_available() {
+        if browser_tests_skipped() {
             return;
         }
         let app = App::tripped().await;

@@ -348,7 +348,7 @@ mod with_executor {
 
     use super::{deliver, free_port, verify, Service, SECRET};
     use rrs_testkit::chromium::{
-        chromium_available, chromium_path, start_sim_on, OTP_SECRET, PASSWORD, USER,
+        browser_tests_skipped, chromium_path, start_sim_on, OTP_SECRET, PASSWORD, USER,
     };
 
     const DELIVERIES: u64 = 2_000;
@@ -439,7 +439,7 @@ mod with_executor {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn changes_survive_sigkill_while_the_executor_pushes() {
-        if !chromium_available() {
+        if browser_tests_skipped() {
             return;
         }
         let started = Instant::now();

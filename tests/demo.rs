@@ -7,7 +7,7 @@ use rrs_testkit::headless;
 
 #[test]
 fn demo_runs_to_completion_with_every_change_verified() {
-    if !headless::chromium_available() {
+    if headless::browser_tests_skipped() {
         return;
     }
     let demo = rrs_testkit::workspace_bin("rrs-demo").expect("the demo binary");

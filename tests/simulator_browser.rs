@@ -27,11 +27,7 @@ const FORMER: &str = "OUD0001";
 const WAIT: Duration = Duration::from_secs(15);
 const SCENARIO_LIMIT: Duration = Duration::from_secs(90);
 
-/// These tests exist to run a real browser: a machine without one fails them (unless the browser
-/// tests are skipped on purpose, see `headless::chromium_available`).
-fn require_chromium() -> bool {
-    headless::chromium_available()
-}
+use headless::browser_tests_skipped;
 
 async fn start_sim() -> Simulator {
     let sim = Simulator::start(SimConfig {
@@ -190,7 +186,7 @@ fn current_code() -> String {
 
 #[tokio::test]
 async fn browser_logs_in_edits_communication_and_sees_read_only_mode() {
-    if !require_chromium() {
+    if browser_tests_skipped() {
         return;
     }
     let result = with_browser(|page, base, state| async move {
@@ -235,7 +231,7 @@ async fn browser_logs_in_edits_communication_and_sees_read_only_mode() {
 
 #[tokio::test]
 async fn browser_sees_rendering_faults_and_failed_saves() {
-    if !require_chromium() {
+    if browser_tests_skipped() {
         return;
     }
     let result = with_browser(|page, base, state| async move {
@@ -718,7 +714,7 @@ async fn exercise_variant(
 
 #[tokio::test]
 async fn every_variant_renders_and_saves_through_its_own_ui() {
-    if !require_chromium() {
+    if browser_tests_skipped() {
         return;
     }
     let sim = start_sim().await;

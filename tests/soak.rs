@@ -18,7 +18,7 @@ use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopR
 use rrs_standins::simulator::{Faults, SimState};
 use tokio_util::sync::CancellationToken;
 
-use rrs_testkit::chromium::chromium_available;
+use rrs_testkit::chromium::browser_tests_skipped;
 use rrs_testkit::rig::{first_request_of, Member, Rig};
 
 /// Members in the faulty part (see the top of the file for why not 200).
@@ -69,7 +69,7 @@ fn saves_in(state: &SimState) -> Vec<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_faults_every_change_ends_correctly_and_drift_trips_the_breaker() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let started = Instant::now();

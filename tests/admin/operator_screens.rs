@@ -9,7 +9,7 @@ use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverridePar
 use chromiumoxide::cdp::browser_protocol::network::CookieParam;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
-use rrs_testkit::headless::{chromium_available, Headless};
+use rrs_testkit::headless::{browser_tests_skipped, Headless};
 use std::path::PathBuf;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -139,7 +139,7 @@ async fn screens(page: &Page, app: &App, refused: ChangeId) -> anyhow::Result<()
 
 #[tokio::test]
 async fn the_operator_page_in_dutch_and_english_on_a_desktop_and_a_phone() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let app = App::start().await;

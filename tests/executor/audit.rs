@@ -17,7 +17,7 @@ use rrs_standins::simulator::{Faults, SimState};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::chromium::chromium_available;
+use crate::support::chromium::browser_tests_skipped;
 use crate::support::rig::{Member, Rig};
 
 const MEMBERS: usize = 200;
@@ -156,7 +156,7 @@ fn assert_read_only(state: &SimState) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_reports_exactly_the_seeded_differences_read_only_and_resumes_after_a_kill() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -306,7 +306,7 @@ async fn audit_reports_exactly_the_seeded_differences_read_only_and_resumes_afte
 #[ignore = "measurement: run by hand"]
 async fn audit_bench_realistic_delays() {
     const N: usize = 50;
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let mut rig = Rig::start().await;
@@ -386,7 +386,7 @@ async fn audit_bench_realistic_delays() {
 /// change that the executor then pushes (the only saves).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_the_audit_between_executor_runs_and_queues_a_row() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     const TOKEN: &str = "audit-test-token-0123456789abcdef0123456789";
@@ -556,7 +556,7 @@ async fn serve_runs_the_audit_between_executor_runs_and_queues_a_row() {
 async fn the_audit_verb_reports_and_writes_the_csv() {
     use crate::support::chromium::{chromium_path, OTP_SECRET, PASSWORD, USER};
 
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -617,7 +617,7 @@ async fn the_audit_verb_reports_and_writes_the_csv() {
 /// start-up when none ran before) and runs it to its end by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_starts_the_scheduled_audit() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 
-use crate::support::chromium::chromium_available;
+use crate::support::chromium::browser_tests_skipped;
 use crate::support::rig::{Member, Rig};
 
 const MEMBERS: usize = 100;
@@ -106,7 +106,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement, run by hand with --ignored --nocapture"]
 async fn bench_browser_time_per_member_page() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -229,7 +229,7 @@ async fn bench_realistic_delays() {
 
     const ONE_PAGE: usize = 40;
     const THREE_PAGES: usize = 10;
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let mut rig = Rig::start().await;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rondo_reverse_sync::config::SportlinkSettings;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 
-use crate::support::chromium::chromium_available;
+use crate::support::chromium::browser_tests_skipped;
 use crate::support::rig::{Member, Rig};
 
 const MEMBERS: usize = 100;
@@ -21,7 +21,7 @@ const MEMBERS: usize = 100;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by hand with --ignored"]
 async fn bench_executor_100() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let mut rig = Rig::start().await;
@@ -112,7 +112,7 @@ async fn bench_end_to_end_50() {
 
     const EDITS: usize = 50;
     const SECRET: &str = "whsec_ZTJlLWJlbmNoLXNlY3JldC1rZXktMDEyMzQ1Njc4OQ==";
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;

@@ -28,7 +28,7 @@ fn communication_form() -> FormSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn driver_edits_a_section_and_reads_it_back() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let sim = start_sim().await;
@@ -71,7 +71,7 @@ async fn driver_edits_a_section_and_reads_it_back() {
 async fn flat_markup_sections_are_found_by_heading() {
     use rondo_reverse_sync::sportlink::page::{InputLocator, SectionLookup};
 
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let sim = start_sim().await;

@@ -6,7 +6,7 @@ use rondo_reverse_sync::sportlink::browser::SessionError;
 use rondo_reverse_sync::sportlink::setup::{self, SetupError};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::chromium::{chromium_available, OTP_SECRET, PASSWORD, USER};
+use crate::support::chromium::{browser_tests_skipped, OTP_SECRET, PASSWORD, USER};
 use crate::support::rig::{Member, Rig};
 
 fn settings(rig: &Rig, password: &str) -> Settings {
@@ -34,7 +34,7 @@ fn settings(rig: &Rig, password: &str) -> Settings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_and_sync_from_the_configuration() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -93,7 +93,7 @@ async fn check_member_names_a_renamed_heading_and_suggests_the_fix() {
 
     use crate::support::rig::catalogue_expecting_heading;
 
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let renamed = catalogue_expecting_heading("Communicatie", "Contactgegevens");

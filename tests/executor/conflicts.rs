@@ -4,12 +4,12 @@ use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
 use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
 
-use crate::support::chromium::chromium_available;
+use crate::support::chromium::browser_tests_skipped;
 use crate::support::rig::{assert_done, knvb, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_equals_new_is_synced_without_a_write() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -33,7 +33,7 @@ async fn live_equals_new_is_synced_without_a_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_equals_old_is_written() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -61,7 +61,7 @@ async fn live_equals_old_is_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_is_other_and_sportlink_wins() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -132,7 +132,7 @@ async fn live_is_other_and_sportlink_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_is_other_and_rondo_club_wins() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -172,7 +172,7 @@ async fn live_is_other_and_rondo_club_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_latest_of_superseded_changes_is_written() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -203,7 +203,7 @@ async fn only_the_latest_of_superseded_changes_is_written() {
 /// Sportlink edit, so no conflict (found by the crash test with the executor).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unrecorded_earlier_write_of_the_chain_is_ours_not_a_conflict() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -244,7 +244,7 @@ async fn a_forward_sync_copy_of_sportlinks_newer_value_is_not_overwritten() {
     use chrono::{TimeDelta, Utc};
     use rondo_reverse_sync::store::ForwardSyncReport;
 
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -300,7 +300,7 @@ async fn a_conflict_decision_that_led_to_a_write_is_audited_when_the_session_exp
 
     use crate::support::chromium::wait_for_sim;
 
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;

@@ -4,12 +4,12 @@ use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
 use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 
-use crate::support::chromium::chromium_available;
+use crate::support::chromium::browser_tests_skipped;
 use crate::support::rig::{assert_done, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validation_error_leaves_the_change_pending_with_sportlinks_message() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -47,7 +47,7 @@ async fn a_validation_error_leaves_the_change_pending_with_sportlinks_message() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_error_is_retried() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -70,7 +70,7 @@ async fn a_server_error_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_error_that_persists_is_recorded_and_retried_in_a_later_run() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -106,7 +106,7 @@ async fn a_server_error_that_persists_is_recorded_and_retried_in_a_later_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_value_that_differs_from_the_typed_one_is_not_synced() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -138,7 +138,7 @@ async fn a_stored_value_that_differs_from_the_typed_one_is_not_synced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_are_bounded_across_runs_then_the_change_is_failed_and_alerted() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -181,7 +181,7 @@ async fn attempts_are_bounded_across_runs_then_the_change_is_failed_and_alerted(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_missing_from_a_select_is_refused_without_saving() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;

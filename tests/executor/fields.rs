@@ -4,7 +4,7 @@
 use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 
-use crate::support::chromium::chromium_available;
+use crate::support::chromium::browser_tests_skipped;
 use crate::support::rig::{saves, Member, Rig};
 
 async fn assert_synced(rig: &Rig, knvb_id: &str, fields: &[&str]) {
@@ -38,7 +38,7 @@ async fn assert_synced(rig: &Rig, knvb_id: &str, fields: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seven_original_fields_end_to_end() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -103,7 +103,7 @@ async fn the_seven_original_fields_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn address_and_second_contact_fields_end_to_end() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -168,7 +168,7 @@ async fn address_and_second_contact_fields_end_to_end() {
 /// to the login entry, the login pages and member pages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_is_a_navigation_or_the_apps_own() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -233,7 +233,7 @@ async fn every_request_is_a_navigation_or_the_apps_own() {
 async fn variants_with_other_data_urls_and_markup_push_and_verify() {
     use rrs_standins::simulator::{MemberIdIn, Variant};
 
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     for seed in [1u64, 4, 6] {

@@ -13,14 +13,14 @@ use rondo_reverse_sync::sportlink::setup::{self, SetupError};
 use rrs_standins::simulator::Section;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::chromium::{chromium_available, wait_for_sim};
+use crate::support::chromium::{browser_tests_skipped, wait_for_sim};
 use crate::support::rig::{
     assert_done, catalogue_expecting_heading, first_request_of, saves, Member, Rig,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_former_member_is_skipped_with_a_reason_never_synced() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -53,7 +53,7 @@ async fn a_former_member_is_skipped_with_a_reason_never_synced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deceased_member_is_skipped_without_opening_sportlink() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -101,7 +101,7 @@ async fn a_deceased_member_is_skipped_without_opening_sportlink() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_sportlink() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     // Sportlink "renamed its section": the page shows "Communicatie", the catalogue expects
@@ -198,7 +198,7 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_without_a_section_are_skipped_and_do_not_trip_the_breaker() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -260,7 +260,7 @@ async fn members_without_a_section_are_skipped_and_do_not_trip_the_breaker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_the_save_and_the_database_update_is_not_pushed_twice() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -307,7 +307,7 @@ async fn a_crash_between_the_save_and_the_database_update_is_not_pushed_twice() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_changes_nothing() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -355,7 +355,7 @@ async fn a_dry_run_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pause_between_members_respects_the_configured_minimum() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -447,7 +447,7 @@ async fn one_executor_per_account_also_against_the_cli() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -505,7 +505,7 @@ async fn the_daemon_task_wakes_on_new_changes_and_closes_the_browser_on_shutdown
 async fn serve_with_dry_run_opens_forms_but_never_saves() {
     use rondo_reverse_sync::catalogue::Catalogue;
 
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -564,7 +564,7 @@ async fn the_canary_pauses_before_any_change_fails_and_lets_a_fixed_catalogue_th
 
     use crate::support::rig::catalogue_expecting_heading;
 
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -656,7 +656,7 @@ async fn a_requeued_change_is_pushed_again_by_the_services_executor() {
     use rondo_reverse_sync::catalogue::Catalogue;
 
     const TOKEN: &str = "requeue-test-token-0123456789abcdef0123456789";
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;

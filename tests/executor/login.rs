@@ -10,7 +10,7 @@ use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopR
 use rrs_standins::simulator::SimState;
 use secrecy::SecretString;
 
-use crate::support::chromium::{chromium_available, session_settings};
+use crate::support::chromium::{browser_tests_skipped, session_settings};
 use crate::support::rig::{saves, Member, Rig};
 
 fn otp_posts(state: &SimState) -> Vec<u16> {
@@ -24,7 +24,7 @@ fn otp_posts(state: &SimState) -> Vec<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_totp_login_serves_many_members() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -54,7 +54,7 @@ async fn one_totp_login_serves_many_members() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_a_clear_error_and_marks_nothing() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -94,7 +94,7 @@ async fn a_wrong_password_is_a_clear_error_and_marks_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_reused_code_waits_for_the_next_window() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -152,7 +152,7 @@ async fn a_refused_reused_code_waits_for_the_next_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_process_never_reuses_the_code_of_the_previous_one() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -191,7 +191,7 @@ async fn a_new_process_never_reuses_the_code_of_the_previous_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_on_navigation_logs_in_again() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -229,7 +229,7 @@ async fn an_expired_session_on_navigation_logs_in_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_on_save_logs_in_again_and_redoes_the_page() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;

@@ -5,12 +5,12 @@ use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
 use rrs_standins::simulator::Section;
 
-use crate::support::chromium::{chromium_available, OTP_SECRET, PASSWORD};
+use crate::support::chromium::{browser_tests_skipped, OTP_SECRET, PASSWORD};
 use crate::support::rig::{assert_done, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_page_fails_the_member_and_the_retry_does_not_rewrite_saved_pages() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -106,7 +106,7 @@ async fn a_failing_page_fails_the_member_and_the_retry_does_not_rewrite_saved_pa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_the_member_lacks_is_skipped_and_the_other_pages_are_pushed() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;

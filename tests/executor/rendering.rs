@@ -5,12 +5,12 @@ use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::executor::MemberResult;
 use rrs_standins::simulator::Section;
 
-use crate::support::chromium::chromium_available;
+use crate::support::chromium::browser_tests_skipped;
 use crate::support::rig::{assert_done, saves, Member, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sections_rendered_after_a_delay_are_waited_for() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -31,7 +31,7 @@ async fn sections_rendered_after_a_delay_are_waited_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_extra_header_button_changes_nothing() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -56,7 +56,7 @@ async fn an_extra_header_button_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_lacking_sections() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;
@@ -111,7 +111,7 @@ async fn members_lacking_sections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_and_new_input_names() {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return;
     }
     let rig = Rig::start().await;

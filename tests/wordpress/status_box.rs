@@ -25,7 +25,7 @@ use rrs_standins::simulator::{MemberStatus, SimMember};
 use rrs_testkit::chromium::{sportlink_settings, start_sim_on};
 use serde_json::{json, Value};
 
-use super::headless::{chromium_available, Headless};
+use super::headless::{browser_tests_skipped, Headless};
 use super::service::{wait_for, TestDb, TestService};
 use super::wordpress::WordPress;
 use super::{deliveries, new_person, DEADLINE};
@@ -144,7 +144,7 @@ async fn own_wordpress() -> Result<&'static WordPress> {
 
 #[tokio::test]
 async fn the_sportlink_box_follows_an_edit_into_sportlink_in_dutch() -> Result<()> {
-    if !chromium_available() {
+    if browser_tests_skipped() {
         return Ok(());
     }
     let wp = own_wordpress().await?;

@@ -8,7 +8,7 @@ use rrs_standins::simulator::{SimConfig, SimState, Simulator};
 use secrecy::SecretString;
 
 use crate::clock::SkipClock;
-pub use crate::headless::{chromium_available, chromium_path};
+pub use crate::headless::{browser_tests_skipped, chromium_path};
 use rondo_reverse_sync::clock::SharedClock;
 
 pub const USER: &str = "clubadmin";

@@ -22,12 +22,13 @@ pub fn chromium_path() -> std::path::PathBuf {
         .unwrap_or_else(|| rondo_reverse_sync::config::SportlinkSettings::default().chromium_path)
 }
 
-/// Whether a browser test runs. A missing Chromium fails the test (with how to install it),
-/// unless the browser tests are explicitly skipped with `RRS_SKIP_BROWSER_TESTS=1`.
-pub fn chromium_available() -> bool {
+/// Whether the browser tests are skipped on purpose (`RRS_SKIP_BROWSER_TESTS=1`): the only
+/// reason a browser test may return early. Otherwise Chromium must be there: a missing one
+/// fails the test, with how to install it.
+pub fn browser_tests_skipped() -> bool {
     if std::env::var(SKIP_BROWSER_TESTS).is_ok_and(|v| v == "1") {
         eprintln!("SKIPPED: {SKIP_BROWSER_TESTS}=1");
-        return false;
+        return true;
     }
     let path = chromium_path();
     assert!(
@@ -37,7 +38,7 @@ pub fn chromium_available() -> bool {
         path.display(),
         SKIP_BROWSER_TESTS
     );
-    true
+    false
 }
 
 pub struct Headless {
