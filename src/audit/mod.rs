@@ -446,7 +446,7 @@ pub fn to_csv(results: &[AuditResult]) -> String {
         let cells = [
             r.audit_id.to_string(),
             r.knvb_id.clone(),
-            r.field.clone().unwrap_or_default(),
+            r.field.as_deref().unwrap_or_default().to_owned(),
             r.verdict.clone(),
             r.sportlink_value.clone().unwrap_or_default(),
             r.rondo_club_value.clone().unwrap_or_default(),

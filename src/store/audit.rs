@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{parse_opt_ts, parse_ts, ts, Conn, Result, StoreError};
 use crate::detect::TrackedValues;
-use crate::domain::{ChangeId, KnvbId};
+use crate::domain::{ChangeId, FieldName, KnvbId};
 
 /// One audit run, as the API and the CLI show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -60,11 +60,11 @@ pub struct AuditMember {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditMemberContext {
     /// Pending changes: (id, field, new value).
-    pub pending: Vec<(ChangeId, String, String)>,
+    pub pending: Vec<(ChangeId, FieldName, String)>,
     /// The stored baseline, when it was seen after the given time (a webhook during the run).
     pub newer_baseline: Option<(TrackedValues, Option<DateTime<Utc>>)>,
     /// Per field: (`{field}_sportlink_modified`, `{field}_rondo_club_modified`).
-    pub timestamps: std::collections::BTreeMap<String, super::FieldTimestamps>,
+    pub timestamps: std::collections::BTreeMap<FieldName, super::FieldTimestamps>,
 }
 
 /// One verdict of an audit.
@@ -74,7 +74,7 @@ pub struct AuditResult {
     pub audit_id: i64,
     pub knvb_id: String,
     /// `None` for a verdict about the whole member.
-    pub field: Option<String>,
+    pub field: Option<FieldName>,
     /// equal, differs_pending, differs, unknown_in_sportlink, unknown_in_rondo_club, unreadable.
     pub verdict: String,
     pub sportlink_value: Option<String>,
@@ -91,7 +91,7 @@ pub struct AuditResult {
 /// A verdict to record (see [`AuditResult`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewAuditResult {
-    pub field: Option<String>,
+    pub field: Option<FieldName>,
     pub verdict: &'static str,
     pub sportlink_value: Option<String>,
     pub rondo_club_value: Option<String>,
@@ -413,7 +413,7 @@ impl Conn<'_> {
             for field in self.catalogue.names() {
                 context
                     .timestamps
-                    .insert(field.to_owned(), self.field_timestamps(knvb_id, field)?);
+                    .insert(field.clone(), self.field_timestamps(knvb_id, field)?);
             }
         }
         Ok(context)
@@ -568,7 +568,7 @@ impl Conn<'_> {
                         r.get::<_, i64>(0)?,
                         r.get::<_, i64>(1)?,
                         r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<FieldName>>(3)?,
                         r.get::<_, String>(4)?,
                         r.get::<_, Option<String>>(5)?,
                         r.get::<_, Option<String>>(6)?,
@@ -630,7 +630,7 @@ impl Conn<'_> {
                 .query_row(params![id, audit_id], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<FieldName>>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, Option<String>>(4)?,
@@ -752,7 +752,7 @@ mod tests {
             sportlink_state: "found",
             error: None,
             results: vec![NewAuditResult {
-                field: Some("email".into()),
+                field: Some(FieldName::parse("email").unwrap()),
                 verdict: "equal",
                 ..Default::default()
             }],

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::changes::{finish, record, RECORD_COLUMNS};
 use super::{parse_opt_ts, ts, ChangeRecord, Conn, Result};
-use crate::domain::{ChangeId, ChangeStatus, KnvbId};
+use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
 
 /// How the executor words a save that Sportlink refused (`PageError::SaveRefused`); the text
 /// after it is Sportlink's own message. The change row keeps only the error's text, so this is
@@ -25,7 +25,7 @@ pub struct HistoryFilter {
     /// A part of the member's name (`display_name`); with `knvb_id_prefix`, either matches.
     pub name: Option<String>,
     pub statuses: Vec<ChangeStatus>,
-    pub field: Option<String>,
+    pub field: Option<FieldName>,
     /// Detected at or after.
     pub from: Option<DateTime<Utc>>,
     /// Detected before.
@@ -277,7 +277,7 @@ fn history_where(filter: &HistoryFilter) -> (String, Vec<Value>) {
     }
     if let Some(field) = &filter.field {
         sql.push_str(" AND c.field_name = ?");
-        args.push(Value::Text(field.clone()));
+        args.push(Value::Text(field.to_string()));
     }
     if let Some(from) = filter.from {
         sql.push_str(" AND c.detected_at >= ?");
@@ -450,7 +450,7 @@ mod bench {
                 "field email, status synced",
                 HistoryFilter {
                     statuses: vec![ChangeStatus::Synced],
-                    field: Some("email".into()),
+                    field: Some(FieldName::parse("email").unwrap()),
                     ..Default::default()
                 },
             ),
@@ -502,7 +502,7 @@ mod bench {
                 "rare: failed, field city, last 30 days",
                 HistoryFilter {
                     statuses: vec![ChangeStatus::Failed],
-                    field: Some("city".into()),
+                    field: Some(FieldName::parse("city").unwrap()),
                     from: Some(now - TimeDelta::days(30)),
                     ..Default::default()
                 },
