@@ -2,8 +2,10 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 
+use super::report::csv_cell;
 use super::*;
 use crate::domain::{ChangeId, FieldName};
+use crate::store::{AuditMemberContext, AuditMemberDone, NewAuditResult};
 
 fn member(values: &[(&str, &str)]) -> AuditMember {
     AuditMember {
