@@ -52,6 +52,99 @@ impl fmt::Display for KnvbId {
     }
 }
 
+/// The name of a tracked field: a key of the field catalogue (`email`, `mobile`, `postal_code`, …),
+/// as detection, the store's `field_name` columns, the executor, the API and the CSV carry it.
+///
+/// Checked for its alphabet (`[a-z][a-z0-9_]*`, at most 48) and not against the catalogue, for
+/// three reasons. The name becomes part of column names (`{name}_rondo_club_modified`), so the
+/// alphabet is what makes that safe, and a type can promise it everywhere. Whether a name is
+/// *tracked* is the catalogue's question, asked where a name comes in from outside (the API's
+/// `field` filter, the forward-sync report), and a row of a field that a later catalogue file
+/// dropped must still read back. And the catalogue is configuration loaded at start: a type below
+/// it could only know it through a global.
+///
+/// Serialises as its text (JSON, CSV), is stored as its text, and compares with text, so that
+/// `change.field == "email"` reads as it should. `{:?}` shows it as the quoted text, as it showed
+/// when it was a `String`, so messages naming a field did not change.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "String")]
+#[schema(
+    example = "email",
+    description = "A tracked field's name, as the field catalogue has it (`email`, `mobile`, `postal_code`, …)"
+)]
+pub struct FieldName(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "field name {0:?} must be lower-case letters, digits and _, starting with a letter, at most 48"
+)]
+pub struct InvalidFieldName(pub String);
+
+impl FieldName {
+    pub fn parse(raw: &str) -> Result<Self, InvalidFieldName> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 48
+            && raw.starts_with(|c: char| c.is_ascii_lowercase())
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if valid {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(InvalidFieldName(raw.chars().take(64).collect()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for FieldName {
+    type Error = InvalidFieldName;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl Serialize for FieldName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for FieldName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Read as the text it is (`r.field.as_deref() == Some("city")`); a name never changes in place.
+impl std::ops::Deref for FieldName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for FieldName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Row id of a `rondo_club_change_detections` row. Changes are always marked by this id, never by
 /// member and field name (lessons.md 11).
 #[derive(
@@ -217,7 +310,7 @@ macro_rules! compares_with_text {
 
 pub(crate) use compares_with_text;
 
-compares_with_text!(Source, ChangeStatus);
+compares_with_text!(Source, ChangeStatus, FieldName);
 
 #[cfg(test)]
 mod tests {
@@ -234,6 +327,37 @@ mod tests {
         assert!(KnvbId::parse("ABC 123").is_err());
         assert!(KnvbId::parse("ABC;DROP").is_err());
         assert!(KnvbId::parse(&"A".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn field_names_keep_to_the_column_alphabet() {
+        assert_eq!(FieldName::parse("postal_code").unwrap(), "postal_code");
+        assert_eq!(FieldName::parse("email2").unwrap().to_string(), "email2");
+        for bad in [
+            "",
+            "Email",
+            "2email",
+            "e-mail",
+            " email",
+            "email;drop",
+            &"a".repeat(49),
+        ] {
+            assert!(FieldName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_field_name_is_its_text_in_json() {
+        let name = FieldName::parse("mobile").unwrap();
+        assert_eq!(serde_json::to_string(&name).unwrap(), r#""mobile""#);
+        let map = std::collections::BTreeMap::from([(name.clone(), 1)]);
+        assert_eq!(serde_json::to_string(&map).unwrap(), r#"{"mobile":1}"#);
+        assert_eq!(map.get("mobile"), Some(&1));
+        assert_eq!(
+            serde_json::from_str::<FieldName>(r#""mobile""#).unwrap(),
+            name
+        );
+        assert!(serde_json::from_str::<FieldName>(r#""Mobile""#).is_err());
     }
 
     #[test]

@@ -515,7 +515,8 @@ async fn seed_conflict_lost(store: &Store, knvb: &str) -> ChangeId {
                 rondo_club_modified: Some(now - TimeDelta::hours(2)),
             };
             let resolution = conflict::resolve(&input);
-            db.record_conflict(&knvb_id, "email", &input, &resolution, Some(id), now)?;
+            let field = rondo_reverse_sync::domain::FieldName::parse("email").unwrap();
+            db.record_conflict(&knvb_id, &field, &input, &resolution, Some(id), now)?;
             db.resolve_without_push(
                 &[id],
                 ChangeStatus::ConflictLost,

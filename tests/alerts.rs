@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rondo_reverse_sync::alerts::{AlertEvent, AlertSender, Alerter};
 use rondo_reverse_sync::config::{AlertSettings, Secret};
-use rondo_reverse_sync::domain::{ChangeId, KnvbId};
+use rondo_reverse_sync::domain::{ChangeId, FieldName, KnvbId};
 use rrs_testkit::logs;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -46,7 +46,7 @@ fn failed(knvb: &str, change: i64) -> AlertEvent {
     AlertEvent::ChangeFailed {
         change_id: ChangeId(change),
         knvb_id: KnvbId::parse(knvb).unwrap(),
-        field: "email_1".into(),
+        field: FieldName::parse("email_1").unwrap(),
         reason: format!("section Contact not found (attempt log {change})"),
     }
 }
@@ -109,7 +109,7 @@ mod smtp {
         alerter.sender.send(AlertEvent::ConflictLost {
             change_id: ChangeId(5),
             knvb_id: KnvbId::parse("ABC1234").unwrap(),
-            field: "mobile_1".into(),
+            field: FieldName::parse("mobile_1").unwrap(),
             sportlink_value: "0611111111".into(),
             rondo_club_value: "0622222222".into(),
             reason: "sportlink_newer".into(),
@@ -276,7 +276,7 @@ mod webhook {
         alerter.sender.send(AlertEvent::ConflictLost {
             change_id: ChangeId(8),
             knvb_id: KnvbId::parse("abc1234").unwrap(),
-            field: "addresses".into(),
+            field: FieldName::parse("addresses").unwrap(),
             sportlink_value: "Dorpsstraat 1".into(),
             rondo_club_value: "Kerkstraat 2".into(),
             reason: "sportlink_newer".into(),

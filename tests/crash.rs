@@ -338,7 +338,7 @@ mod with_executor {
     use tokio::sync::Mutex;
 
     use rondo_reverse_sync::catalogue::Catalogue;
-    use rondo_reverse_sync::domain::ChangeStatus;
+    use rondo_reverse_sync::domain::{ChangeStatus, FieldName};
     use rondo_reverse_sync::store::{ChangeRecord, Store, StoreOptions};
     use rondo_reverse_sync::webhook::WebhookSecret;
     use rrs_standins::loadgen::{self, Delivery, DeliveryFactory};
@@ -785,7 +785,7 @@ mod with_executor {
 
         // Synced means Sportlink received the value; the newest synced value is what it holds,
         // and that is the member's newest edit.
-        let mut newest_synced: HashMap<(String, String), &ChangeRecord> = HashMap::new();
+        let mut newest_synced: HashMap<(String, FieldName), &ChangeRecord> = HashMap::new();
         for c in changes.iter().filter(|c| c.status == "synced") {
             let key = sim_key(&c.field);
             let received = state.saves_for(&c.knvb_id).iter().any(|s| {
@@ -825,7 +825,9 @@ mod with_executor {
                 loadgen::mobile(m, k)
             );
             for field in ["email", "mobile"] {
-                if let Some(c) = newest_synced.get(&(knvb_id.clone(), field.to_owned())) {
+                if let Some(c) =
+                    newest_synced.get(&(knvb_id.clone(), FieldName::parse(field).unwrap()))
+                {
                     let held = now.text_field(sim_key(field)).unwrap_or_default();
                     assert!(
                         same_value(field, held, &c.new_value),

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::config::{PollSettings, RondoClubSettings, Secret};
-use rondo_reverse_sync::domain::KnvbId;
+use rondo_reverse_sync::domain::{FieldName, KnvbId};
 use rondo_reverse_sync::poll::{
     self, PollError, PollMode, PollReport, PollRequest, RetryPolicy, RondoClient, RondoError,
 };
@@ -436,7 +436,11 @@ mod standin {
             .unwrap();
         let report = rondo_reverse_sync::store::ForwardSyncReport {
             knvb_id: knvb(0),
-            fields: [("email".to_string(), json!("sportlink0@example.org"))].into(),
+            fields: [(
+                FieldName::parse("email").unwrap(),
+                json!("sportlink0@example.org"),
+            )]
+            .into(),
             rondo_club_modified: written + chrono::Duration::seconds(2),
             sportlink_modified: None,
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Result};
 use chrono::Utc;
-use rondo_reverse_sync::domain::ChangeStatus;
+use rondo_reverse_sync::domain::{ChangeStatus, FieldName};
 use rondo_reverse_sync::webhook::WebhookSecret;
 use serde_json::{json, Value};
 use service::{wait_for, TestDb, TestService, OTHER_SECRET, SECRET};
@@ -859,7 +859,7 @@ async fn an_unreadable_contact_info_is_unknown_not_empty() -> Result<()> {
         let second = Delivery::new(SECRET, &event(unreadable.clone(), "2025-05-05", 2));
         let (status, body) = second.send(&service.webhook_url()).await?;
         assert_eq!(status, 200, "{body}");
-        let fields: Vec<String> = service
+        let fields: Vec<FieldName> = service
             .changes(Some("UNR0001"))
             .await?
             .into_iter()

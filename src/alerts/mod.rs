@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertSettings;
-use crate::domain::{ChangeId, KnvbId};
+use crate::domain::{ChangeId, FieldName, KnvbId};
 
 pub use digest::{Digest, Grouper, Payload, Stamped, MAX_EVENTS_PER_DIGEST};
 pub use transport::{AlertSetupError, SendError, SendPolicy, Transport};
@@ -42,14 +42,14 @@ pub enum AlertEvent {
     ChangeFailed {
         change_id: ChangeId,
         knvb_id: KnvbId,
-        field: String,
+        field: FieldName,
         reason: String,
     },
     /// A change ended `conflict_lost`: Sportlink's value was kept.
     ConflictLost {
         change_id: ChangeId,
         knvb_id: KnvbId,
-        field: String,
+        field: FieldName,
         sportlink_value: String,
         rondo_club_value: String,
         reason: String,

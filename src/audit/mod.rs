@@ -11,11 +11,13 @@
 //! A run is kept in SQLite (`store::audit`): its members, each marked done with its verdicts in
 //! one transaction, so a restart resumes with the members not yet done; a cancelled run keeps
 //! what it found. [`step`] is the unit (the listing, or one member); the CLI and the daemon loop
-//! around it.
+//! around it. The comparison itself (pure) is in `compare`, the CSV and the lines people read in
+//! `report`.
 
 pub mod cli;
+mod compare;
+mod report;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -28,12 +30,11 @@ use crate::domain::KnvbId;
 use crate::poll::{RondoClient, RondoError};
 use crate::sportlink::driver::{DriverError, SportlinkDriver};
 use crate::sportlink::executor::Executor;
-use crate::store::{
-    AuditMember, AuditMemberContext, AuditMemberDone, AuditResult, AuditRun, NewAuditResult, Store,
-    StoreError,
-};
+use crate::store::{AuditMember, AuditRun, Store, StoreError};
 
 pub use crate::sportlink::read::SportlinkRead;
+pub use compare::compare;
+pub use report::{human_duration, progress_line, summary, to_csv};
 
 /// Attempts at reading one member before it is recorded as an error.
 const READ_ATTEMPTS: u32 = 2;
@@ -314,207 +315,6 @@ async fn list_rondo_club(
     Ok(members)
 }
 
-/// The verdicts for one member (pure): Sportlink's read against Rondo Club's values.
-pub fn compare(
-    catalogue: &Catalogue,
-    member: &AuditMember,
-    read: &Result<SportlinkRead, String>,
-    context: &AuditMemberContext,
-) -> AuditMemberDone {
-    let mut done = AuditMemberDone {
-        sportlink_state: "found",
-        error: None,
-        results: Vec::new(),
-        read_ms: 0,
-        busy_ms: 0,
-    };
-    let (rondo_values, rondo_modified) = match (&context.newer_baseline, member.in_rondo_club) {
-        (Some((values, modified)), true) => {
-            (Some(values.clone()), modified.or(member.modified_gmt))
-        }
-        (_, true) => (member.values.clone(), member.modified_gmt),
-        (_, false) => (None, None),
-    };
-    let found = match read {
-        Err(message) => {
-            done.sportlink_state = "error";
-            done.error = Some(message.clone());
-            done.results.push(NewAuditResult {
-                verdict: "unreadable",
-                detail: Some(format!("reading the member in Sportlink failed: {message}")),
-                ..Default::default()
-            });
-            return done;
-        }
-        Ok(SportlinkRead::Unknown { detail }) => {
-            done.sportlink_state = "unknown";
-            let detail = if member.in_rondo_club {
-                detail.clone()
-            } else {
-                format!("{detail}; Rondo Club does not list the member either")
-            };
-            done.results.push(NewAuditResult {
-                verdict: "unknown_in_sportlink",
-                detail: Some(detail),
-                ..Default::default()
-            });
-            return done;
-        }
-        Ok(SportlinkRead::Found { former, values, .. }) => {
-            if *former {
-                done.sportlink_state = "former";
-            }
-            values
-        }
-    };
-    let Some(rondo_values) = rondo_values else {
-        done.results.push(NewAuditResult {
-            verdict: "unknown_in_rondo_club",
-            detail: Some(
-                "Sportlink has the member; Rondo Club does not list it (the service saw it before)"
-                    .into(),
-            ),
-            ..Default::default()
-        });
-        return done;
-    };
-    let former_note =
-        (done.sportlink_state == "former").then_some("Sportlink shows \"Oud bondslid\"");
-    for spec in catalogue.fields() {
-        let name = &spec.name;
-        let (sportlink_modified, field_rc_modified) = context
-            .timestamps
-            .get(name)
-            .copied()
-            .unwrap_or((None, None));
-        let rondo = rondo_values.get(name).cloned();
-        let mut result = NewAuditResult {
-            field: Some(name.clone()),
-            rondo_club_value: rondo.clone(),
-            ..Default::default()
-        };
-        match (found.get(name), rondo) {
-            (None, _) | (Some(Err(_)), _) => {
-                result.verdict = "unreadable";
-                result.detail = Some(match found.get(name) {
-                    Some(Err(why)) => format!("Sportlink: {why}"),
-                    _ => "Sportlink: not read".into(),
-                });
-            }
-            (Some(Ok(_)), None) => {
-                result.verdict = "unreadable";
-                result.detail = Some("Rondo Club's answer does not give this field".into());
-            }
-            (Some(Ok(raw)), Some(rondo)) => {
-                let sportlink = spec.kind.normalise(raw);
-                result.sportlink_value = Some(sportlink.clone());
-                if sportlink == spec.kind.normalise(&rondo) {
-                    result.verdict = "equal";
-                } else if let Some((id, _, new)) =
-                    context.pending.iter().find(|(_, f, _)| f == name)
-                {
-                    result.verdict = "differs_pending";
-                    result.pending_change_id = Some(*id);
-                    result.detail = Some(format!("change {id} is pending (new value {new:?})"));
-                } else {
-                    result.verdict = "differs";
-                    result.sportlink_modified = sportlink_modified;
-                    result.rondo_club_modified = field_rc_modified.or(rondo_modified);
-                }
-            }
-        }
-        if let Some(note) = former_note {
-            result.detail = Some(match result.detail.take() {
-                Some(d) => format!("{d}; {note}"),
-                None => note.to_owned(),
-            });
-        }
-        done.results.push(result);
-    }
-    done
-}
-
-/// A run's verdicts as CSV (RFC 4180, header line). A cell that a spreadsheet would run as a
-/// formula gets a leading `'`; phone numbers (`+31…`) stay as they are.
-pub fn to_csv(results: &[AuditResult]) -> String {
-    let mut out = String::from(
-        "audit_id,knvb_id,field,verdict,sportlink_value,rondo_club_value,sportlink_modified,\
-         rondo_club_modified,pending_change_id,queued_change_id,detail,row_id\r\n",
-    );
-    let ts = |t: Option<chrono::DateTime<Utc>>| t.map(crate::store::ts).unwrap_or_default();
-    for r in results {
-        let cells = [
-            r.audit_id.to_string(),
-            r.knvb_id.clone(),
-            r.field.clone().unwrap_or_default(),
-            r.verdict.clone(),
-            r.sportlink_value.clone().unwrap_or_default(),
-            r.rondo_club_value.clone().unwrap_or_default(),
-            ts(r.sportlink_modified),
-            ts(r.rondo_club_modified),
-            r.pending_change_id
-                .map(|i| i.to_string())
-                .unwrap_or_default(),
-            r.queued_change_id
-                .map(|i| i.to_string())
-                .unwrap_or_default(),
-            r.detail.clone().unwrap_or_default(),
-            r.id.to_string(),
-        ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-fn csv_cell(value: &str) -> String {
-    let looks_like_number = |s: &str| {
-        s.len() > 1
-            && s[1..]
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == ' ' || c == '.' || c == '-')
-    };
-    let formula = match value.chars().next() {
-        Some('=' | '@' | '\t' | '\r') => true,
-        Some('+' | '-') => !looks_like_number(value),
-        _ => false,
-    };
-    let value = if formula {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
-/// One line of progress: members done of all, and the estimate of the time left.
-pub fn progress_line(run: &AuditRun) -> String {
-    let left = run
-        .estimated_ms_left()
-        .map(|ms| format!(", about {} left", human_duration(Duration::from_millis(ms))))
-        .unwrap_or_default();
-    format!(
-        "audit {}: {}, {} of {} members{left}",
-        run.id, run.status, run.members_done, run.members_total
-    )
-}
-
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// The audit in the daemon: the executor's loop asks it, between runs, whether a unit is due.
 #[derive(Debug, Clone, Default)]
 pub struct AuditLoop {
@@ -602,23 +402,6 @@ impl AuditLoop {
             }
         }
     }
-}
-
-/// Verdict counts as `verdict: n` pairs, in a fixed order.
-pub fn summary(counts: &[(String, u64)]) -> String {
-    let map: BTreeMap<&str, u64> = counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    [
-        "equal",
-        "differs",
-        "differs_pending",
-        "unknown_in_sportlink",
-        "unknown_in_rondo_club",
-        "unreadable",
-    ]
-    .iter()
-    .map(|k| format!("{k}: {}", map.get(k).copied().unwrap_or(0)))
-    .collect::<Vec<_>>()
-    .join(", ")
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 
+use super::report::csv_cell;
 use super::*;
-use crate::domain::ChangeId;
+use crate::domain::{ChangeId, FieldName};
+use crate::store::{AuditMemberContext, AuditMemberDone, NewAuditResult};
 
 fn member(values: &[(&str, &str)]) -> AuditMember {
     AuditMember {
@@ -13,7 +15,7 @@ fn member(values: &[(&str, &str)]) -> AuditMember {
         values: Some(
             values
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|(k, v)| (FieldName::parse(k).unwrap(), (*v).to_owned()))
                 .collect(),
         ),
         modified_gmt: Some(Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()),
@@ -25,7 +27,7 @@ fn found(values: &[(&str, &str)]) -> Result<SportlinkRead, String> {
         former: false,
         values: values
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), Ok((*v).to_owned())))
+            .map(|(k, v)| (FieldName::parse(k).unwrap(), Ok((*v).to_owned())))
             .collect(),
         app_requests: 0,
     })
@@ -63,9 +65,11 @@ fn equal_after_normalisation_differs_and_pending() {
     // Fields neither side gave are unreadable, not equal.
     assert_eq!(verdict_of(&done, "city").verdict, "unreadable");
 
-    context
-        .pending
-        .push((ChangeId(9), "email".into(), "a@example.nl".into()));
+    context.pending.push((
+        ChangeId(9),
+        FieldName::parse("email").unwrap(),
+        "a@example.nl".into(),
+    ));
     let done = compare(&catalogue, &m, &read, &context);
     let email = verdict_of(&done, "email");
     assert_eq!(email.verdict, "differs_pending");
@@ -101,7 +105,10 @@ fn a_newer_sighting_wins_over_the_listing() {
     let m = member(&[("email", "old@example.nl")]);
     let context = AuditMemberContext {
         newer_baseline: Some((
-            BTreeMap::from([("email".to_owned(), "new@example.nl".to_owned())]),
+            BTreeMap::from([(
+                FieldName::parse("email").unwrap(),
+                "new@example.nl".to_owned(),
+            )]),
             None,
         )),
         ..Default::default()

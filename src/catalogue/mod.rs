@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::FieldName;
 use crate::normalise;
 
 /// The catalogue compiled into the binary.
@@ -116,7 +117,9 @@ pub struct VerifySource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
-    pub name: String,
+    /// Becomes part of column names (`{name}_rondo_club_modified`); [`FieldName`] keeps it to a
+    /// safe alphabet.
+    pub name: FieldName,
     pub kind: FieldKind,
     pub sources: Vec<RondoSource>,
     pub page: SportlinkPage,
@@ -187,16 +190,6 @@ struct CatalogueFile {
     field: Vec<FieldSpec>,
 }
 
-/// Field names become column names (`{name}_rondo_club_modified`): keep them to a safe alphabet.
-fn valid_field_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 48
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 impl Catalogue {
     /// The compiled-in catalogue.
     pub fn builtin() -> Self {
@@ -223,13 +216,7 @@ impl Catalogue {
         }
         let mut seen = HashSet::new();
         for f in &file.field {
-            if !valid_field_name(&f.name) {
-                return Err(invalid(format!(
-                    "field name {:?} must be lower-case letters, digits and _",
-                    f.name
-                )));
-            }
-            if !seen.insert(f.name.as_str()) {
+            if !seen.insert(&f.name) {
                 return Err(invalid(format!("field {:?} is listed twice", f.name)));
             }
             if f.sources.is_empty() {
@@ -255,12 +242,15 @@ impl Catalogue {
         &self.fields
     }
 
-    pub fn get(&self, name: &str) -> Option<&FieldSpec> {
+    /// The field of this name: takes a [`FieldName`] or text from outside (which is how an
+    /// edge learns whether a name is tracked).
+    pub fn get(&self, name: &(impl AsRef<str> + ?Sized)) -> Option<&FieldSpec> {
+        let name = name.as_ref();
         self.fields.iter().find(|f| f.name == name)
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.fields.iter().map(|f| f.name.as_str())
+    pub fn names(&self) -> impl Iterator<Item = &FieldName> {
+        self.fields.iter().map(|f| &f.name)
     }
 }
 

@@ -13,13 +13,13 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::Catalogue;
-use crate::domain::{KnvbId, Origin, Source};
+use crate::domain::{FieldName, KnvbId, Origin, Source};
 use crate::normalise;
 
 pub use person::{Person, PersonError};
 
 /// Canonical values of the tracked fields, by field name.
-pub type TrackedValues = BTreeMap<String, String>;
+pub type TrackedValues = BTreeMap<FieldName, String>;
 
 /// One time detection learns about a person.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ impl Verdict {
 /// A changed field: the last seen value and the new one, both canonical.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
-    pub field: String,
+    pub field: FieldName,
     pub old_value: String,
     pub new_value: String,
 }
@@ -100,7 +100,7 @@ pub struct Evaluation {
     pub verdict: Verdict,
     /// Fields whose value differs from the baseline, whatever the verdict: the store moves their
     /// `{field}_rondo_club_modified`.
-    pub differing: Vec<String>,
+    pub differing: Vec<FieldName>,
     /// The changes to record (only when the verdict is [`Verdict::Changed`]).
     pub changes: Vec<FieldChange>,
 }
@@ -119,7 +119,7 @@ pub fn extract(catalogue: &Catalogue, person: &Person) -> TrackedValues {
 /// PHP array, a string, an object). Such a value is unknown, never empty: detection keeps the
 /// last seen value for it and emits nothing (an unreadable repeater once looked like "all e-mail
 /// addresses removed" and was pushed into Sportlink as such).
-pub fn unreadable_fields(catalogue: &Catalogue, person: &Person) -> BTreeSet<String> {
+pub fn unreadable_fields(catalogue: &Catalogue, person: &Person) -> BTreeSet<FieldName> {
     use crate::catalogue::RondoSource;
     let repeater_unreadable = |key: &str| match person.acf.get(key) {
         None | Some(Value::Null) | Some(Value::Bool(false)) => false,

@@ -315,7 +315,7 @@ fn one_and_several_fields_changed() {
     assert_eq!(
         e.changes,
         [FieldChange {
-            field: "datum_vog".into(),
+            field: FieldName::parse("datum_vog").unwrap(),
             old_value: "2023-10-30".into(),
             new_value: "2024-01-15".into()
         }]
@@ -350,12 +350,12 @@ fn clearing_a_field_and_lifting_a_block_are_changes() {
         e.changes,
         [
             FieldChange {
-                field: "email2".into(),
+                field: FieldName::parse("email2").unwrap(),
                 old_value: "jan@work.nl".into(),
                 new_value: "".into()
             },
             FieldChange {
-                field: "financiele_blokkade".into(),
+                field: FieldName::parse("financiele_blokkade").unwrap(),
                 old_value: "true".into(),
                 new_value: "false".into()
             }

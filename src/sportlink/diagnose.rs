@@ -60,7 +60,7 @@ pub async fn check_member(
     for f in catalogue.fields() {
         let sections = by_page.entry(f.page).or_default();
         let locator = InputLocator {
-            name: f.name.clone(),
+            name: f.name.to_string(),
             selectors: f.selectors.clone(),
         };
         match sections.iter_mut().find(|s| s.heading == f.section) {
@@ -89,7 +89,7 @@ pub async fn check_member(
             .map(|f| {
                 let value = super::readback::find(&observed, &f.verify.endpoint, &f.verify.pointer)
                     .map(|(v, _)| f.kind.normalise(&v));
-                (f.name.clone(), value)
+                (f.name.to_string(), value)
             })
             .collect();
         let candidates: Vec<String> = diagnosis

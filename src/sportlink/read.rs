@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::catalogue::{Catalogue, SportlinkPage};
+use crate::domain::FieldName;
 use crate::sportlink::browser::{is_login_url, member_path};
 use crate::sportlink::driver::{ChromiumDriver, DriverError};
 use crate::sportlink::page::{PageError, SectionLookup};
@@ -22,7 +23,7 @@ pub enum SportlinkRead {
         /// Shown as "Oud bondslid".
         former: bool,
         /// Per catalogue field: the raw stored value, or why it could not be read.
-        values: BTreeMap<String, Result<String, String>>,
+        values: BTreeMap<FieldName, Result<String, String>>,
         /// Requests the browser made for this member (navigations and the app's own), for
         /// measurements.
         app_requests: usize,
@@ -67,7 +68,7 @@ pub async fn read_member(
                 .network()
                 .map(|n| n.since(mark))
                 .unwrap_or_default();
-            let found: BTreeMap<String, Option<String>> = fields
+            let found: BTreeMap<FieldName, Option<String>> = fields
                 .iter()
                 .map(|f| {
                     let v = readback::find(&observed, &f.verify.endpoint, &f.verify.pointer)
@@ -108,7 +109,7 @@ pub async fn read_member(
         }
         // Fields not in what the app fetched: give late sections their chance to render, then
         // say why each one could not be read.
-        let mut why: BTreeMap<String, String> = BTreeMap::new();
+        let mut why: BTreeMap<FieldName, String> = BTreeMap::new();
         if found.values().any(Option::is_none) {
             let mut sections: Vec<&str> = Vec::new();
             for f in fields.iter().filter(|f| found.get(&f.name) == Some(&None)) {

@@ -6,14 +6,14 @@ use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{parse_opt_ts, parse_ts, ts, Conn, Result, StoreError};
-use crate::domain::{ChangeId, ChangeStatus, KnvbId, Origin, Source};
+use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId, Origin, Source};
 
 /// A change the executor should push.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PendingChange {
     pub id: ChangeId,
     pub knvb_id: KnvbId,
-    pub field: String,
+    pub field: FieldName,
     pub old_value: String,
     pub new_value: String,
     /// What Sportlink should hold if nobody changed it there: the conflict guard's "old".
@@ -28,7 +28,7 @@ pub struct PendingChange {
 pub struct ChangeRecord {
     pub id: ChangeId,
     pub knvb_id: String,
-    pub field: String,
+    pub field: FieldName,
     pub old_value: String,
     pub new_value: String,
     pub source: Source,
@@ -154,7 +154,7 @@ impl Conn<'_> {
             .query_map([knvb_id.as_str()], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
+                    r.get::<_, FieldName>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
@@ -190,7 +190,7 @@ impl Conn<'_> {
     pub fn mark_synced(&self, ids: &[ChangeId], now: DateTime<Utc>) -> Result<usize> {
         let mut marked = 0;
         for id in ids {
-            let row: Option<(String, String, String, String)> = self
+            let row: Option<(String, FieldName, String, String)> = self
                 .conn
                 .query_row(
                     "SELECT knvb_id, field_name, new_value, status
@@ -330,7 +330,7 @@ impl Conn<'_> {
     /// write a stale value. For a lost conflict, `sportlink_value` (what Sportlink held) becomes
     /// the expected value, so the push goes ahead instead of losing the same conflict again.
     pub fn requeue(&self, id: ChangeId, now: DateTime<Utc>) -> Result<()> {
-        let row: Option<(String, String, String)> = self
+        let row: Option<(String, FieldName, String)> = self
             .conn
             .query_row(
                 "SELECT knvb_id, field_name, status FROM rondo_club_change_detections

@@ -1,11 +1,11 @@
-//! The enums the store keeps as text (change status, source, run kind and status): written as
-//! their word, read back into the enum, and an unknown word in the database is an error rather
-//! than a string passed along.
+//! What the store keeps as text (change status, source, run kind and status; field names):
+//! written as their word, read back into the type, and an unknown word in the database is an error
+//! rather than a string passed along.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use super::runs::{RunKind, RunStatus};
-use crate::domain::{ChangeStatus, Source};
+use crate::domain::{ChangeStatus, FieldName, Source};
 
 macro_rules! stored_as_text {
     ($($t:ty),*) => {$(
@@ -29,3 +29,15 @@ macro_rules! stored_as_text {
 }
 
 stored_as_text!(ChangeStatus, Source, RunKind, RunStatus);
+
+impl ToSql for FieldName {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for FieldName {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        FieldName::parse(value.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}

@@ -6,13 +6,13 @@ use serde::Serialize;
 
 use super::{parse_opt_ts, parse_ts, ts, Conn, Result};
 use crate::conflict::{ConflictInput, Resolution};
-use crate::domain::{ChangeId, KnvbId};
+use crate::domain::{ChangeId, FieldName, KnvbId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ConflictRecord {
     pub id: i64,
     pub knvb_id: String,
-    pub field: String,
+    pub field: FieldName,
     pub sportlink_value: Option<String>,
     pub rondo_club_value: Option<String>,
     pub sportlink_modified: Option<DateTime<Utc>>,
@@ -28,7 +28,7 @@ impl Conn<'_> {
     pub fn record_conflict(
         &self,
         knvb_id: &KnvbId,
-        field: &str,
+        field: &FieldName,
         input: &ConflictInput<'_>,
         resolution: &Resolution,
         change_id: Option<ChangeId>,

@@ -11,14 +11,14 @@ use serde_json::Value;
 
 use super::{ts, Conn, Result, StoreError};
 use crate::detect::{tracked_hash, TrackedValues};
-use crate::domain::{KnvbId, Origin};
+use crate::domain::{FieldName, KnvbId, Origin};
 
 /// One forward-sync write, validated at the edge (known fields, scalar values).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForwardSyncReport {
     pub knvb_id: KnvbId,
     /// Field name → the value written into Rondo Club, as JSON (string, number, bool or null).
-    pub fields: BTreeMap<String, Value>,
+    pub fields: BTreeMap<FieldName, Value>,
     /// When the forward sync wrote the values into Rondo Club: the time of the copy (loop
     /// prevention's `sync_origin_at`), not of a change in Rondo Club.
     pub rondo_club_modified: DateTime<Utc>,
@@ -36,13 +36,13 @@ pub struct ForwardSyncOutcome {
     /// The canonical values now in the baseline, by field.
     pub baseline: TrackedValues,
     /// Fields whose baseline value the report changed.
-    pub changed_fields: Vec<String>,
+    pub changed_fields: Vec<FieldName>,
 }
 
 impl Conn<'_> {
     /// What Sportlink holds for a field as far as a pending (or failed) change knows: the conflict
     /// guard's "old" value of the oldest unpushed change.
-    fn expected_sportlink_value(&self, knvb_id: &str, field: &str) -> Result<Option<String>> {
+    fn expected_sportlink_value(&self, knvb_id: &str, field: &FieldName) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row(
@@ -149,7 +149,7 @@ impl Conn<'_> {
                 }
                 None => None,
             };
-            // Field names come from the catalogue, validated to [a-z][a-z0-9_]*.
+            // A FieldName is [a-z][a-z0-9_]*: safe in a column name.
             self.conn.execute(
                 &format!(
                     "UPDATE rondo_club_members

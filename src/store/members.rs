@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{parse_opt_ts, ts, Conn, Result, StoreError};
 use crate::detect::{self, FieldChange, Prior, Sighting, TrackedValues, Verdict};
-use crate::domain::{ChangeId, KnvbId, Origin};
+use crate::domain::{ChangeId, FieldName, KnvbId, Origin};
 
 /// (`{field}_sportlink_modified`, `{field}_rondo_club_modified`).
 pub type FieldTimestamps = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
@@ -379,7 +379,7 @@ impl Conn<'_> {
 
     /// The two timestamps the conflict resolver weighs for one field:
     /// (`{field}_sportlink_modified`, `{field}_rondo_club_modified`).
-    pub fn field_timestamps(&self, knvb_id: &KnvbId, field: &str) -> Result<FieldTimestamps> {
+    pub fn field_timestamps(&self, knvb_id: &KnvbId, field: &FieldName) -> Result<FieldTimestamps> {
         if self.catalogue.get(field).is_none() {
             return Err(StoreError::Rejected(format!("unknown field {field:?}")));
         }

@@ -8,13 +8,17 @@
 //! - WAL checkpoints (copying committed pages into the database file) run on a thread of their
 //!   own, not inside a commit, so the writer only ever appends to the log.
 //!
-//! Callers pass closures over [`Conn`], whose methods (in the submodules) hold all the SQL.
+//! Callers pass closures over [`Conn`], whose methods (in the submodules) hold all the SQL. The
+//! threads are in `writer`, opening a connection and guarding its file in `connection`, the
+//! error type in `error`.
 
 mod audit;
 mod changes;
 mod codes;
 mod conflicts;
+mod connection;
 mod deliveries;
+mod error;
 mod executor;
 mod forward_sync;
 mod history;
@@ -22,6 +26,7 @@ mod members;
 mod migrate;
 mod operator;
 mod runs;
+mod writer;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -29,10 +34,12 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::catalogue::Catalogue;
+use connection::{open_connection, Access, FileGuard};
+use writer::{checkpoint_loop, writer_loop, Completion, Job};
 
 pub use audit::{
     AuditMember, AuditMemberContext, AuditMemberDone, AuditResult, AuditRun, NewAuditResult,
@@ -41,6 +48,7 @@ pub use audit::{
 pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
 pub use conflicts::ConflictRecord;
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery};
+pub use error::{Result, StoreError};
 pub use forward_sync::{ForwardSyncOutcome, ForwardSyncReport};
 pub use history::{AttentionCounts, HistoryFilter, HistoryRow, REFUSAL_MARKER};
 pub use members::{FieldTimestamps, InvalidKnvbId, MemberSummary, SightingContext, SightingResult};
@@ -48,147 +56,14 @@ pub use migrate::{SchemaInfo, MIGRATIONS};
 pub use operator::{DeliverySummary, FieldSourceStatusCount};
 pub use runs::{RunKind, RunRecord, RunStatus};
 
-/// Jobs committed together at most; bounds the latency one job can add to the others.
-const MAX_BATCH: usize = 512;
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 4;
-/// How often the checkpoint thread copies the log into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("database {path}: cannot open: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "database {path} has schema version {found}, newer than this binary knows ({known}); \
-         upgrade rondo-reverse-sync or restore a backup"
-    )]
-    SchemaTooNew {
-        path: String,
-        found: i64,
-        known: i64,
-    },
-    #[error("database migration {version} ({name}): {message}")]
-    Migration {
-        version: i64,
-        name: String,
-        message: String,
-    },
-    #[error("database: stored {what} is corrupt: {message}")]
-    Corrupt { what: String, message: String },
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Rejected(String),
-    #[error("database: commit failed: {0}")]
-    Commit(String),
-    #[error("database: the writer thread has stopped")]
-    WriterGone,
-    #[error("database: a job panicked; it was rolled back")]
-    JobPanicked,
-    #[error(
-        "database {path} does not exist; create it with `rondo-reverse-sync migrate` \
-         (or start once with `serve --create-database`)"
-    )]
-    Missing { path: String },
-    #[error(
-        "database {path} is gone: the file was deleted or replaced while the service ran; \
-         restore it and restart"
-    )]
-    Gone { path: String },
-    /// No write can succeed now: read-only file, disk full, lock held past the busy timeout.
-    #[error("database: cannot write now: {0}")]
-    Unavailable(String),
-}
-
-impl StoreError {
-    /// The database cannot take writes (or is gone): the caller should come back later (503),
-    /// rather than a fault in this request (500).
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            Self::Gone { .. } | Self::Missing { .. } | Self::Unavailable(_) => true,
-            Self::Sqlite(e) | Self::Open { source: e, .. } => unavailable_code(e),
-            _ => false,
-        }
-    }
-}
-
-/// SQLite errors that say "not now" rather than "this request is wrong".
-fn unavailable_code(e: &rusqlite::Error) -> bool {
-    use rusqlite::ErrorCode::*;
-    matches!(
-        e.sqlite_error_code(),
-        Some(
-            DatabaseBusy
-                | DatabaseLocked
-                | ReadOnly
-                | DiskFull
-                | CannotOpen
-                | SystemIoFailure
-                | NotADatabase
-                | DatabaseCorrupt
-        )
-    )
-}
-
-/// A failed `BEGIN`/`COMMIT`, kept as "unavailable" when it is one.
-fn commit_error(e: &rusqlite::Error) -> StoreError {
-    if unavailable_code(e) {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Commit(e.to_string())
-    }
-}
-
-/// The database file as it was opened: a file deleted or replaced under the running service
-/// must not be written to (SQLite would keep writing into the unlinked inode, and every
-/// acknowledged delivery would be lost on restart).
-#[derive(Debug, Clone)]
-struct FileGuard {
-    path: PathBuf,
-    identity: Option<(u64, u64)>,
-}
-
-impl FileGuard {
-    fn new(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            identity: file_identity(path),
-        }
-    }
-
-    fn check(&self) -> Result<()> {
-        if file_identity(&self.path).is_some() && file_identity(&self.path) == self.identity {
-            Ok(())
-        } else {
-            Err(StoreError::Gone {
-                path: self.path.display().to_string(),
-            })
-        }
-    }
-}
-
-fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A connection inside a write savepoint or a read. All SQL lives in methods of this type.
 pub struct Conn<'a> {
     conn: &'a Connection,
     catalogue: &'a Catalogue,
 }
-
-type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-/// `Err`: the job cannot run (no transaction); it answers its caller with this error.
-type Job = Box<dyn FnOnce(std::result::Result<&Conn<'_>, StoreError>) -> (bool, Completion) + Send>;
 
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -238,48 +113,6 @@ impl Drop for Inner {
             }
         }
     }
-}
-
-/// How a connection is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    ReadOnly,
-    ReadWrite,
-    /// Read-write, creating the file when it is missing (only `Store::open`).
-    Create,
-}
-
-fn open_connection(path: &Path, options: &StoreOptions, access: Access) -> Result<Connection> {
-    let read_only = access == Access::ReadOnly;
-    let flags = match access {
-        Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        Access::Create => {
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        }
-    };
-    let open_err = |source| StoreError::Open {
-        path: path.display().to_string(),
-        source,
-    };
-    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-    conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // The ingest path runs about ten statements per delivery; parsing them once, not per
-    // delivery, is a large part of the writer thread's time under load.
-    conn.set_prepared_statement_cache_capacity(64);
-    if !read_only {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a 2xx for a webhook means the change survives a power cut too. Group commit
-        // keeps this affordable.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        // Each job runs in a savepoint, whose undo pages SQLite keeps in a sub-journal: in
-        // memory, not a temporary file opened, written and closed for every job.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-    }
-    Ok(conn)
 }
 
 impl Store {
@@ -428,105 +261,6 @@ impl Store {
     /// Commits a real (tiny) write now: `Ok` means writes can succeed, the error says why not.
     pub async fn probe_write(&self) -> Result<()> {
         self.write(|db| db.write_probe(chrono::Utc::now())).await
-    }
-}
-
-fn writer_loop(
-    mut conn: Connection,
-    rx: mpsc::Receiver<Job>,
-    catalogue: Arc<Catalogue>,
-    guard: FileGuard,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = guard.check() {
-            tracing::error!(error = %e, "refusing to write");
-            let gone = || StoreError::Gone {
-                path: guard.path.display().to_string(),
-            };
-            for job in batch {
-                let (_, completion) = job(Err(gone()));
-                completion(Err(gone()));
-            }
-            continue;
-        }
-        run_batch(&mut conn, batch, &catalogue);
-    }
-}
-
-/// Copies committed log pages into the database file, beside the writer (a passive checkpoint
-/// never waits for or blocks it), until the store is dropped. SQLite restarts the log from its
-/// beginning once a checkpoint has copied all of it.
-fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-        });
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
-        }
-    }
-}
-
-fn run_batch(conn: &mut Connection, batch: Vec<Job>, catalogue: &Catalogue) {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot begin a write transaction");
-            for job in batch {
-                let (_, completion) = job(Err(commit_error(&e)));
-                completion(Err(commit_error(&e)));
-            }
-            return;
-        }
-    };
-    let mut completions = Vec::with_capacity(batch.len());
-    for job in batch {
-        let savepoint = match tx.savepoint() {
-            Ok(sp) => sp,
-            Err(e) => {
-                let (_, completion) = job(Err(commit_error(&e)));
-                completion(Err(commit_error(&e)));
-                continue;
-            }
-        };
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            job(Ok(&Conn {
-                conn: &savepoint,
-                catalogue,
-            }))
-        }));
-        match outcome {
-            Ok((true, completion)) => match savepoint.commit() {
-                Ok(()) => completions.push(completion),
-                Err(e) => completion(Err(commit_error(&e))),
-            },
-            // Dropping the savepoint rolls it back; the job's own error goes to its caller.
-            Ok((false, completion)) => {
-                drop(savepoint);
-                completion(Ok(()));
-            }
-            Err(_) => {
-                tracing::error!("a database job panicked; rolled back");
-                drop(savepoint);
-            }
-        }
-    }
-    let committed = tx.commit();
-    if let Err(e) = &committed {
-        tracing::error!(error = %e, "group commit failed");
-    }
-    for completion in completions {
-        completion(match &committed {
-            Ok(()) => Ok(()),
-            Err(e) => Err(commit_error(e)),
-        });
     }
 }
 

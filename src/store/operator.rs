@@ -6,7 +6,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
 use super::{parse_ts, ts, Conn, Result};
-use crate::domain::{ChangeId, ChangeStatus, KnvbId};
+use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
 
 /// The newest delivery, as the operator page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -22,7 +22,7 @@ pub struct DeliverySummary {
 /// Number of change rows per (field, source, status).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldSourceStatusCount {
-    pub field: String,
+    pub field: FieldName,
     pub source: String,
     pub status: String,
     pub count: u64,

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::migrate::latest_known;
 use super::*;
 use crate::detect::{Person, Sighting, Verdict};
-use crate::domain::{ChangeId, ChangeStatus, KnvbId, Origin, Source};
+use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId, Origin, Source};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
@@ -258,7 +258,7 @@ async fn first_sighting_then_one_change_with_baseline_and_hash_in_the_same_write
     assert_eq!(c[0].source, "webhook");
     let (_, rondo_modified) = db
         .store
-        .read(|c| c.field_timestamps(&id(), "email"))
+        .read(|c| c.field_timestamps(&id(), &FieldName::parse("email").unwrap()))
         .await
         .unwrap();
     assert_eq!(
@@ -435,7 +435,7 @@ async fn mark_synced_by_id_sets_timestamps_and_origin() {
     assert_eq!(c[0].synced_at, Some(t0()));
     let (sportlink, _) = db
         .store
-        .read(|c| c.field_timestamps(&id(), "email"))
+        .read(|c| c.field_timestamps(&id(), &FieldName::parse("email").unwrap()))
         .await
         .unwrap();
     assert_eq!(sportlink, Some(t0()));

@@ -273,7 +273,7 @@ impl Metrics {
         for row in by_field {
             self.changes
                 .get_or_create(&ChangeLabels {
-                    field: row.field.clone(),
+                    field: row.field.to_string(),
                     source: row.source.clone(),
                     status: row.status.clone(),
                 })

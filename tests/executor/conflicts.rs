@@ -1,7 +1,7 @@
 //! The conflict guard at push time (L = live, O = expected old, N = new), and superseded changes.
 
 use rondo_reverse_sync::alerts::{AlertEvent, AlertSender};
-use rondo_reverse_sync::domain::ChangeStatus;
+use rondo_reverse_sync::domain::{ChangeStatus, FieldName};
 use rondo_reverse_sync::sportlink::executor::{FieldDecision, MemberResult};
 
 use crate::support::chromium::browser_tests_skipped;
@@ -260,7 +260,7 @@ async fn a_forward_sync_copy_of_sportlinks_newer_value_is_not_overwritten() {
     let report = ForwardSyncReport {
         knvb_id: knvb("CON0009"),
         fields: BTreeMap::from([(
-            "email".to_owned(),
+            FieldName::parse("email").unwrap(),
             serde_json::json!("in-sportlink@example.org"),
         )]),
         rondo_club_modified: Utc::now(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::detect::{Person, Sighting};
-use rondo_reverse_sync::domain::{ChangeId, KnvbId, Origin, Source};
+use rondo_reverse_sync::domain::{ChangeId, FieldName, KnvbId, Origin, Source};
 use rondo_reverse_sync::sportlink::browser::{SessionSettings, SportlinkSession};
 use rondo_reverse_sync::sportlink::driver::ChromiumDriver;
 use rondo_reverse_sync::sportlink::executor::{Executor, ExecutorSettings, RunReport};
@@ -290,7 +290,7 @@ impl Rig {
         field: &str,
     ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
         let id = knvb(knvb_id);
-        let field = field.to_owned();
+        let field = FieldName::parse(field).expect("a field name");
         self.store
             .read(move |c| c.field_timestamps(&id, &field))
             .await

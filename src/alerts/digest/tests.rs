@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::{ChangeId, KnvbId};
+use crate::domain::{ChangeId, FieldName, KnvbId};
 
 const GATHER: Duration = Duration::from_secs(30);
 const COOLDOWN: Duration = Duration::from_secs(3_600);
@@ -10,7 +10,7 @@ fn failed(knvb: &str, change: i64) -> Stamped {
         event: AlertEvent::ChangeFailed {
             change_id: ChangeId(change),
             knvb_id: KnvbId::parse(knvb).unwrap(),
-            field: "email_1".into(),
+            field: FieldName::parse("email_1").unwrap(),
             reason: format!("reason {change}"),
         },
     }
@@ -136,7 +136,7 @@ fn the_text_and_json_list_every_event() {
             event: AlertEvent::ConflictLost {
                 change_id: ChangeId(2),
                 knvb_id: KnvbId::parse("AB1").unwrap(),
-                field: "mobile_1".into(),
+                field: FieldName::parse("mobile_1").unwrap(),
                 sportlink_value: "0611111111".into(),
                 rondo_club_value: "0622222222".into(),
                 reason: "sportlink_newer".into(),

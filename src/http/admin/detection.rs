@@ -15,7 +15,7 @@ pub struct DetectionResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DetectedChange {
     pub id: ChangeId,
-    pub field: String,
+    pub field: FieldName,
     pub old_value: String,
     pub new_value: String,
 }

@@ -59,15 +59,20 @@ pub async fn forward_sync_report(
         ));
     }
     let catalogue = state.store().catalogue();
-    for (field, value) in &body.fields {
-        if catalogue.get(field).is_none() {
+    let mut fields = BTreeMap::new();
+    for (field, value) in body.fields {
+        let Some(spec) = catalogue.get(&field) else {
             return Err(ApiError::BadRequest(format!(
                 "fields: unknown field {:?}; known: {}",
                 field.chars().take(60).collect::<String>(),
-                catalogue.names().collect::<Vec<_>>().join(", ")
+                catalogue
+                    .names()
+                    .map(FieldName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
-        }
-        match value {
+        };
+        match &value {
             Value::Object(_) | Value::Array(_) => {
                 return Err(ApiError::BadRequest(format!(
                     "fields.{field}: expected a string, number, boolean or null"
@@ -80,6 +85,7 @@ pub async fn forward_sync_report(
             }
             _ => {}
         }
+        fields.insert(spec.name.clone(), value);
     }
     let rondo_club_modified =
         parse_report_time("rondo_club_modified", &body.rondo_club_modified, now)?;
@@ -90,7 +96,7 @@ pub async fn forward_sync_report(
         .transpose()?;
     let report = ForwardSyncReport {
         knvb_id,
-        fields: body.fields,
+        fields,
         rondo_club_modified,
         sportlink_modified,
     };

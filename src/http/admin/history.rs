@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{parse_statuses, ApiError, ErrorBody};
 use crate::catalogue::Catalogue;
-use crate::domain::ChangeId;
+use crate::domain::{ChangeId, FieldName};
 use crate::http::ops::OpsState;
 use crate::store::{HistoryFilter, HistoryRow};
 
@@ -85,14 +85,20 @@ impl HistoryParams {
         };
         let field = match self.field.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(name) if catalogue.get(name).is_some() => Some(name.to_string()),
-            Some(name) => {
-                return Err(ApiError::BadRequest(format!(
-                    "field: unknown field {:?}; known: {}",
-                    name.chars().take(60).collect::<String>(),
-                    catalogue.names().collect::<Vec<_>>().join(", ")
-                )))
-            }
+            Some(name) => match catalogue.get(name) {
+                Some(spec) => Some(spec.name.clone()),
+                None => {
+                    return Err(ApiError::BadRequest(format!(
+                        "field: unknown field {:?}; known: {}",
+                        name.chars().take(60).collect::<String>(),
+                        catalogue
+                            .names()
+                            .map(FieldName::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }
+            },
         };
         let from = match self.from.as_deref() {
             None | Some("") => None,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{bearer, parse_knvb_id, ApiError, ErrorBody};
+use crate::domain::FieldName;
 use crate::http::ops::OpsState;
 use crate::store::{AttentionCounts, ChangeRecord, REFUSAL_MARKER};
 
@@ -69,7 +70,7 @@ pub enum NotPushedReason {
 /// One tracked field's latest edit.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldStatus {
-    pub field: String,
+    pub field: FieldName,
     /// The value the edit set (what is, or was to be, written to Sportlink).
     pub value: String,
     pub state: FieldState,
@@ -244,7 +245,7 @@ mod tests {
         ChangeRecord {
             id: ChangeId(1),
             knvb_id: "ABC1234".into(),
-            field: "postal_code".into(),
+            field: FieldName::parse("postal_code").unwrap(),
             old_value: "1234AB".into(),
             new_value: "99999".into(),
             source: crate::domain::Source::Webhook,

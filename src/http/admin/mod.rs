@@ -32,7 +32,7 @@ pub use requeue::*;
 
 pub use super::error::{ApiError, ErrorBody, DATABASE_UNAVAILABLE};
 use super::ops::{ExecutorView, OpsState, PollAccepted};
-use crate::domain::{ChangeId, ChangeStatus, KnvbId};
+use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
 use crate::store::{
     ChangeRecord, ChangeStatusCounts, ConflictRecord, DeliverySummary, ForwardSyncOutcome,
     ForwardSyncReport, InvalidKnvbId, MemberSummary, RunRecord, SightingResult, StoreError,

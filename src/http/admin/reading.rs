@@ -98,7 +98,7 @@ pub struct FieldTimestampsView {
 pub struct MemberView {
     /// The baseline (last seen state); absent when detection never stored one.
     pub member: Option<MemberSummary>,
-    pub field_timestamps: BTreeMap<String, FieldTimestampsView>,
+    pub field_timestamps: BTreeMap<FieldName, FieldTimestampsView>,
     /// Newest first (at most 200).
     pub changes: Vec<ChangeRecord>,
     /// Newest first (at most 200).
@@ -125,12 +125,7 @@ pub async fn get_member(
 ) -> Result<Json<MemberView>, ApiError> {
     let Path(raw) = path?;
     let knvb_id = parse_knvb_id(&raw)?;
-    let fields: Vec<String> = state
-        .store()
-        .catalogue()
-        .names()
-        .map(str::to_string)
-        .collect();
+    let fields: Vec<FieldName> = state.store().catalogue().names().cloned().collect();
     let lookup = knvb_id.clone();
     let view = state
         .store()

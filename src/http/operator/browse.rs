@@ -13,7 +13,7 @@ use super::history as view;
 use super::session::{authorise, l10n, viewer};
 use super::views::{bad_request_page, error_page, html_response, login_page, no_store, Banner};
 use super::{remember_lang, render};
-use crate::domain::{ChangeStatus, KnvbId};
+use crate::domain::{ChangeStatus, FieldName, KnvbId};
 use crate::http::admin::history::{history_page as load_history, HistoryPage, HistoryParams};
 use crate::http::admin::ApiError;
 use crate::http::ops::OpsState;
@@ -28,13 +28,8 @@ pub struct LangQuery {
     lang: Option<String>,
 }
 
-fn catalogue_fields(state: &OpsState) -> Vec<String> {
-    state
-        .store()
-        .catalogue()
-        .names()
-        .map(str::to_string)
-        .collect()
+fn catalogue_fields(state: &OpsState) -> Vec<FieldName> {
+    state.store().catalogue().names().cloned().collect()
 }
 
 /// The history: every change with its story, filtered, newest first, by keyset.

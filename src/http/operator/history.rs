@@ -5,7 +5,7 @@ use maud::{html, Markup};
 
 use super::i18n::L10n;
 use super::views::{banner, layout, source_label, status_label, value_text, winner_label, Banner};
-use crate::domain::ChangeStatus;
+use crate::domain::{ChangeStatus, FieldName};
 use crate::http::admin::history::{HistoryPage, HistoryParams};
 use crate::store::HistoryRow;
 
@@ -51,7 +51,7 @@ fn hidden_filter(params: &HistoryParams) -> Markup {
     }
 }
 
-fn filter_form(l: &L10n, params: &HistoryParams, fields: &[String], action: &str) -> Markup {
+fn filter_form(l: &L10n, params: &HistoryParams, fields: &[FieldName], action: &str) -> Markup {
     let current = |v: &Option<String>| v.clone().unwrap_or_default();
     let status = current(&params.status);
     let field = current(&params.field);
@@ -71,7 +71,7 @@ fn filter_form(l: &L10n, params: &HistoryParams, fields: &[String], action: &str
                 label for="f-field" { (l.t("filter-field")) }
                 select #f-field name="field" {
                     option value="" { (l.t("filter-all")) }
-                    @for f in fields { option value=(f) selected[&field == f] { (f) } }
+                    @for f in fields { option value=(f) selected[*f == field.as_str()] { (f) } }
                 }
             }
             div { label for="f-from" { (l.t("filter-from")) } input #f-from type="date" name="from" value=(current(&params.from)); }
@@ -160,7 +160,7 @@ fn pager(l: &L10n, base: &str, query: &str, page: &HistoryPage, first: bool) -> 
 pub struct HistoryScreen<'a> {
     pub params: &'a HistoryParams,
     pub page: &'a HistoryPage,
-    pub fields: &'a [String],
+    pub fields: &'a [FieldName],
     pub csrf: &'a str,
     pub notice: Option<Banner>,
 }

@@ -6,7 +6,7 @@ use chrono::{TimeDelta, Utc};
 use super::history::{confirm_page, history_page, member_page, HistoryScreen};
 use super::i18n::{L10n, Lang, MARK};
 use super::views::{changes_table, dashboard, reason, value_text, Banner, PageData};
-use crate::domain::ChangeId;
+use crate::domain::{ChangeId, FieldName};
 use crate::http::admin::history::{HistoryPage, HistoryParams};
 use crate::http::admin::StatusView;
 use crate::http::ops::{ExecutorStateView, ExecutorView};
@@ -26,7 +26,7 @@ fn change(id: i64, status: &str) -> ChangeRecord {
     ChangeRecord {
         id: ChangeId(id),
         knvb_id: "ABC1234".into(),
-        field: "email".into(),
+        field: FieldName::parse("email").unwrap(),
         old_value: "a@b.nl".into(),
         new_value: String::new(),
         source: crate::domain::Source::Webhook,
@@ -94,7 +94,7 @@ fn fixture() -> Fixture {
     failed.attempts = 5;
     let mut refused = change(13, "pending");
     refused.new_value = "99999".into();
-    refused.field = "postal_code".into();
+    refused.field = FieldName::parse("postal_code").unwrap();
     refused.attempts = 1;
     refused.last_error =
         Some("Sportlink refused the save of section \"Adres\": Ongeldige postcode".into());
@@ -178,7 +178,7 @@ fn fixture() -> Fixture {
             conflicts: vec![ConflictRecord {
                 id: 1,
                 knvb_id: "ABC1234".into(),
-                field: "email".into(),
+                field: FieldName::parse("email").unwrap(),
                 sportlink_value: Some("s@example.nl".into()),
                 rondo_club_value: Some("r@example.nl".into()),
                 sportlink_modified: Some(now),
@@ -240,7 +240,7 @@ fn pages(lang: Lang, f: &Fixture) -> Vec<String> {
         status: Some("failed".into()),
         ..Default::default()
     };
-    let fields = vec!["email".to_string(), "postal_code".to_string()];
+    let fields = ["email", "postal_code"].map(|f| FieldName::parse(f).unwrap());
     MARK.with(|m| m.set(true));
     let pages = vec![
         dashboard(

@@ -52,7 +52,7 @@ impl<D: SportlinkDriver> Executor<D> {
             ));
         }
         let all_ids: Vec<ChangeId> = changes.iter().map(|c| c.id).collect();
-        let pending: Vec<(ChangeId, String)> =
+        let pending: Vec<(ChangeId, FieldName)> =
             changes.iter().map(|c| (c.id, c.field.clone())).collect();
         if deceased {
             return self
@@ -252,7 +252,7 @@ impl<D: SportlinkDriver> Executor<D> {
     pub(super) async fn fail(
         &mut self,
         error: AttemptError,
-        change_ids: Vec<(ChangeId, String)>,
+        change_ids: Vec<(ChangeId, FieldName)>,
         state: AttemptState,
         capture: bool,
         knvb_id: &KnvbId,
@@ -399,7 +399,7 @@ pub(super) struct Attempted {
 pub(super) struct FailedAttempt {
     pub(super) error: AttemptError,
     /// The member's pending changes (id, field) that the failure leaves pending.
-    pub(super) change_ids: Vec<(ChangeId, String)>,
+    pub(super) change_ids: Vec<(ChangeId, FieldName)>,
     pub(super) fields: Vec<FieldReport>,
     pub(super) artefacts: Option<Artefacts>,
     pub(super) page_times: Vec<Duration>,
@@ -442,12 +442,12 @@ pub(super) enum FormError {
     Driver(DriverError, &'static str),
     Store(StoreError),
     VerifyMissing {
-        field: String,
+        field: FieldName,
         endpoint: String,
         pointer: String,
     },
     Mismatch {
-        field: String,
+        field: FieldName,
         expected: String,
         stored: String,
     },

@@ -32,7 +32,7 @@ impl<D: SportlinkDriver> Executor<D> {
 
         let mut decided = Vec::with_capacity(planned.changes.len());
         for (index, p) in planned.changes.iter().enumerate() {
-            let live_raw = live.get(&p.spec.name).cloned().unwrap_or_default();
+            let live_raw = live.get(p.spec.name.as_str()).cloned().unwrap_or_default();
             let d = self
                 .guard(knvb_id, index, p, live_raw)
                 .await
@@ -46,7 +46,7 @@ impl<D: SportlinkDriver> Executor<D> {
             .map(|d| {
                 let p = &planned.changes[d.planned_index];
                 (
-                    p.spec.name.clone(),
+                    p.spec.name.to_string(),
                     p.spec.kind.for_sportlink(&p.change.new_value),
                 )
             })
@@ -98,7 +98,7 @@ impl<D: SportlinkDriver> Executor<D> {
                     continue;
                 }
                 let p = &planned.changes[d.planned_index];
-                let Some(Some(raw)) = stored.get(&p.spec.name) else {
+                let Some(Some(raw)) = stored.get(p.spec.name.as_str()) else {
                     return Err(FormError::VerifyMissing {
                         field: p.spec.name.clone(),
                         endpoint: p.spec.verify.endpoint.clone(),
@@ -288,7 +288,7 @@ pub(super) struct Decided {
 #[derive(Debug, Clone)]
 pub(super) struct Audit {
     pub(super) change_id: ChangeId,
-    pub(super) field: String,
+    pub(super) field: FieldName,
     pub(super) kind: FieldKind,
     pub(super) sportlink_value: String,
     pub(super) rondo_club_value: String,

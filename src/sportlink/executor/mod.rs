@@ -31,7 +31,7 @@ use super::lock::AccountLock;
 use crate::alerts::{AlertEvent, AlertSender};
 use crate::catalogue::{Catalogue, FieldKind, FieldSpec, SportlinkPage};
 use crate::conflict::{resolve, ConflictInput, Resolution, Winner};
-use crate::domain::{ChangeId, ChangeStatus, KnvbId};
+use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
 use crate::store::{PendingChange, RunKind, RunStatus, Store, StoreError};
 
 mod attempt;
@@ -120,7 +120,7 @@ impl FieldDecision {
 #[derive(Debug, Clone, Serialize)]
 pub struct FieldReport {
     pub change_id: ChangeId,
-    pub field: String,
+    pub field: FieldName,
     /// What the input showed when the form was opened.
     pub live_value: String,
     pub new_value: String,

@@ -38,7 +38,7 @@ pub(super) fn plan(
             continue;
         };
         let field = FormField {
-            name: spec.name.clone(),
+            name: spec.name.to_string(),
             selectors: spec.selectors.clone(),
             verify_path: spec.verify.endpoint.clone(),
             verify_pointer: spec.verify.pointer.clone(),
@@ -85,7 +85,7 @@ mod tests {
         let change = |id: i64, field: &str| PendingChange {
             id: ChangeId(id),
             knvb_id: KnvbId::parse("ABC1234").unwrap(),
-            field: field.into(),
+            field: FieldName::parse(field).unwrap(),
             old_value: String::new(),
             new_value: "x".into(),
             expected_sportlink_value: String::new(),
