@@ -719,3 +719,52 @@ async fn a_requeued_change_is_pushed_again_by_the_services_executor() {
     assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
     rig.finish().await;
 }
+
+/// Stopping the service while the executor waits on a member's page that never finishes
+/// rendering abandons that attempt instead of waiting out the action timeout (ten minutes
+/// here, so without the abandon the stop runs into its hang guard): nothing was saved, nothing
+/// is recorded, the change stays due with its attempts untouched. Found through the admin
+/// tests, where a stop waited more than 30 s on a member Sportlink does not know.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_abandons_a_member_that_has_not_been_saved_yet() {
+    use rondo_reverse_sync::catalogue::Catalogue;
+
+    if browser_tests_skipped() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("STP0001");
+    rig.seed(&m).await;
+    m.email = "gestopt@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    // The member's sections never render within the test.
+    rig.state().update_faults(|f| f.render_delay_ms = 600_000);
+    let mut settings = rig.serve_settings();
+    settings.sportlink.action_timeout_secs = 600;
+    let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
+        .await
+        .expect("serve starts");
+    // The executor is on the member's page (a hang guard, not a timing claim).
+    let opened = wait_for_sim(&rig.state(), Duration::from_secs(120), |s| {
+        first_request_of(s, "STP0001").is_some()
+    })
+    .await;
+    assert!(opened, "the executor never opened the member");
+    service.shutdown();
+    tokio::time::timeout(Duration::from_secs(60), service.wait())
+        .await
+        .expect("the stop does not wait for the page (action timeout 600 s)")
+        .expect("clean stop");
+    let change = rig.change(ids[0]).await;
+    assert_eq!(change.status, ChangeStatus::Pending, "{change:?}");
+    assert_eq!(
+        change.attempts, 0,
+        "an abandoned attempt is not counted: {change:?}"
+    );
+    assert!(change.last_error.is_none(), "{change:?}");
+    assert!(
+        saves(&rig.state(), "STP0001").is_empty(),
+        "nothing was saved"
+    );
+    rig.finish().await;
+}

@@ -53,6 +53,10 @@ impl<D: SportlinkDriver> Executor<D> {
             .collect();
 
         if !dry_run && !writes.is_empty() {
+            // From here on the attempt is seen through to its record, even when the service is
+            // stopping: a save that reached Sportlink must not go unrecorded.
+            self.save_started
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             // A decision that leads to a write is audited before the write, whether or not the
             // attempt gets to its end (a redo after a lost session finds the value already there
             // and decides nothing).

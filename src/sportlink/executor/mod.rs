@@ -216,6 +216,10 @@ pub struct Executor<D: SportlinkDriver> {
     last_member_end: Option<Instant>,
     /// Changes already reported by a dry run: a dry-run daemon reports each once.
     dry_run_reported: HashSet<ChangeId>,
+    /// Set when the member in progress may have reached Sportlink's save (from the audit of a
+    /// write decision on): from then on a shutdown lets the attempt finish and record what it
+    /// did; before it, a shutdown abandons the attempt (see `execute_with_retries`).
+    save_started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How a pause set by the canary starts its reason (a passing canary ends only such a pause).
@@ -245,6 +249,7 @@ impl<D: SportlinkDriver> Executor<D> {
             _lock: lock,
             last_member_end: None,
             dry_run_reported: HashSet::new(),
+            save_started: Arc::default(),
         }
     }
 

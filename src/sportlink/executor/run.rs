@@ -143,7 +143,12 @@ impl<D: SportlinkDriver> Executor<D> {
                 self.board.working(&knvb_id);
                 let outcome = self.execute_with_retries(&knvb_id, dry_run, cancel).await;
                 self.last_member_end = Some(Instant::now());
-                let outcome = outcome?;
+                let Some(outcome) = outcome? else {
+                    // Stopping, and nothing of this member was saved: it stays due as it was.
+                    self.board.idle();
+                    report.stopped = Some(StopReason::Cancelled);
+                    return Ok(());
+                };
                 let login_refused = outcome.login_refused.clone();
                 let streak = self.board.record(&outcome.outcome.result);
                 log_outcome(&outcome.outcome);
@@ -234,23 +239,39 @@ impl<D: SportlinkDriver> Executor<D> {
     }
 
     /// One member with the in-run retries (backoff), and the bookkeeping of a final failure.
+    /// `None` when the service stops before the member's attempt reached a save: the attempt is
+    /// abandoned where it was (a page that never finishes loading would otherwise hold the stop
+    /// for an action timeout per step), and nothing is recorded, so the changes stay due. Once
+    /// a save may have been sent the attempt runs to its end, so what it did is recorded.
     pub(super) async fn execute_with_retries(
         &mut self,
         knvb_id: &KnvbId,
         dry_run: bool,
         cancel: &CancellationToken,
-    ) -> Result<Attempted, ExecutorError> {
+    ) -> Result<Option<Attempted>, ExecutorError> {
         let mut attempt: u32 = 0;
         loop {
             let last_try = attempt as usize >= self.settings.retry_backoff.len();
-            let result = self.attempt_member(knvb_id, dry_run, last_try).await;
+            let save_started = self.save_started.clone();
+            save_started.store(false, std::sync::atomic::Ordering::SeqCst);
+            let result = tokio::select! {
+                result = self.attempt_member(knvb_id, dry_run, last_try) => result,
+                () = stopping_before_a_save(cancel, &save_started) => {
+                    tracing::info!(
+                        knvb_id = %knvb_id,
+                        "stopping: the member's attempt is abandoned before any save; \
+                         its changes stay due"
+                    );
+                    return Ok(None);
+                }
+            };
             attempt += 1;
             match result {
                 Ok(outcome) => {
-                    return Ok(Attempted {
+                    return Ok(Some(Attempted {
                         outcome,
                         login_refused: None,
-                    })
+                    }))
                 }
                 Err(failed) => {
                     let wait = self
@@ -274,7 +295,8 @@ impl<D: SportlinkDriver> Executor<D> {
                     }
                     return self
                         .record_member_failure(knvb_id, failed, attempt, dry_run)
-                        .await;
+                        .await
+                        .map(Some);
                 }
             }
         }
@@ -416,6 +438,18 @@ pub(super) fn log_outcome(outcome: &MemberOutcome) {
             }
         }
         MemberResult::NothingPending => {}
+    }
+}
+
+/// Completes when the service is stopping while no save of the member in progress has started;
+/// once one has (`save_started`), never: the attempt is then seen through.
+async fn stopping_before_a_save(
+    cancel: &CancellationToken,
+    save_started: &std::sync::atomic::AtomicBool,
+) {
+    cancel.cancelled().await;
+    if save_started.load(std::sync::atomic::Ordering::SeqCst) {
+        std::future::pending::<()>().await;
     }
 }
 
