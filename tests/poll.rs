@@ -109,6 +109,27 @@ impl Fixture {
         }
     }
 
+    /// The second request (page 2 of a run) is answered after `delay`.
+    fn slow_second_page(&self, delay: Duration) {
+        self.state().set_faults(Faults {
+            after_requests: 1,
+            slow_responses: 1,
+            slow_delay: delay,
+            ..Faults::default()
+        });
+    }
+
+    /// Waits (a hang guard of 10 s) until the slow page 2 has been asked for: a fault is taken
+    /// when its request arrives, the answer is recorded later.
+    async fn second_page_asked(&self) {
+        let state = self.state();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while state.faults().slow_responses > 0 {
+            assert!(Instant::now() < deadline, "page 2 was never asked for");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     fn state(&self) -> StandInState {
         self.standin.as_ref().expect("a stand-in").state()
     }
@@ -267,25 +288,14 @@ mod standin {
         f.seed(12, at(BASE));
         let state = f.state();
         // Page 2 is answered slowly; its list is computed after the delay.
-        state.set_faults(Faults {
-            after_requests: 1,
-            slow_responses: 1,
-            slow_delay: Duration::from_millis(700),
-            ..Faults::default()
-        });
+        f.slow_second_page(Duration::from_millis(700));
         let run = {
             let (store, client, settings) = (f.store.clone(), f.client(), f.poll.clone());
             tokio::spawn(async move {
                 poll::run_poll(&store, &client, &settings, PollRequest::full()).await
             })
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        // A fault is taken when its request arrives (the answer is recorded later).
-        while state.faults().slow_responses > 0 {
-            assert!(Instant::now() < deadline, "page 2 was never asked for");
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        f.second_page_asked().await;
         state.remove_person(1001);
         let report = run.await.unwrap().unwrap();
         assert_eq!(report.people_seen, 11, "{report:?}");
@@ -315,13 +325,7 @@ mod standin {
     async fn a_cancelled_run_stops_between_pages_and_is_recorded() {
         let f = Fixture::new(5).await;
         f.seed(12, at(BASE));
-        let state = f.state();
-        state.set_faults(Faults {
-            after_requests: 1,
-            slow_responses: 1,
-            slow_delay: Duration::from_secs(3_600),
-            ..Faults::default()
-        });
+        f.slow_second_page(Duration::from_secs(3_600));
         let cancel = tokio_util::sync::CancellationToken::new();
         let run = {
             let (store, client, settings) = (f.store.clone(), f.client(), f.poll.clone());
@@ -330,11 +334,7 @@ mod standin {
                 poll::run_poll_until(&store, &client, &settings, PollRequest::full(), &cancel).await
             })
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while state.faults().slow_responses > 0 {
-            assert!(Instant::now() < deadline, "page 2 was never asked for");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        f.second_page_asked().await;
         cancel.cancel();
         // The slow page takes an hour: the run ending at all shows it did not wait for it (the
         // timeout only keeps a broken build from hanging the suite).
