@@ -57,14 +57,8 @@ impl Headless {
             .user_data_dir(profile.path())
             .launch_timeout(Duration::from_secs(30))
             .request_timeout(Duration::from_secs(20))
-            // Without these Chromium stalls on this closed network.
-            .args([
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ]);
+            // The service's own: without them Chromium stalls on this closed network.
+            .args(rondo_reverse_sync::sportlink::browser::QUIET_FLAGS);
         if let Some((width, height)) = window {
             builder = builder.window_size(width, height).viewport(None);
         }

@@ -9,6 +9,8 @@
 
 mod process;
 
+pub use process::QUIET_FLAGS;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -14,6 +14,16 @@ use tokio::task::JoinHandle;
 use super::{SessionError, SessionSettings};
 use crate::sportlink::network::{self, NetworkLog};
 
+/// The flags without which headless Chromium stalls on a closed network (it waits for update,
+/// sync and first-run services it cannot reach). Every Chromium the project starts uses them.
+pub const QUIET_FLAGS: [&str; 5] = [
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+];
+
 /// A running Chromium with its handler task and profile directory.
 pub(super) struct RunningBrowser {
     pub(super) browser: Browser,
@@ -46,12 +56,8 @@ impl RunningBrowser {
             .respect_https_errors()
             .launch_timeout(settings.launch_timeout)
             .request_timeout(settings.timings.action_timeout + Duration::from_secs(5))
+            .args(QUIET_FLAGS)
             .args([
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
                 "--no-default-browser-check",
                 "--disable-features=Translate,OptimizationHints,MediaRouter",
                 "--lang=nl-NL",
