@@ -13,6 +13,9 @@
 //!
 //! Faults ([`Faults`]) apply to the people routes, each consumed by one request, in the order
 //! 429, 500, slow, malformed JSON (after `after_requests` normal answers).
+//!
+//! One file although long: the routes, the people they serve and the faults they take are one
+//! small WordPress; each behaviour above is a few lines next to the state it reads.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -7,6 +7,9 @@
 //! [`Variant`] holds every such choice; [`Variant::draw`] picks each one from a seeded RNG, so a
 //! failing run can be repeated with `SPORTLINK_SIM_SEED`. [`Variant::plain`] is the one fixed
 //! shape the simulator served before variants existed, for tests that pin a shape.
+//!
+//! One file although long: it is one table of choices and the one function that draws them;
+//! split, a new choice would have to be added in two places.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
