@@ -15,7 +15,7 @@ use super::{progress_line, start_or_resume, step, AuditError, StepOutcome, Trigg
 use crate::poll::RondoClient;
 use crate::sportlink::driver::SportlinkDriver;
 use crate::sportlink::executor::Executor;
-use crate::store::{AuditRun, StoreError};
+use crate::store::{AuditRun, AuditRunStatus, StoreError};
 
 /// What the verb was asked.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +55,7 @@ pub async fn run<D: SportlinkDriver>(
             .await?;
     }
     let run = start_or_resume(&store, Trigger::Cli).await?;
-    let resumed = run.status == "reading" && run.members_done > 0;
+    let resumed = run.status == AuditRunStatus::Reading && run.members_done > 0;
     let mut err = std::io::stderr();
     if resumed {
         let _ = writeln!(

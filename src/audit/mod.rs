@@ -30,7 +30,7 @@ use crate::domain::KnvbId;
 use crate::poll::{RondoClient, RondoError};
 use crate::sportlink::driver::{DriverError, SportlinkDriver};
 use crate::sportlink::executor::Executor;
-use crate::store::{AuditMember, AuditRun, Store, StoreError};
+use crate::store::{AuditMember, AuditRun, AuditRunStatus, Store, StoreError};
 
 pub use crate::sportlink::read::SportlinkRead;
 pub use compare::compare;
@@ -111,7 +111,7 @@ pub async fn step<D: SportlinkDriver>(
     let Some(run) = store.read(|c| c.active_audit()).await? else {
         return Ok(StepOutcome::Idle);
     };
-    if run.status == "listing" {
+    if run.status == AuditRunStatus::Listing {
         let members = match list_members(&store, rondo, run.id, cancel).await {
             Ok(n) => n,
             Err(e) => {
@@ -119,7 +119,9 @@ pub async fn step<D: SportlinkDriver>(
                 tracing::error!(audit = run.id, error = %message, "the audit could not list members");
                 let id = run.id;
                 store
-                    .write(move |c| c.finish_audit(id, "failed", Some(&message), Utc::now()))
+                    .write(move |c| {
+                        c.finish_audit(id, AuditRunStatus::Failed, Some(&message), Utc::now())
+                    })
                     .await?;
                 return Err(e);
             }
@@ -134,7 +136,7 @@ pub async fn step<D: SportlinkDriver>(
     let todo = store.read(move |c| c.audit_members_todo(id, 1)).await?;
     let Some(member) = todo.into_iter().next() else {
         store
-            .write(move |c| c.finish_audit(id, "completed", None, Utc::now()))
+            .write(move |c| c.finish_audit(id, AuditRunStatus::Completed, None, Utc::now()))
             .await?;
         tracing::info!(audit = id, "audit completed");
         return Ok(StepOutcome::Finished { audit_id: id });
@@ -154,7 +156,7 @@ pub async fn step<D: SportlinkDriver>(
         Err(ReadFailure::LoginRefused(message)) => {
             let m = message.clone();
             store
-                .write(move |c| c.finish_audit(id, "failed", Some(&m), Utc::now()))
+                .write(move |c| c.finish_audit(id, AuditRunStatus::Failed, Some(&m), Utc::now()))
                 .await?;
             return Err(AuditError::LoginRefused(message));
         }

@@ -134,7 +134,7 @@ fn csv_quotes_and_defuses_formulas_but_keeps_phones() {
 fn estimate_follows_the_pace_so_far() {
     let run = AuditRun {
         id: 1,
-        status: "reading".into(),
+        status: AuditRunStatus::Reading,
         trigger: "cli".into(),
         rondo_source: Some("rest".into()),
         started_at: Utc::now(),

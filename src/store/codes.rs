@@ -1,9 +1,11 @@
-//! What the store keeps as text (change status, source, run kind and status; field names):
+//! What the store keeps as text (change status, source, run kind and status, audit run status and
+//! verdict; field names):
 //! written as their word, read back into the type, and an unknown word in the database is an error
 //! rather than a string passed along.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
+use super::audit::{AuditRunStatus, AuditVerdict};
 use super::runs::{RunKind, RunStatus};
 use crate::domain::{ChangeStatus, FieldName, Source};
 
@@ -28,7 +30,14 @@ macro_rules! stored_as_text {
     )*};
 }
 
-stored_as_text!(ChangeStatus, Source, RunKind, RunStatus);
+stored_as_text!(
+    ChangeStatus,
+    Source,
+    RunKind,
+    RunStatus,
+    AuditRunStatus,
+    AuditVerdict
+);
 
 impl ToSql for FieldName {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

@@ -42,8 +42,8 @@ use connection::{open_connection, Access, FileGuard};
 use writer::{checkpoint_loop, writer_loop, Completion, Job};
 
 pub use audit::{
-    AuditMember, AuditMemberContext, AuditMemberDone, AuditResult, AuditRun, NewAuditResult,
-    QueuedRow,
+    AuditMember, AuditMemberContext, AuditMemberDone, AuditResult, AuditRun, AuditRunStatus,
+    AuditVerdict, NewAuditResult, QueuedRow,
 };
 pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
 pub use conflicts::ConflictRecord;

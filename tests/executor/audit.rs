@@ -240,7 +240,7 @@ async fn audit_reports_exactly_the_seeded_differences_read_only_and_resumes_afte
     for r in &rows {
         if r.verdict != "equal" {
             found
-                .entry(r.verdict.clone())
+                .entry(r.verdict.as_str().to_owned())
                 .or_default()
                 .insert(r.knvb_id.clone());
         }
