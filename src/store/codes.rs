@@ -1,11 +1,12 @@
 //! What the store keeps as text (change status, source, run kind and status, audit run status and
-//! verdict; field names):
+//! verdict, delivery outcome; field names):
 //! written as their word, read back into the type, and an unknown word in the database is an error
 //! rather than a string passed along.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use super::audit::{AuditRunStatus, AuditVerdict};
+use super::deliveries::DeliveryOutcome;
 use super::runs::{RunKind, RunStatus};
 use crate::domain::{ChangeStatus, FieldName, Source};
 
@@ -36,7 +37,8 @@ stored_as_text!(
     RunKind,
     RunStatus,
     AuditRunStatus,
-    AuditVerdict
+    AuditVerdict,
+    DeliveryOutcome
 );
 
 impl ToSql for FieldName {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
-use super::{parse_ts, ts, Conn, Result};
+use super::{parse_ts, ts, Conn, DeliveryOutcome, Result};
 use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
 
 /// The newest delivery, as the operator page shows it.
@@ -15,7 +15,7 @@ pub struct DeliverySummary {
     pub received_at: DateTime<Utc>,
     pub event_type: Option<String>,
     pub knvb_id: Option<String>,
-    pub outcome: String,
+    pub outcome: DeliveryOutcome,
     pub detail: Option<String>,
 }
 
@@ -131,7 +131,7 @@ impl Conn<'_> {
                         r.get::<_, String>(1)?,
                         r.get::<_, Option<String>>(2)?,
                         r.get::<_, Option<String>>(3)?,
-                        r.get::<_, String>(4)?,
+                        r.get::<_, DeliveryOutcome>(4)?,
                         r.get::<_, Option<String>>(5)?,
                     ))
                 },

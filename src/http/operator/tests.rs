@@ -11,8 +11,8 @@ use crate::http::admin::history::{HistoryPage, HistoryParams};
 use crate::http::admin::StatusView;
 use crate::http::ops::{ExecutorStateView, ExecutorView};
 use crate::store::{
-    ChangeRecord, ChangeStatusCounts, ConflictRecord, DeliverySummary, HistoryRow, InvalidKnvbId,
-    RunRecord,
+    ChangeRecord, ChangeStatusCounts, ConflictRecord, DeliveryOutcome, DeliverySummary, HistoryRow,
+    InvalidKnvbId, RunRecord,
 };
 
 fn l(lang: Lang) -> L10n {
@@ -142,7 +142,7 @@ fn fixture() -> Fixture {
             received_at: now,
             event_type: Some("person.updated".into()),
             knvb_id: Some("ABC1234".into()),
-            outcome: "processed".into(),
+            outcome: DeliveryOutcome::Processed,
             detail: None,
         }),
         invalid_knvb_id_count: 1,
