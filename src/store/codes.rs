@@ -1,5 +1,6 @@
 //! What the store keeps as text (change status, source, run kind and status, audit run status and
-//! verdict, delivery outcome; field names):
+//! verdict, delivery outcome, how and with what verdict a member was last seen, its sync origin;
+//! field names):
 //! written as their word, read back into the type, and an unknown word in the database is an error
 //! rather than a string passed along.
 
@@ -7,8 +8,10 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 
 use super::audit::{AuditRunStatus, AuditVerdict};
 use super::deliveries::DeliveryOutcome;
+use super::members::SeenThrough;
 use super::runs::{RunKind, RunStatus};
-use crate::domain::{ChangeStatus, FieldName, Source};
+use crate::detect::Verdict;
+use crate::domain::{ChangeStatus, FieldName, Origin, Source};
 
 macro_rules! stored_as_text {
     ($($t:ty),*) => {$(
@@ -38,7 +41,10 @@ stored_as_text!(
     RunStatus,
     AuditRunStatus,
     AuditVerdict,
-    DeliveryOutcome
+    DeliveryOutcome,
+    SeenThrough,
+    Verdict,
+    Origin
 );
 
 impl ToSql for FieldName {
@@ -50,5 +56,54 @@ impl ToSql for FieldName {
 impl FromSql for FieldName {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         FieldName::parse(value.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DeliveryOutcome;
+
+    /// The API and the operator page show a code by its JSON word, the database keeps its stored
+    /// word: they are the same word.
+    #[test]
+    fn every_stored_code_is_the_same_word_in_json() {
+        fn same<T: serde::Serialize>(codes: &[T], word: impl Fn(&T) -> &'static str) {
+            for code in codes {
+                assert_eq!(serde_json::to_value(code).unwrap(), word(code));
+            }
+        }
+        same(&ChangeStatus::ALL, |c| c.as_str());
+        same(&Source::ALL, |c| c.as_str());
+        same(&RunKind::ALL, |c| c.as_str());
+        same(&RunStatus::ALL, |c| c.as_str());
+        same(&AuditRunStatus::ALL, |c| c.as_str());
+        same(&AuditVerdict::ALL, |c| c.as_str());
+        same(&DeliveryOutcome::ALL, |c| c.as_str());
+        same(&SeenThrough::ALL, |c| c.as_str());
+        same(&Verdict::ALL, |c| c.as_str());
+        same(&Origin::ALL, |c| c.as_str());
+    }
+
+    #[test]
+    fn every_stored_code_parses_back_from_its_word() {
+        for v in Verdict::ALL {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+        }
+        for s in SeenThrough::ALL {
+            assert_eq!(SeenThrough::parse(s.as_str()), Some(s));
+        }
+        for s in AuditRunStatus::ALL {
+            assert_eq!(AuditRunStatus::parse(s.as_str()), Some(s));
+        }
+        for v in AuditVerdict::ALL {
+            assert_eq!(AuditVerdict::parse(v.as_str()), Some(v));
+        }
+        for o in DeliveryOutcome::ALL {
+            assert_eq!(DeliveryOutcome::parse(o.as_str()), Some(o));
+        }
+        for s in Source::ALL {
+            assert_eq!(SeenThrough::from(s).as_str(), s.as_str());
+        }
     }
 }

@@ -51,7 +51,9 @@ pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery};
 pub use error::{Result, StoreError};
 pub use forward_sync::{ForwardSyncOutcome, ForwardSyncReport};
 pub use history::{AttentionCounts, HistoryFilter, HistoryRow, REFUSAL_MARKER};
-pub use members::{FieldTimestamps, InvalidKnvbId, MemberSummary, SightingContext, SightingResult};
+pub use members::{
+    FieldTimestamps, InvalidKnvbId, MemberSummary, SeenThrough, SightingContext, SightingResult,
+};
 pub use migrate::{SchemaInfo, MIGRATIONS};
 pub use operator::{DeliverySummary, FieldSourceStatusCount};
 pub use runs::{RunKind, RunRecord, RunStatus};

@@ -136,7 +136,7 @@ fn history_table(l: &L10n, rows: &[HistoryRow]) -> Markup {
                         }
                         td data-label=(h("col-field")) { (c.field) }
                         td data-label=(h("col-status")) { span class={ "status " (c.status) } { (status_label(l, c.status.as_str())) } }
-                        td data-label=(h("col-source")) { (source_label(l, c.source.as_str())) }
+                        td data-label=(h("col-source")) { (source_label(l, c.source)) }
                         td.value data-label=(h("col-story")) { (story(l, row)) }
                     }
                 }

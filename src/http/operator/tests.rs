@@ -6,7 +6,7 @@ use chrono::{TimeDelta, Utc};
 use super::history::{confirm_page, history_page, member_page, HistoryScreen};
 use super::i18n::{L10n, Lang, MARK};
 use super::views::{changes_table, dashboard, reason, value_text, Banner, PageData};
-use crate::domain::{ChangeId, FieldName};
+use crate::domain::{ChangeId, FieldName, Source};
 use crate::http::admin::history::{HistoryPage, HistoryParams};
 use crate::http::admin::StatusView;
 use crate::http::ops::{ExecutorStateView, ExecutorView};
@@ -149,7 +149,7 @@ fn fixture() -> Fixture {
         invalid_knvb_ids: vec![InvalidKnvbId {
             wp_post_id: 99,
             value: "AB\\u{200b}C".into(),
-            source: "webhook".into(),
+            source: Source::Webhook,
             delivery_id: None,
             first_seen_at: now,
             last_seen_at: now,
