@@ -9,7 +9,7 @@ use crate::catalogue::FieldKind;
 /// Clock drift allowance: within it, Sportlink (the official administration) wins.
 pub const GRACE: TimeDelta = TimeDelta::seconds(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Winner {
     Neither,
@@ -18,6 +18,12 @@ pub enum Winner {
 }
 
 impl Winner {
+    pub const ALL: [Winner; 3] = [Winner::Neither, Winner::Sportlink, Winner::RondoClub];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.as_str() == raw)
+    }
+
     /// The value stored in `conflict_resolutions.winning_system`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -25,6 +31,14 @@ impl Winner {
             Winner::Sportlink => "sportlink",
             Winner::RondoClub => "rondo_club",
         }
+    }
+}
+
+crate::domain::compares_with_text!(Winner);
+
+impl std::fmt::Display for Winner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

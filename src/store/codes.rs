@@ -1,6 +1,6 @@
 //! What the store keeps as text (change status, source, run kind and status, audit run status and
-//! verdict, delivery outcome, how and with what verdict a member was last seen, its sync origin;
-//! field names):
+//! verdict, delivery outcome, how and with what verdict a member was last seen, its sync origin,
+//! a conflict's winner; field names):
 //! written as their word, read back into the type, and an unknown word in the database is an error
 //! rather than a string passed along.
 
@@ -10,6 +10,7 @@ use super::audit::{AuditRunStatus, AuditVerdict};
 use super::deliveries::DeliveryOutcome;
 use super::members::SeenThrough;
 use super::runs::{RunKind, RunStatus};
+use crate::conflict::Winner;
 use crate::detect::Verdict;
 use crate::domain::{ChangeStatus, FieldName, Origin, Source};
 
@@ -44,7 +45,8 @@ stored_as_text!(
     DeliveryOutcome,
     SeenThrough,
     Verdict,
-    Origin
+    Origin,
+    Winner
 );
 
 impl ToSql for FieldName {
@@ -83,6 +85,7 @@ mod tests {
         same(&SeenThrough::ALL, |c| c.as_str());
         same(&Verdict::ALL, |c| c.as_str());
         same(&Origin::ALL, |c| c.as_str());
+        same(&Winner::ALL, |c| c.as_str());
     }
 
     #[test]
@@ -98,6 +101,9 @@ mod tests {
         }
         for v in AuditVerdict::ALL {
             assert_eq!(AuditVerdict::parse(v.as_str()), Some(v));
+        }
+        for w in Winner::ALL {
+            assert_eq!(Winner::parse(w.as_str()), Some(w));
         }
         for o in DeliveryOutcome::ALL {
             assert_eq!(DeliveryOutcome::parse(o.as_str()), Some(o));

@@ -6,6 +6,7 @@ use chrono::{TimeDelta, Utc};
 use super::history::{confirm_page, history_page, member_page, HistoryScreen};
 use super::i18n::{L10n, Lang, MARK};
 use super::views::{changes_table, dashboard, reason, value_text, Banner, PageData};
+use crate::conflict::Winner;
 use crate::domain::{ChangeId, FieldName, Source};
 use crate::http::admin::history::{HistoryPage, HistoryParams};
 use crate::http::admin::StatusView;
@@ -164,7 +165,7 @@ fn fixture() -> Fixture {
             run_kind: None,
             run_started_at: None,
             resolved_at: Some(now),
-            conflict_winner: (c.status == "conflict_lost").then(|| "sportlink".into()),
+            conflict_winner: (c.status == "conflict_lost").then_some(Winner::Sportlink),
             conflict_reason: (c.status == "conflict_lost").then(|| "sportlink_newer".into()),
             conflict_sportlink_value: (c.status == "conflict_lost").then(|| "s@example.nl".into()),
         })
@@ -183,7 +184,7 @@ fn fixture() -> Fixture {
                 rondo_club_value: Some("r@example.nl".into()),
                 sportlink_modified: Some(now),
                 rondo_club_modified: Some(now),
-                winning_system: "sportlink".into(),
+                winning_system: Winner::Sportlink,
                 resolution_reason: "sportlink_newer".into(),
                 resolved_at: now,
                 change_id: Some(ChangeId(14)),

@@ -8,6 +8,7 @@ use maud::{html, Markup, DOCTYPE};
 
 use super::i18n::{L10n, Lang};
 use super::runs::runs_list;
+use crate::conflict::Winner;
 use crate::domain::{ChangeStatus, Source};
 use crate::http::admin::StatusView;
 use crate::http::audit::AuditOverview;
@@ -325,11 +326,8 @@ pub fn changes_table(l: &L10n, changes: &[ChangeRecord], csrf: &str, requeue: bo
     }
 }
 
-pub fn winner_label(l: &L10n, winner: &str) -> String {
-    match winner {
-        "sportlink" | "rondo_club" | "neither" => l.t(&format!("winner-{winner}")),
-        other => other.to_string(),
-    }
+pub fn winner_label(l: &L10n, winner: Winner) -> String {
+    l.t(&format!("winner-{winner}"))
 }
 
 fn conflicts_table(l: &L10n, conflicts: &[ConflictRecord]) -> Markup {
@@ -348,7 +346,7 @@ fn conflicts_table(l: &L10n, conflicts: &[ConflictRecord]) -> Markup {
                         td data-label=(h("col-field")) { (c.field) }
                         td.value data-label=(h("col-sportlink-value")) { (c.sportlink_value.as_deref().unwrap_or("")) }
                         td.value data-label=(h("col-rondo-value")) { (c.rondo_club_value.as_deref().unwrap_or("")) }
-                        td data-label=(h("col-winner")) { (winner_label(l, &c.winning_system)) }
+                        td data-label=(h("col-winner")) { (winner_label(l, c.winning_system)) }
                         td data-label=(h("col-reason")) { (c.resolution_reason) }
                         td data-label=(h("col-decided")) { (l.when(c.resolved_at)) }
                     }
