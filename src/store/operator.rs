@@ -6,7 +6,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
 use super::{parse_ts, ts, Conn, DeliveryOutcome, Result};
-use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
+use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId, Source};
 
 /// The newest delivery, as the operator page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -23,8 +23,8 @@ pub struct DeliverySummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldSourceStatusCount {
     pub field: FieldName,
-    pub source: String,
-    pub status: String,
+    pub source: Source,
+    pub status: ChangeStatus,
     pub count: u64,
 }
 
