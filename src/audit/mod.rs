@@ -30,7 +30,9 @@ use crate::domain::KnvbId;
 use crate::poll::{RondoClient, RondoError};
 use crate::sportlink::driver::{DriverError, SportlinkDriver};
 use crate::sportlink::executor::Executor;
-use crate::store::{AuditMember, AuditRun, AuditRunStatus, Store, StoreError};
+use crate::store::{
+    AuditMember, AuditRun, AuditRunStatus, AuditTrigger, RondoSource, Store, StoreError,
+};
 
 pub use crate::sportlink::read::SportlinkRead;
 pub use compare::compare;
@@ -40,24 +42,6 @@ pub use report::{human_duration, progress_line, summary, to_csv};
 const READ_ATTEMPTS: u32 = 2;
 /// Safety stop for a Rondo Club whose page count keeps growing.
 const MAX_PAGES: u32 = 10_000;
-
-/// Who started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Cli,
-    Api,
-    Schedule,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Cli => "cli",
-            Trigger::Api => "api",
-            Trigger::Schedule => "schedule",
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -91,11 +75,11 @@ pub enum StepOutcome {
 }
 
 /// Start a run unless one is unfinished (then that one is returned, to resume it).
-pub async fn start_or_resume(store: &Store, trigger: Trigger) -> Result<AuditRun, StoreError> {
+pub async fn start_or_resume(store: &Store, trigger: AuditTrigger) -> Result<AuditRun, StoreError> {
     store
         .write(move |c| match c.active_audit()? {
             Some(run) => Ok(run),
-            None => c.start_audit(trigger.as_str(), Utc::now()),
+            None => c.start_audit(trigger, Utc::now()),
         })
         .await
 }
@@ -253,11 +237,11 @@ pub async fn list_members(
 ) -> Result<u64, AuditError> {
     let (source, members) = match rondo {
         Some(client) => (
-            "rest",
+            RondoSource::Rest,
             list_rondo_club(store.catalogue(), client, cancel).await?,
         ),
         None => (
-            "stored",
+            RondoSource::Stored,
             store.read(|c| c.stored_members_for_audit()).await?,
         ),
     };
@@ -373,7 +357,7 @@ impl AuditLoop {
             return;
         }
         self.next_scheduled = Some(Instant::now() + every);
-        match start_or_resume(store, Trigger::Schedule).await {
+        match start_or_resume(store, AuditTrigger::Schedule).await {
             Ok(run) => tracing::info!(audit = run.id, "scheduled audit running"),
             Err(e) => tracing::warn!(error = %e, "cannot start the scheduled audit"),
         }

@@ -5,7 +5,9 @@ use chrono::{TimeZone, Utc};
 use super::report::csv_cell;
 use super::*;
 use crate::domain::{ChangeId, FieldName};
-use crate::store::{AuditMemberContext, AuditMemberDone, NewAuditResult};
+use crate::store::{
+    AuditMemberContext, AuditMemberDone, AuditTrigger, NewAuditResult, RondoSource,
+};
 
 fn member(values: &[(&str, &str)]) -> AuditMember {
     AuditMember {
@@ -135,8 +137,8 @@ fn estimate_follows_the_pace_so_far() {
     let run = AuditRun {
         id: 1,
         status: AuditRunStatus::Reading,
-        trigger: "cli".into(),
-        rondo_source: Some("rest".into()),
+        trigger: AuditTrigger::Cli,
+        rondo_source: Some(RondoSource::Rest),
         started_at: Utc::now(),
         finished_at: None,
         members_total: 10,

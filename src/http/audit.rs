@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::admin::{ApiError, ApiJson, ErrorBody, MAX_PER_PAGE};
 use super::ops::OpsState;
-use crate::audit::{self, Trigger};
-use crate::store::{AuditResult, AuditRun, AuditVerdict, QueuedRow, Store};
+use crate::audit;
+use crate::store::{AuditResult, AuditRun, AuditTrigger, AuditVerdict, QueuedRow, Store};
 
 /// The audit routes' part of the OpenAPI document (merged into it by `openapi::openapi_json`).
 #[derive(utoipa::OpenApi)]
@@ -96,7 +96,7 @@ async fn start(State(state): State<OpsState>) -> Result<Response, ApiError> {
     }
     let run = state
         .store()
-        .write(|c| c.start_audit(Trigger::Api.as_str(), Utc::now()))
+        .write(|c| c.start_audit(AuditTrigger::Api, Utc::now()))
         .await?;
     tracing::info!(audit = run.id, "audit started through the admin API");
     state.wake_executor();

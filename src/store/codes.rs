@@ -1,12 +1,12 @@
-//! What the store keeps as text (change status, source, run kind and status, audit run status and
-//! verdict, delivery outcome, how and with what verdict a member was last seen, its sync origin,
+//! What the store keeps as text (change status, source, run kind and status, audit run status,
+//! verdict, trigger and Rondo Club source, delivery outcome, how and with what verdict a member was last seen, its sync origin,
 //! a conflict's winner; field names):
 //! written as their word, read back into the type, and an unknown word in the database is an error
 //! rather than a string passed along.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use super::audit::{AuditRunStatus, AuditVerdict};
+use super::audit::{AuditRunStatus, AuditTrigger, AuditVerdict, RondoSource};
 use super::deliveries::DeliveryOutcome;
 use super::members::SeenThrough;
 use super::runs::{RunKind, RunStatus};
@@ -42,6 +42,8 @@ stored_as_text!(
     RunStatus,
     AuditRunStatus,
     AuditVerdict,
+    AuditTrigger,
+    RondoSource,
     DeliveryOutcome,
     SeenThrough,
     Verdict,
@@ -81,6 +83,8 @@ mod tests {
         same(&RunStatus::ALL, |c| c.as_str());
         same(&AuditRunStatus::ALL, |c| c.as_str());
         same(&AuditVerdict::ALL, |c| c.as_str());
+        same(&AuditTrigger::ALL, |c| c.as_str());
+        same(&RondoSource::ALL, |c| c.as_str());
         same(&DeliveryOutcome::ALL, |c| c.as_str());
         same(&SeenThrough::ALL, |c| c.as_str());
         same(&Verdict::ALL, |c| c.as_str());
@@ -101,6 +105,12 @@ mod tests {
         }
         for v in AuditVerdict::ALL {
             assert_eq!(AuditVerdict::parse(v.as_str()), Some(v));
+        }
+        for t in AuditTrigger::ALL {
+            assert_eq!(AuditTrigger::parse(t.as_str()), Some(t));
+        }
+        for s in RondoSource::ALL {
+            assert_eq!(RondoSource::parse(s.as_str()), Some(s));
         }
         for w in Winner::ALL {
             assert_eq!(Winner::parse(w.as_str()), Some(w));

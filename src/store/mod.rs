@@ -43,7 +43,7 @@ use writer::{checkpoint_loop, writer_loop, Completion, Job};
 
 pub use audit::{
     AuditMember, AuditMemberContext, AuditMemberDone, AuditResult, AuditRun, AuditRunStatus,
-    AuditVerdict, NewAuditResult, QueuedRow,
+    AuditTrigger, AuditVerdict, NewAuditResult, QueuedRow, RondoSource,
 };
 pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
 pub use conflicts::ConflictRecord;

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{corrupt, AuditMember, AuditMemberContext, AuditMemberDone, AuditRunStatus};
+use super::{
+    corrupt, AuditMember, AuditMemberContext, AuditMemberDone, AuditRunStatus, RondoSource,
+};
 use crate::detect::TrackedValues;
 use crate::domain::{ChangeId, KnvbId};
 use crate::store::{parse_opt_ts, parse_ts, ts, Conn, Result, StoreError};
@@ -49,7 +51,7 @@ impl Conn<'_> {
     pub fn record_audit_listing(
         &self,
         audit_id: i64,
-        rondo_source: &str,
+        rondo_source: RondoSource,
         members: &[AuditMember],
         now: DateTime<Utc>,
     ) -> Result<u64> {

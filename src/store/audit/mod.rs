@@ -105,7 +105,70 @@ impl AuditVerdict {
     }
 }
 
-crate::domain::compares_with_text!(AuditRunStatus, AuditVerdict);
+/// Who started an audit run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditTrigger {
+    Cli,
+    Api,
+    Schedule,
+}
+
+impl AuditTrigger {
+    pub const ALL: [AuditTrigger; 3] =
+        [AuditTrigger::Cli, AuditTrigger::Api, AuditTrigger::Schedule];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditTrigger::Cli => "cli",
+            AuditTrigger::Api => "api",
+            AuditTrigger::Schedule => "schedule",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == raw)
+    }
+}
+
+/// Where an audit run took Rondo Club's state from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RondoSource {
+    /// Fresh from Rondo Club's REST API.
+    Rest,
+    /// The state the service last saw (Rondo Club is not configured).
+    Stored,
+}
+
+impl RondoSource {
+    pub const ALL: [RondoSource; 2] = [RondoSource::Rest, RondoSource::Stored];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RondoSource::Rest => "rest",
+            RondoSource::Stored => "stored",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+crate::domain::compares_with_text!(AuditRunStatus, AuditVerdict, AuditTrigger, RondoSource);
+
+impl std::fmt::Display for AuditTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for RondoSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 impl std::fmt::Display for AuditRunStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,10 +187,9 @@ impl std::fmt::Display for AuditVerdict {
 pub struct AuditRun {
     pub id: i64,
     pub status: AuditRunStatus,
-    /// cli, api, schedule.
-    pub trigger: String,
-    /// rest (fresh from Rondo Club's REST API) or stored (the service's last seen state).
-    pub rondo_source: Option<String>,
+    pub trigger: AuditTrigger,
+    /// Known once the members are listed.
+    pub rondo_source: Option<RondoSource>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub members_total: u64,
@@ -268,8 +330,8 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
 struct RawRun {
     id: i64,
     status: AuditRunStatus,
-    trigger: String,
-    rondo_source: Option<String>,
+    trigger: AuditTrigger,
+    rondo_source: Option<RondoSource>,
     started_at: String,
     finished_at: Option<String>,
     members_total: i64,
@@ -305,7 +367,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 impl Conn<'_> {
     /// A new audit run (status `listing`). Refused while another run is unfinished: one audit at
     /// a time, through the one browser.
-    pub fn start_audit(&self, trigger: &str, now: DateTime<Utc>) -> Result<AuditRun> {
+    pub fn start_audit(&self, trigger: AuditTrigger, now: DateTime<Utc>) -> Result<AuditRun> {
         if let Some(active) = self.active_audit()? {
             return Err(StoreError::Rejected(format!(
                 "audit {} is still {}; cancel it or let it finish first",
