@@ -34,7 +34,7 @@ impl Winner {
     }
 }
 
-crate::domain::compares_with_text!(Winner);
+crate::domain::compares_with_text!(Winner, Reason);
 
 impl std::fmt::Display for Winner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,7 +42,7 @@ impl std::fmt::Display for Winner {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     ValuesMatchNoConflict,
@@ -55,6 +55,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 7] = [
+        Reason::ValuesMatchNoConflict,
+        Reason::BothNullSportlinkDefault,
+        Reason::OnlySportlinkHasHistory,
+        Reason::OnlyRondoClubHasHistory,
+        Reason::GracePeriodSportlinkWins,
+        Reason::RondoClubNewer,
+        Reason::SportlinkNewer,
+    ];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
     /// The value stored in `conflict_resolutions.resolution_reason`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,6 +80,12 @@ impl Reason {
             Reason::RondoClubNewer => "rondo_club_newer",
             Reason::SportlinkNewer => "sportlink_newer",
         }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

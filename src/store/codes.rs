@@ -1,6 +1,6 @@
 //! What the store keeps as text (change status, source, run kind and status, audit run status,
 //! verdict, trigger and Rondo Club source, delivery outcome, how and with what verdict a member was last seen, its sync origin,
-//! a conflict's winner; field names):
+//! a conflict's winner and reason; field names):
 //! written as their word, read back into the type, and an unknown word in the database is an error
 //! rather than a string passed along.
 
@@ -10,7 +10,7 @@ use super::audit::{AuditRunStatus, AuditTrigger, AuditVerdict, RondoSource};
 use super::deliveries::DeliveryOutcome;
 use super::members::SeenThrough;
 use super::runs::{RunKind, RunStatus};
-use crate::conflict::Winner;
+use crate::conflict::{Reason, Winner};
 use crate::detect::Verdict;
 use crate::domain::{ChangeStatus, FieldName, Origin, Source};
 
@@ -48,7 +48,8 @@ stored_as_text!(
     SeenThrough,
     Verdict,
     Origin,
-    Winner
+    Winner,
+    Reason
 );
 
 impl ToSql for FieldName {
@@ -90,6 +91,7 @@ mod tests {
         same(&Verdict::ALL, |c| c.as_str());
         same(&Origin::ALL, |c| c.as_str());
         same(&Winner::ALL, |c| c.as_str());
+        same(&Reason::ALL, |c| c.as_str());
     }
 
     #[test]
@@ -114,6 +116,9 @@ mod tests {
         }
         for w in Winner::ALL {
             assert_eq!(Winner::parse(w.as_str()), Some(w));
+        }
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
         }
         for o in DeliveryOutcome::ALL {
             assert_eq!(DeliveryOutcome::parse(o.as_str()), Some(o));

@@ -5,7 +5,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::{parse_opt_ts, parse_ts, ts, Conn, Result};
-use crate::conflict::{ConflictInput, Resolution, Winner};
+use crate::conflict::{ConflictInput, Reason, Resolution, Winner};
 use crate::domain::{ChangeId, FieldName, KnvbId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -18,7 +18,7 @@ pub struct ConflictRecord {
     pub sportlink_modified: Option<DateTime<Utc>>,
     pub rondo_club_modified: Option<DateTime<Utc>>,
     pub winning_system: Winner,
-    pub resolution_reason: String,
+    pub resolution_reason: Reason,
     pub resolved_at: DateTime<Utc>,
     pub change_id: Option<ChangeId>,
 }

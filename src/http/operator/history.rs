@@ -100,8 +100,8 @@ fn story(l: &L10n, row: &HistoryRow) -> Markup {
                     @if let (Some(next), "pending") = (c.next_attempt_at, c.status.as_str()) { "; " (l.ta("story-next", &[("when", l.when(next).into())])) }
                 }
             }
-            @if let (Some(winner), Some(reason)) = (row.conflict_winner, &row.conflict_reason) {
-                li { (l.ta("story-conflict", &[("winner", winner_label(l, winner).into()), ("reason", reason.clone().into()), ("value", value_text(l, row.conflict_sportlink_value.as_deref().unwrap_or("")).into())])) }
+            @if let (Some(winner), Some(reason)) = (row.conflict_winner, row.conflict_reason) {
+                li { (l.ta("story-conflict", &[("winner", winner_label(l, winner).into()), ("reason", reason.as_str().into()), ("value", value_text(l, row.conflict_sportlink_value.as_deref().unwrap_or("")).into())])) }
             }
             li class=(c.status) {
                 @match c.status.as_str() {

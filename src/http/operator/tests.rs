@@ -6,7 +6,7 @@ use chrono::{TimeDelta, Utc};
 use super::history::{confirm_page, history_page, member_page, HistoryScreen};
 use super::i18n::{L10n, Lang, MARK};
 use super::views::{changes_table, dashboard, reason, value_text, Banner, PageData};
-use crate::conflict::Winner;
+use crate::conflict::{Reason, Winner};
 use crate::domain::{ChangeId, FieldName, Source};
 use crate::http::admin::history::{HistoryPage, HistoryParams};
 use crate::http::admin::StatusView;
@@ -166,7 +166,7 @@ fn fixture() -> Fixture {
             run_started_at: None,
             resolved_at: Some(now),
             conflict_winner: (c.status == "conflict_lost").then_some(Winner::Sportlink),
-            conflict_reason: (c.status == "conflict_lost").then(|| "sportlink_newer".into()),
+            conflict_reason: (c.status == "conflict_lost").then_some(Reason::SportlinkNewer),
             conflict_sportlink_value: (c.status == "conflict_lost").then(|| "s@example.nl".into()),
         })
         .collect();
@@ -185,7 +185,7 @@ fn fixture() -> Fixture {
                 sportlink_modified: Some(now),
                 rondo_club_modified: Some(now),
                 winning_system: Winner::Sportlink,
-                resolution_reason: "sportlink_newer".into(),
+                resolution_reason: Reason::SportlinkNewer,
                 resolved_at: now,
                 change_id: Some(ChangeId(14)),
             }],

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::changes::{finish, record, RECORD_COLUMNS};
 use super::{parse_opt_ts, ts, ChangeRecord, Conn, Result, RunKind};
-use crate::conflict::Winner;
+use crate::conflict::{Reason, Winner};
 use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
 
 /// How the executor words a save that Sportlink refused (`PageError::SaveRefused`); the text
@@ -51,7 +51,7 @@ pub struct HistoryRow {
     pub resolved_at: Option<DateTime<Utc>>,
     /// The conflict decision about this change, if the values differed at push time.
     pub conflict_winner: Option<Winner>,
-    pub conflict_reason: Option<String>,
+    pub conflict_reason: Option<Reason>,
     /// What Sportlink held at that decision.
     pub conflict_sportlink_value: Option<String>,
 }
@@ -116,7 +116,7 @@ impl Conn<'_> {
                     r.get::<_, Option<RunKind>>(n + 2)?,
                     r.get::<_, Option<String>>(n + 3)?,
                     r.get::<_, Option<Winner>>(n + 4)?,
-                    r.get::<_, Option<String>>(n + 5)?,
+                    r.get::<_, Option<Reason>>(n + 5)?,
                     r.get::<_, Option<String>>(n + 6)?,
                     r.get::<_, Option<String>>(n + 7)?,
                 ))
