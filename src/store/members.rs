@@ -33,8 +33,8 @@ pub struct SightingContext<'a> {
 }
 
 /// How the service last saw a member (`rondo_club_members.last_seen_source`): through a sighting
-/// (its [`Source`]), or through the forward sync's report, which records Sportlink's values
-/// without one.
+/// (its `Source`), or through the forward sync's report, which records Sportlink's values without
+/// one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SeenThrough {
