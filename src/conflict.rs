@@ -9,7 +9,7 @@ use crate::catalogue::FieldKind;
 /// Clock drift allowance: within it, Sportlink (the official administration) wins.
 pub const GRACE: TimeDelta = TimeDelta::seconds(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Winner {
     Neither,
@@ -18,6 +18,12 @@ pub enum Winner {
 }
 
 impl Winner {
+    pub const ALL: [Winner; 3] = [Winner::Neither, Winner::Sportlink, Winner::RondoClub];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.as_str() == raw)
+    }
+
     /// The value stored in `conflict_resolutions.winning_system`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,7 +34,15 @@ impl Winner {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+crate::domain::compares_with_text!(Winner, Reason);
+
+impl std::fmt::Display for Winner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     ValuesMatchNoConflict,
@@ -41,6 +55,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 7] = [
+        Reason::ValuesMatchNoConflict,
+        Reason::BothNullSportlinkDefault,
+        Reason::OnlySportlinkHasHistory,
+        Reason::OnlyRondoClubHasHistory,
+        Reason::GracePeriodSportlinkWins,
+        Reason::RondoClubNewer,
+        Reason::SportlinkNewer,
+    ];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
     /// The value stored in `conflict_resolutions.resolution_reason`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +80,12 @@ impl Reason {
             Reason::RondoClubNewer => "rondo_club_newer",
             Reason::SportlinkNewer => "sportlink_newer",
         }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -209,7 +209,7 @@ impl fmt::Display for Source {
 
 /// Who made the last write, as the snippet reports it and as `rondo_club_members.sync_origin`
 /// stores it (the original design's values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// A person edited the member in Rondo Club.
@@ -310,7 +310,13 @@ macro_rules! compares_with_text {
 
 pub(crate) use compares_with_text;
 
-compares_with_text!(Source, ChangeStatus, FieldName);
+compares_with_text!(Source, ChangeStatus, Origin, FieldName);
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[cfg(test)]
 mod tests {

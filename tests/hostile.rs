@@ -74,7 +74,7 @@ impl App {
             .read(move |db| db.delivery(&id))
             .await
             .expect("delivery")
-            .map(|d| d.outcome)
+            .map(|d| d.outcome.to_string())
     }
 
     async fn change_total(&self) -> u64 {

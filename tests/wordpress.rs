@@ -161,7 +161,7 @@ async fn the_same_edit_by_the_forward_sync_user_moves_the_baseline_without_a_cha
     let member = service.member("WPS0001").await?.context("member")?;
     assert_eq!(member.baseline["email"], "from-sportlink@example.org");
     assert_eq!(
-        member.sync_origin.as_deref(),
+        member.sync_origin.map(|o| o.as_str()),
         Some("sync_sportlink_to_rondo_club")
     );
 

@@ -11,11 +11,11 @@ use chrono::Utc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{progress_line, start_or_resume, step, AuditError, StepOutcome, Trigger};
+use super::{progress_line, start_or_resume, step, AuditError, StepOutcome};
 use crate::poll::RondoClient;
 use crate::sportlink::driver::SportlinkDriver;
 use crate::sportlink::executor::Executor;
-use crate::store::{AuditRun, StoreError};
+use crate::store::{AuditRun, AuditRunStatus, AuditTrigger, StoreError};
 
 /// What the verb was asked.
 #[derive(Debug, Clone, Default)]
@@ -54,8 +54,8 @@ pub async fn run<D: SportlinkDriver>(
             })
             .await?;
     }
-    let run = start_or_resume(&store, Trigger::Cli).await?;
-    let resumed = run.status == "reading" && run.members_done > 0;
+    let run = start_or_resume(&store, AuditTrigger::Cli).await?;
+    let resumed = run.status == AuditRunStatus::Reading && run.members_done > 0;
     let mut err = std::io::stderr();
     if resumed {
         let _ = writeln!(

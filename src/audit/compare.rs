@@ -2,7 +2,9 @@
 //! service's own records, one verdict per field.
 
 use crate::catalogue::Catalogue;
-use crate::store::{AuditMember, AuditMemberContext, AuditMemberDone, NewAuditResult};
+use crate::store::{
+    AuditMember, AuditMemberContext, AuditMemberDone, AuditVerdict, NewAuditResult,
+};
 
 use super::SportlinkRead;
 
@@ -32,9 +34,8 @@ pub fn compare(
             done.sportlink_state = "error";
             done.error = Some(message.clone());
             done.results.push(NewAuditResult {
-                verdict: "unreadable",
                 detail: Some(format!("reading the member in Sportlink failed: {message}")),
-                ..Default::default()
+                ..NewAuditResult::new(AuditVerdict::Unreadable)
             });
             return done;
         }
@@ -46,9 +47,8 @@ pub fn compare(
                 format!("{detail}; Rondo Club does not list the member either")
             };
             done.results.push(NewAuditResult {
-                verdict: "unknown_in_sportlink",
                 detail: Some(detail),
-                ..Default::default()
+                ..NewAuditResult::new(AuditVerdict::UnknownInSportlink)
             });
             return done;
         }
@@ -61,12 +61,11 @@ pub fn compare(
     };
     let Some(rondo_values) = rondo_values else {
         done.results.push(NewAuditResult {
-            verdict: "unknown_in_rondo_club",
             detail: Some(
                 "Sportlink has the member; Rondo Club does not list it (the service saw it before)"
                     .into(),
             ),
-            ..Default::default()
+            ..NewAuditResult::new(AuditVerdict::UnknownInRondoClub)
         });
         return done;
     };
@@ -83,38 +82,38 @@ pub fn compare(
         let mut result = NewAuditResult {
             field: Some(name.clone()),
             rondo_club_value: rondo.clone(),
-            ..Default::default()
+            ..NewAuditResult::new(AuditVerdict::Unreadable)
         };
-        match (found.get(name), rondo) {
+        result.verdict = match (found.get(name), rondo) {
             (None, _) | (Some(Err(_)), _) => {
-                result.verdict = "unreadable";
                 result.detail = Some(match found.get(name) {
                     Some(Err(why)) => format!("Sportlink: {why}"),
                     _ => "Sportlink: not read".into(),
                 });
+                AuditVerdict::Unreadable
             }
             (Some(Ok(_)), None) => {
-                result.verdict = "unreadable";
                 result.detail = Some("Rondo Club's answer does not give this field".into());
+                AuditVerdict::Unreadable
             }
             (Some(Ok(raw)), Some(rondo)) => {
                 let sportlink = spec.kind.normalise(raw);
                 result.sportlink_value = Some(sportlink.clone());
                 if sportlink == spec.kind.normalise(&rondo) {
-                    result.verdict = "equal";
+                    AuditVerdict::Equal
                 } else if let Some((id, _, new)) =
                     context.pending.iter().find(|(_, f, _)| f == name)
                 {
-                    result.verdict = "differs_pending";
                     result.pending_change_id = Some(*id);
                     result.detail = Some(format!("change {id} is pending (new value {new:?})"));
+                    AuditVerdict::DiffersPending
                 } else {
-                    result.verdict = "differs";
                     result.sportlink_modified = sportlink_modified;
                     result.rondo_club_modified = field_rc_modified.or(rondo_modified);
+                    AuditVerdict::Differs
                 }
             }
-        }
+        };
         if let Some(note) = former_note {
             result.detail = Some(match result.detail.take() {
                 Some(d) => format!("{d}; {note}"),

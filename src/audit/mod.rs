@@ -30,7 +30,9 @@ use crate::domain::KnvbId;
 use crate::poll::{RondoClient, RondoError};
 use crate::sportlink::driver::{DriverError, SportlinkDriver};
 use crate::sportlink::executor::Executor;
-use crate::store::{AuditMember, AuditRun, Store, StoreError};
+use crate::store::{
+    AuditMember, AuditRun, AuditRunStatus, AuditTrigger, RondoSource, Store, StoreError,
+};
 
 pub use crate::sportlink::read::SportlinkRead;
 pub use compare::compare;
@@ -40,24 +42,6 @@ pub use report::{human_duration, progress_line, summary, to_csv};
 const READ_ATTEMPTS: u32 = 2;
 /// Safety stop for a Rondo Club whose page count keeps growing.
 const MAX_PAGES: u32 = 10_000;
-
-/// Who started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Cli,
-    Api,
-    Schedule,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Cli => "cli",
-            Trigger::Api => "api",
-            Trigger::Schedule => "schedule",
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -91,11 +75,11 @@ pub enum StepOutcome {
 }
 
 /// Start a run unless one is unfinished (then that one is returned, to resume it).
-pub async fn start_or_resume(store: &Store, trigger: Trigger) -> Result<AuditRun, StoreError> {
+pub async fn start_or_resume(store: &Store, trigger: AuditTrigger) -> Result<AuditRun, StoreError> {
     store
         .write(move |c| match c.active_audit()? {
             Some(run) => Ok(run),
-            None => c.start_audit(trigger.as_str(), Utc::now()),
+            None => c.start_audit(trigger, Utc::now()),
         })
         .await
 }
@@ -111,7 +95,7 @@ pub async fn step<D: SportlinkDriver>(
     let Some(run) = store.read(|c| c.active_audit()).await? else {
         return Ok(StepOutcome::Idle);
     };
-    if run.status == "listing" {
+    if run.status == AuditRunStatus::Listing {
         let members = match list_members(&store, rondo, run.id, cancel).await {
             Ok(n) => n,
             Err(e) => {
@@ -119,7 +103,9 @@ pub async fn step<D: SportlinkDriver>(
                 tracing::error!(audit = run.id, error = %message, "the audit could not list members");
                 let id = run.id;
                 store
-                    .write(move |c| c.finish_audit(id, "failed", Some(&message), Utc::now()))
+                    .write(move |c| {
+                        c.finish_audit(id, AuditRunStatus::Failed, Some(&message), Utc::now())
+                    })
                     .await?;
                 return Err(e);
             }
@@ -134,7 +120,7 @@ pub async fn step<D: SportlinkDriver>(
     let todo = store.read(move |c| c.audit_members_todo(id, 1)).await?;
     let Some(member) = todo.into_iter().next() else {
         store
-            .write(move |c| c.finish_audit(id, "completed", None, Utc::now()))
+            .write(move |c| c.finish_audit(id, AuditRunStatus::Completed, None, Utc::now()))
             .await?;
         tracing::info!(audit = id, "audit completed");
         return Ok(StepOutcome::Finished { audit_id: id });
@@ -154,7 +140,7 @@ pub async fn step<D: SportlinkDriver>(
         Err(ReadFailure::LoginRefused(message)) => {
             let m = message.clone();
             store
-                .write(move |c| c.finish_audit(id, "failed", Some(&m), Utc::now()))
+                .write(move |c| c.finish_audit(id, AuditRunStatus::Failed, Some(&m), Utc::now()))
                 .await?;
             return Err(AuditError::LoginRefused(message));
         }
@@ -251,11 +237,11 @@ pub async fn list_members(
 ) -> Result<u64, AuditError> {
     let (source, members) = match rondo {
         Some(client) => (
-            "rest",
+            RondoSource::Rest,
             list_rondo_club(store.catalogue(), client, cancel).await?,
         ),
         None => (
-            "stored",
+            RondoSource::Stored,
             store.read(|c| c.stored_members_for_audit()).await?,
         ),
     };
@@ -371,7 +357,7 @@ impl AuditLoop {
             return;
         }
         self.next_scheduled = Some(Instant::now() + every);
-        match start_or_resume(store, Trigger::Schedule).await {
+        match start_or_resume(store, AuditTrigger::Schedule).await {
             Ok(run) => tracing::info!(audit = run.id, "scheduled audit running"),
             Err(e) => tracing::warn!(error = %e, "cannot start the scheduled audit"),
         }

@@ -1,11 +1,11 @@
 //! A run's results for people: the CSV, the progress line and the verdict counts.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::store::{AuditResult, AuditRun};
+use crate::store::{AuditResult, AuditRun, AuditVerdict};
 
 /// A run's verdicts as CSV (RFC 4180, header line). A cell that a spreadsheet would run as a
 /// formula gets a leading `'`; phone numbers (`+31…`) stay as they are.
@@ -20,7 +20,7 @@ pub fn to_csv(results: &[AuditResult]) -> String {
             r.audit_id.to_string(),
             r.knvb_id.clone(),
             r.field.as_deref().unwrap_or_default().to_owned(),
-            r.verdict.clone(),
+            r.verdict.as_str().to_owned(),
             r.sportlink_value.clone().unwrap_or_default(),
             r.rondo_club_value.clone().unwrap_or_default(),
             ts(r.sportlink_modified),
@@ -89,18 +89,11 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// Verdict counts as `verdict: n` pairs, in a fixed order.
-pub fn summary(counts: &[(String, u64)]) -> String {
-    let map: BTreeMap<&str, u64> = counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    [
-        "equal",
-        "differs",
-        "differs_pending",
-        "unknown_in_sportlink",
-        "unknown_in_rondo_club",
-        "unreadable",
-    ]
-    .iter()
-    .map(|k| format!("{k}: {}", map.get(k).copied().unwrap_or(0)))
-    .collect::<Vec<_>>()
-    .join(", ")
+pub fn summary(counts: &[(AuditVerdict, u64)]) -> String {
+    let map: HashMap<AuditVerdict, u64> = counts.iter().copied().collect();
+    AuditVerdict::ALL
+        .iter()
+        .map(|k| format!("{k}: {}", map.get(k).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -5,7 +5,9 @@ use chrono::{TimeZone, Utc};
 use super::report::csv_cell;
 use super::*;
 use crate::domain::{ChangeId, FieldName};
-use crate::store::{AuditMemberContext, AuditMemberDone, NewAuditResult};
+use crate::store::{
+    AuditMemberContext, AuditMemberDone, AuditTrigger, NewAuditResult, RondoSource,
+};
 
 fn member(values: &[(&str, &str)]) -> AuditMember {
     AuditMember {
@@ -134,9 +136,9 @@ fn csv_quotes_and_defuses_formulas_but_keeps_phones() {
 fn estimate_follows_the_pace_so_far() {
     let run = AuditRun {
         id: 1,
-        status: "reading".into(),
-        trigger: "cli".into(),
-        rondo_source: Some("rest".into()),
+        status: AuditRunStatus::Reading,
+        trigger: AuditTrigger::Cli,
+        rondo_source: Some(RondoSource::Rest),
         started_at: Utc::now(),
         finished_at: None,
         members_total: 10,

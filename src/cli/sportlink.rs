@@ -11,6 +11,7 @@ use rondo_reverse_sync::catalogue::Catalogue;
 use rondo_reverse_sync::clock;
 use rondo_reverse_sync::config::{Needs, Settings};
 use rondo_reverse_sync::domain::KnvbId;
+use rondo_reverse_sync::store::AuditRunStatus;
 use rondo_reverse_sync::{open_existing_store, poll, sportlink};
 
 /// Pushes the pending changes into Sportlink now and reports per member; exit 1 when something
@@ -164,7 +165,7 @@ pub async fn audit(
         println!("interrupted: run `audit` again to resume");
         return Ok(());
     }
-    if end.run.status == "failed" {
+    if end.run.status == AuditRunStatus::Failed {
         return Err(Failure::Failed(anyhow::anyhow!(
             "audit {id} failed: {}",
             end.run.error.unwrap_or_default()

@@ -42,8 +42,8 @@ pub struct Prior {
     pub modified_gmt: Option<DateTime<Utc>>,
 }
 
-/// Why a sighting emitted no changes, or that it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Why a sighting emitted no changes, or that it did (stored as `rondo_club_members.last_verdict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// No `knvb-id`: not a Sportlink member; nothing stored.
@@ -69,6 +69,22 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 9] = [
+        Verdict::NotAMember,
+        Verdict::InvalidKnvbId,
+        Verdict::Stale,
+        Verdict::Deceased,
+        Verdict::ForwardSync,
+        Verdict::BaselineImport,
+        Verdict::FirstSighting,
+        Verdict::Unchanged,
+        Verdict::Changed,
+    ];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::NotAMember => "not_a_member",
@@ -81,6 +97,14 @@ impl Verdict {
             Verdict::Unchanged => "unchanged",
             Verdict::Changed => "changed",
         }
+    }
+}
+
+crate::domain::compares_with_text!(Verdict);
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

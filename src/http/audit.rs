@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::admin::{ApiError, ApiJson, ErrorBody, MAX_PER_PAGE};
 use super::ops::OpsState;
-use crate::audit::{self, Trigger};
-use crate::store::{AuditResult, AuditRun, QueuedRow, Store};
+use crate::audit;
+use crate::store::{AuditResult, AuditRun, AuditTrigger, AuditVerdict, QueuedRow, Store};
 
 /// The audit routes' part of the OpenAPI document (merged into it by `openapi::openapi_json`).
 #[derive(utoipa::OpenApi)]
@@ -55,7 +55,10 @@ async fn status_of(store: &Store, run: AuditRun) -> Result<AuditStatus, ApiError
     Ok(AuditStatus {
         estimated_ms_left: run.is_active().then(|| run.estimated_ms_left()).flatten(),
         run,
-        counts: counts.into_iter().collect(),
+        counts: counts
+            .into_iter()
+            .map(|(verdict, n)| (verdict.as_str().to_owned(), n))
+            .collect(),
     })
 }
 
@@ -93,7 +96,7 @@ async fn start(State(state): State<OpsState>) -> Result<Response, ApiError> {
     }
     let run = state
         .store()
-        .write(|c| c.start_audit(Trigger::Api.as_str(), Utc::now()))
+        .write(|c| c.start_audit(AuditTrigger::Api, Utc::now()))
         .await?;
     tracing::info!(audit = run.id, "audit started through the admin API");
     state.wake_executor();
@@ -162,16 +165,7 @@ struct ResultsQuery {
     offset: Option<u32>,
 }
 
-const VERDICTS: &[&str] = &[
-    "equal",
-    "differs",
-    "differs_pending",
-    "unknown_in_sportlink",
-    "unknown_in_rondo_club",
-    "unreadable",
-];
-
-fn parse_verdicts(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
+fn parse_verdicts(raw: Option<&str>) -> Result<Vec<AuditVerdict>, ApiError> {
     let Some(raw) = raw else {
         return Ok(Vec::new());
     };
@@ -179,14 +173,13 @@ fn parse_verdicts(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(|v| {
-            if VERDICTS.contains(&v) {
-                Ok(v.to_owned())
-            } else {
-                Err(ApiError::BadRequest(format!(
+            AuditVerdict::parse(v).ok_or_else(|| {
+                let words: Vec<&str> = AuditVerdict::ALL.iter().map(|v| v.as_str()).collect();
+                ApiError::BadRequest(format!(
                     "unknown verdict {v:?}; one of {}",
-                    VERDICTS.join(", ")
-                )))
-            }
+                    words.join(", ")
+                ))
+            })
         })
         .collect()
 }

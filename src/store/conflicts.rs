@@ -5,7 +5,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::{parse_opt_ts, parse_ts, ts, Conn, Result};
-use crate::conflict::{ConflictInput, Resolution};
+use crate::conflict::{ConflictInput, Reason, Resolution, Winner};
 use crate::domain::{ChangeId, FieldName, KnvbId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -17,8 +17,8 @@ pub struct ConflictRecord {
     pub rondo_club_value: Option<String>,
     pub sportlink_modified: Option<DateTime<Utc>>,
     pub rondo_club_modified: Option<DateTime<Utc>>,
-    pub winning_system: String,
-    pub resolution_reason: String,
+    pub winning_system: Winner,
+    pub resolution_reason: Reason,
     pub resolved_at: DateTime<Utc>,
     pub change_id: Option<ChangeId>,
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{parse_opt_ts, parse_ts, ts, Conn, Result};
 
 /// What became of a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryOutcome {
     /// A person event that went through detection (see `detail` for the verdict).
@@ -23,6 +23,17 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
+    pub const ALL: [DeliveryOutcome; 4] = [
+        Self::Processed,
+        Self::Trashed,
+        Self::Ignored,
+        Self::Rejected,
+    ];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Processed => "processed",
@@ -30,6 +41,14 @@ impl DeliveryOutcome {
             Self::Ignored => "ignored",
             Self::Rejected => "rejected",
         }
+    }
+}
+
+crate::domain::compares_with_text!(DeliveryOutcome);
+
+impl std::fmt::Display for DeliveryOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -57,7 +76,7 @@ pub struct DeliveryRecord {
     pub event_type: Option<String>,
     pub wp_post_id: Option<i64>,
     pub knvb_id: Option<String>,
-    pub outcome: String,
+    pub outcome: DeliveryOutcome,
     pub detail: Option<String>,
     #[serde(skip)]
     pub body: Vec<u8>,

@@ -9,8 +9,8 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{ts, Conn, Result, StoreError};
-use crate::detect::{tracked_hash, TrackedValues};
+use super::{ts, Conn, Result, SeenThrough, StoreError};
+use crate::detect::{tracked_hash, TrackedValues, Verdict};
 use crate::domain::{FieldName, KnvbId, Origin};
 
 /// One forward-sync write, validated at the edge (known fields, scalar values).
@@ -119,8 +119,17 @@ impl Conn<'_> {
                 "INSERT INTO rondo_club_members (
                      knvb_id, tracked_fields_hash, baseline_json, sync_origin, sync_origin_at,
                      first_seen_at, last_seen_at, last_seen_source, last_verdict, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'forward_sync_report', 'forward_sync', ?6)",
-                params![knvb_id, hash, baseline_json, origin, written_at, ts(now)],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?6)",
+                params![
+                    knvb_id,
+                    hash,
+                    baseline_json,
+                    origin,
+                    written_at,
+                    ts(now),
+                    SeenThrough::ForwardSyncReport,
+                    Verdict::ForwardSync,
+                ],
             )?;
         } else {
             self.conn.execute(

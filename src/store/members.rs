@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{parse_opt_ts, ts, Conn, Result, StoreError};
 use crate::detect::{self, FieldChange, Prior, Sighting, TrackedValues, Verdict};
-use crate::domain::{ChangeId, FieldName, KnvbId, Origin};
+use crate::domain::{ChangeId, FieldName, KnvbId, Origin, Source};
 
 /// (`{field}_sportlink_modified`, `{field}_rondo_club_modified`).
 pub type FieldTimestamps = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
@@ -32,14 +32,70 @@ pub struct SightingContext<'a> {
     pub dry_run: bool,
 }
 
+/// How the service last saw a member (`rondo_club_members.last_seen_source`): through a sighting
+/// (its `Source`), or through the forward sync's report, which records Sportlink's values without
+/// one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenThrough {
+    Webhook,
+    Poll,
+    Replay,
+    Baseline,
+    ForwardSyncReport,
+}
+
+impl SeenThrough {
+    pub const ALL: [SeenThrough; 5] = [
+        SeenThrough::Webhook,
+        SeenThrough::Poll,
+        SeenThrough::Replay,
+        SeenThrough::Baseline,
+        SeenThrough::ForwardSyncReport,
+    ];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeenThrough::Webhook => "webhook",
+            SeenThrough::Poll => "poll",
+            SeenThrough::Replay => "replay",
+            SeenThrough::Baseline => "baseline",
+            SeenThrough::ForwardSyncReport => "forward_sync_report",
+        }
+    }
+}
+
+impl From<Source> for SeenThrough {
+    fn from(source: Source) -> Self {
+        match source {
+            Source::Webhook => SeenThrough::Webhook,
+            Source::Poll => SeenThrough::Poll,
+            Source::Replay => SeenThrough::Replay,
+            Source::Baseline => SeenThrough::Baseline,
+        }
+    }
+}
+
+crate::domain::compares_with_text!(SeenThrough);
+
+impl std::fmt::Display for SeenThrough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A person whose `knvb-id` is there but not usable, as the operator sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct InvalidKnvbId {
     pub wp_post_id: i64,
     /// The value, invisible and control characters escaped (`\u{200b}`).
     pub value: String,
-    /// Where it was last seen: webhook, poll, replay, baseline.
-    pub source: String,
+    /// Where it was last seen.
+    pub source: Source,
     pub delivery_id: Option<String>,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -50,10 +106,10 @@ pub struct MemberSummary {
     pub knvb_id: KnvbId,
     pub wp_post_id: Option<i64>,
     pub baseline: TrackedValues,
-    pub sync_origin: Option<String>,
+    pub sync_origin: Option<Origin>,
     pub last_seen_at: DateTime<Utc>,
-    pub last_seen_source: String,
-    pub last_verdict: String,
+    pub last_seen_source: SeenThrough,
+    pub last_verdict: Verdict,
 }
 
 impl Conn<'_> {
@@ -69,7 +125,7 @@ impl Conn<'_> {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<Origin>>(2)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Option<String>>(4)?,
                 ))
@@ -85,7 +141,7 @@ impl Conn<'_> {
         Ok(Some(Prior {
             baseline,
             hash,
-            sync_origin: origin.as_deref().and_then(Origin::parse),
+            sync_origin: origin,
             sync_origin_at: parse_opt_ts(origin_at)?,
             modified_gmt: parse_opt_ts(modified)?,
         }))
@@ -206,7 +262,7 @@ impl Conn<'_> {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<_, Source>(2)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, String>(5)?,
@@ -279,8 +335,8 @@ impl Conn<'_> {
                 sighting.person.modified_gmt.map(ts),
                 evaluation.verdict == Verdict::Deceased,
                 ts(now),
-                sighting.source.as_str(),
-                evaluation.verdict.as_str(),
+                SeenThrough::from(sighting.source),
+                evaluation.verdict,
                 display_name(&sighting.person.acf),
             ])?;
         Ok(())
@@ -353,10 +409,10 @@ impl Conn<'_> {
                 Ok((
                     r.get::<_, Option<i64>>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<Origin>>(2)?,
                     r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
+                    r.get::<_, SeenThrough>(4)?,
+                    r.get::<_, Verdict>(5)?,
                 ))
             })
             .optional()?;

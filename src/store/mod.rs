@@ -42,8 +42,8 @@ use connection::{open_connection, Access, FileGuard};
 use writer::{checkpoint_loop, writer_loop, Completion, Job};
 
 pub use audit::{
-    AuditMember, AuditMemberContext, AuditMemberDone, AuditResult, AuditRun, NewAuditResult,
-    QueuedRow,
+    AuditMember, AuditMemberContext, AuditMemberDone, AuditResult, AuditRun, AuditRunStatus,
+    AuditTrigger, AuditVerdict, NewAuditResult, QueuedRow, RondoSource,
 };
 pub use changes::{ChangeRecord, ChangeStatusCounts, PendingChange};
 pub use conflicts::ConflictRecord;
@@ -51,7 +51,9 @@ pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery};
 pub use error::{Result, StoreError};
 pub use forward_sync::{ForwardSyncOutcome, ForwardSyncReport};
 pub use history::{AttentionCounts, HistoryFilter, HistoryRow, REFUSAL_MARKER};
-pub use members::{FieldTimestamps, InvalidKnvbId, MemberSummary, SightingContext, SightingResult};
+pub use members::{
+    FieldTimestamps, InvalidKnvbId, MemberSummary, SeenThrough, SightingContext, SightingResult,
+};
 pub use migrate::{SchemaInfo, MIGRATIONS};
 pub use operator::{DeliverySummary, FieldSourceStatusCount};
 pub use runs::{RunKind, RunRecord, RunStatus};

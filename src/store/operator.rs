@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
-use super::{parse_ts, ts, Conn, Result};
-use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
+use super::{parse_ts, ts, Conn, DeliveryOutcome, Result};
+use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId, Source};
 
 /// The newest delivery, as the operator page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -15,7 +15,7 @@ pub struct DeliverySummary {
     pub received_at: DateTime<Utc>,
     pub event_type: Option<String>,
     pub knvb_id: Option<String>,
-    pub outcome: String,
+    pub outcome: DeliveryOutcome,
     pub detail: Option<String>,
 }
 
@@ -23,8 +23,8 @@ pub struct DeliverySummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldSourceStatusCount {
     pub field: FieldName,
-    pub source: String,
-    pub status: String,
+    pub source: Source,
+    pub status: ChangeStatus,
     pub count: u64,
 }
 
@@ -131,7 +131,7 @@ impl Conn<'_> {
                         r.get::<_, String>(1)?,
                         r.get::<_, Option<String>>(2)?,
                         r.get::<_, Option<String>>(3)?,
-                        r.get::<_, String>(4)?,
+                        r.get::<_, DeliveryOutcome>(4)?,
                         r.get::<_, Option<String>>(5)?,
                     ))
                 },

@@ -307,7 +307,7 @@ async fn the_baseline_moves_on_skipped_sightings_too() {
     let member = db.store.read(|c| c.member(&id())).await.unwrap().unwrap();
     assert_eq!(member.baseline["email"], "sportlink@x.nl");
     assert_eq!(
-        member.sync_origin.as_deref(),
+        member.sync_origin.map(|o| o.as_str()),
         Some("sync_sportlink_to_rondo_club")
     );
     // The next user edit diffs against the forward sync's value, the last seen state.
@@ -441,7 +441,7 @@ async fn mark_synced_by_id_sets_timestamps_and_origin() {
     assert_eq!(sportlink, Some(t0()));
     let member = db.store.read(|c| c.member(&id())).await.unwrap().unwrap();
     assert_eq!(
-        member.sync_origin.as_deref(),
+        member.sync_origin.map(|o| o.as_str()),
         Some("sync_rondo_club_to_sportlink")
     );
     assert!(db
@@ -605,4 +605,23 @@ async fn a_chain_knows_its_earlier_unrecorded_values_back_to_the_last_synced_one
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_member_first_known_from_a_forward_sync_report_reads_back_typed() {
+    let db = open();
+    let report = ForwardSyncReport {
+        knvb_id: id(),
+        fields: [(FieldName::parse("email").unwrap(), json!("s@x.nl"))].into(),
+        rondo_club_modified: t0(),
+        sportlink_modified: None,
+    };
+    db.store
+        .write(move |c| c.record_forward_sync(&report, t0()))
+        .await
+        .unwrap();
+    let member = db.store.read(|c| c.member(&id())).await.unwrap().unwrap();
+    assert_eq!(member.last_seen_source, SeenThrough::ForwardSyncReport);
+    assert_eq!(member.last_verdict, Verdict::ForwardSync);
+    assert_eq!(member.sync_origin, Some(Origin::SyncSportlinkToRondoClub));
 }

@@ -274,8 +274,8 @@ impl Metrics {
             self.changes
                 .get_or_create(&ChangeLabels {
                     field: row.field.to_string(),
-                    source: row.source.clone(),
-                    status: row.status.clone(),
+                    source: row.source.to_string(),
+                    status: row.status.to_string(),
                 })
                 .set(row.count as i64);
         }

@@ -11,7 +11,7 @@ use rondo_reverse_sync::audit::{self, StepOutcome};
 use rondo_reverse_sync::config::{PollSettings, RondoClubSettings, Secret};
 use rondo_reverse_sync::domain::{Origin, Source};
 use rondo_reverse_sync::poll::RondoClient;
-use rondo_reverse_sync::store::AuditRun;
+use rondo_reverse_sync::store::{AuditRun, AuditTrigger};
 use rrs_standins::rondo_standin::{RondoStandIn, StandInConfig};
 use rrs_standins::simulator::{Faults, SimState};
 use serde_json::{json, Value};
@@ -163,7 +163,7 @@ async fn audit_reports_exactly_the_seeded_differences_read_only_and_resumes_afte
     let (standin, client) = rondo_club().await;
     let expected = seed(&rig, &standin).await;
 
-    let run = audit::start_or_resume(&rig.store, audit::Trigger::Cli)
+    let run = audit::start_or_resume(&rig.store, AuditTrigger::Cli)
         .await
         .expect("audit starts");
 
@@ -240,7 +240,7 @@ async fn audit_reports_exactly_the_seeded_differences_read_only_and_resumes_afte
     for r in &rows {
         if r.verdict != "equal" {
             found
-                .entry(r.verdict.clone())
+                .entry(r.verdict.as_str().to_owned())
                 .or_default()
                 .insert(r.knvb_id.clone());
         }
@@ -336,7 +336,7 @@ async fn audit_bench_realistic_delays() {
     settings.min_member_interval = Duration::from_secs(1);
     settings.member_jitter = Duration::from_secs(1);
     let mut executor = rig.executor_with(rig.session.clone(), settings);
-    let run = audit::start_or_resume(&rig.store, audit::Trigger::Cli)
+    let run = audit::start_or_resume(&rig.store, AuditTrigger::Cli)
         .await
         .expect("start");
     // Log in and list before measuring.
@@ -647,7 +647,7 @@ async fn serve_starts_the_scheduled_audit() {
     service.shutdown();
     service.wait().await.expect("clean stop");
     assert_eq!(run.trigger, "schedule");
-    assert_eq!(run.rondo_source.as_deref(), Some("stored"));
+    assert_eq!(run.rondo_source.map(|s| s.as_str()), Some("stored"));
     assert_eq!(run.members_done, 2);
     assert_read_only(&rig.state());
     rig.finish().await;

@@ -304,6 +304,7 @@ impl Rig {
             .await
             .expect("read")
             .and_then(|m| m.sync_origin)
+            .map(|o| o.as_str().to_owned())
     }
 
     pub async fn conflicts(&self, knvb_id: &str) -> Vec<ConflictRecord> {

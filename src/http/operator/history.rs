@@ -89,8 +89,8 @@ fn story(l: &L10n, row: &HistoryRow) -> Markup {
     html! {
         ol.story {
             @if let Some(received) = row.received_at { li { (l.ta("story-received", &[("when", l.when(received).into())])) } }
-            @else if let (Some(kind), Some(started)) = (&row.run_kind, row.run_started_at) {
-                li { (l.ta("story-run", &[("kind", kind.clone().into()), ("when", l.when(started).into())])) }
+            @else if let (Some(kind), Some(started)) = (row.run_kind, row.run_started_at) {
+                li { (l.ta("story-run", &[("kind", kind.as_str().into()), ("when", l.when(started).into())])) }
             }
             li { (l.ta("story-detected", &[("when", l.when(c.detected_at).into()), ("old", value_text(l, &c.old_value).into()), ("new", value_text(l, &c.new_value).into())])) }
             @if c.attempts > 0 {
@@ -100,8 +100,8 @@ fn story(l: &L10n, row: &HistoryRow) -> Markup {
                     @if let (Some(next), "pending") = (c.next_attempt_at, c.status.as_str()) { "; " (l.ta("story-next", &[("when", l.when(next).into())])) }
                 }
             }
-            @if let (Some(winner), Some(reason)) = (&row.conflict_winner, &row.conflict_reason) {
-                li { (l.ta("story-conflict", &[("winner", winner_label(l, winner).into()), ("reason", reason.clone().into()), ("value", value_text(l, row.conflict_sportlink_value.as_deref().unwrap_or("")).into())])) }
+            @if let (Some(winner), Some(reason)) = (row.conflict_winner, row.conflict_reason) {
+                li { (l.ta("story-conflict", &[("winner", winner_label(l, winner).into()), ("reason", reason.as_str().into()), ("value", value_text(l, row.conflict_sportlink_value.as_deref().unwrap_or("")).into())])) }
             }
             li class=(c.status) {
                 @match c.status.as_str() {
@@ -136,7 +136,7 @@ fn history_table(l: &L10n, rows: &[HistoryRow]) -> Markup {
                         }
                         td data-label=(h("col-field")) { (c.field) }
                         td data-label=(h("col-status")) { span class={ "status " (c.status) } { (status_label(l, c.status.as_str())) } }
-                        td data-label=(h("col-source")) { (source_label(l, c.source.as_str())) }
+                        td data-label=(h("col-source")) { (source_label(l, c.source)) }
                         td.value data-label=(h("col-story")) { (story(l, row)) }
                     }
                 }

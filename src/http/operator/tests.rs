@@ -6,13 +6,14 @@ use chrono::{TimeDelta, Utc};
 use super::history::{confirm_page, history_page, member_page, HistoryScreen};
 use super::i18n::{L10n, Lang, MARK};
 use super::views::{changes_table, dashboard, reason, value_text, Banner, PageData};
-use crate::domain::{ChangeId, FieldName};
+use crate::conflict::{Reason, Winner};
+use crate::domain::{ChangeId, FieldName, Source};
 use crate::http::admin::history::{HistoryPage, HistoryParams};
 use crate::http::admin::StatusView;
 use crate::http::ops::{ExecutorStateView, ExecutorView};
 use crate::store::{
-    ChangeRecord, ChangeStatusCounts, ConflictRecord, DeliverySummary, HistoryRow, InvalidKnvbId,
-    RunRecord,
+    ChangeRecord, ChangeStatusCounts, ConflictRecord, DeliveryOutcome, DeliverySummary, HistoryRow,
+    InvalidKnvbId, RunRecord,
 };
 
 fn l(lang: Lang) -> L10n {
@@ -142,14 +143,14 @@ fn fixture() -> Fixture {
             received_at: now,
             event_type: Some("person.updated".into()),
             knvb_id: Some("ABC1234".into()),
-            outcome: "processed".into(),
+            outcome: DeliveryOutcome::Processed,
             detail: None,
         }),
         invalid_knvb_id_count: 1,
         invalid_knvb_ids: vec![InvalidKnvbId {
             wp_post_id: 99,
             value: "AB\\u{200b}C".into(),
-            source: "webhook".into(),
+            source: Source::Webhook,
             delivery_id: None,
             first_seen_at: now,
             last_seen_at: now,
@@ -164,8 +165,8 @@ fn fixture() -> Fixture {
             run_kind: None,
             run_started_at: None,
             resolved_at: Some(now),
-            conflict_winner: (c.status == "conflict_lost").then(|| "sportlink".into()),
-            conflict_reason: (c.status == "conflict_lost").then(|| "sportlink_newer".into()),
+            conflict_winner: (c.status == "conflict_lost").then_some(Winner::Sportlink),
+            conflict_reason: (c.status == "conflict_lost").then_some(Reason::SportlinkNewer),
             conflict_sportlink_value: (c.status == "conflict_lost").then(|| "s@example.nl".into()),
         })
         .collect();
@@ -183,8 +184,8 @@ fn fixture() -> Fixture {
                 rondo_club_value: Some("r@example.nl".into()),
                 sportlink_modified: Some(now),
                 rondo_club_modified: Some(now),
-                winning_system: "sportlink".into(),
-                resolution_reason: "sportlink_newer".into(),
+                winning_system: Winner::Sportlink,
+                resolution_reason: Reason::SportlinkNewer,
                 resolved_at: now,
                 change_id: Some(ChangeId(14)),
             }],

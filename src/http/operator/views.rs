@@ -8,7 +8,8 @@ use maud::{html, Markup, DOCTYPE};
 
 use super::i18n::{L10n, Lang};
 use super::runs::runs_list;
-use crate::domain::ChangeStatus;
+use crate::conflict::Winner;
+use crate::domain::{ChangeStatus, Source};
 use crate::http::admin::StatusView;
 use crate::http::audit::AuditOverview;
 use crate::http::ops::ExecutorStateView;
@@ -172,11 +173,8 @@ pub fn status_label(l: &L10n, status: &str) -> String {
     }
 }
 
-pub fn source_label(l: &L10n, source: &str) -> String {
-    match source {
-        "webhook" | "poll" | "replay" | "baseline" => l.t(&format!("source-{source}")),
-        other => other.to_string(),
-    }
+pub fn source_label(l: &L10n, source: Source) -> String {
+    l.t(&format!("source-{source}"))
 }
 
 /// Why a change is not synced (yet). Every non-synced change shows one.
@@ -310,7 +308,7 @@ pub fn changes_table(l: &L10n, changes: &[ChangeRecord], csrf: &str, requeue: bo
                         td data-label=(h("col-field")) { (c.field) }
                         td.value data-label=(h("col-old-new")) { (value_text(l, &c.old_value)) " → " (value_text(l, &c.new_value)) }
                         td data-label=(h("col-status")) { span class={ "status " (c.status) } { (status_label(l, c.status.as_str())) } }
-                        td data-label=(h("col-source")) { (source_label(l, c.source.as_str())) }
+                        td data-label=(h("col-source")) { (source_label(l, c.source)) }
                         td data-label=(h("col-detected")) { (l.when(c.detected_at)) }
                         td data-label=(h("col-reason")) { (reason(l, c)) }
                         @if requeue {
@@ -328,11 +326,8 @@ pub fn changes_table(l: &L10n, changes: &[ChangeRecord], csrf: &str, requeue: bo
     }
 }
 
-pub fn winner_label(l: &L10n, winner: &str) -> String {
-    match winner {
-        "sportlink" | "rondo_club" | "neither" => l.t(&format!("winner-{winner}")),
-        other => other.to_string(),
-    }
+pub fn winner_label(l: &L10n, winner: Winner) -> String {
+    l.t(&format!("winner-{winner}"))
 }
 
 fn conflicts_table(l: &L10n, conflicts: &[ConflictRecord]) -> Markup {
@@ -351,7 +346,7 @@ fn conflicts_table(l: &L10n, conflicts: &[ConflictRecord]) -> Markup {
                         td data-label=(h("col-field")) { (c.field) }
                         td.value data-label=(h("col-sportlink-value")) { (c.sportlink_value.as_deref().unwrap_or("")) }
                         td.value data-label=(h("col-rondo-value")) { (c.rondo_club_value.as_deref().unwrap_or("")) }
-                        td data-label=(h("col-winner")) { (winner_label(l, &c.winning_system)) }
+                        td data-label=(h("col-winner")) { (winner_label(l, c.winning_system)) }
                         td data-label=(h("col-reason")) { (c.resolution_reason) }
                         td data-label=(h("col-decided")) { (l.when(c.resolved_at)) }
                     }
@@ -429,7 +424,7 @@ pub fn dashboard(l: &L10n, data: &PageData, csrf: &str, notice: Option<Banner>) 
                         thead { tr { th { (l.t("invalid-post")) } th { (l.t("invalid-value")) } th { (l.t("invalid-via")) } th { (l.t("invalid-last")) } } }
                         tbody {
                             @for p in &s.invalid_knvb_ids {
-                                tr { td { (p.wp_post_id) } td { code { (p.value) } } td { (source_label(l, &p.source)) } td { (l.when(p.last_seen_at)) } }
+                                tr { td { (p.wp_post_id) } td { code { (p.value) } } td { (source_label(l, p.source)) } td { (l.when(p.last_seen_at)) } }
                             }
                         }
                     }

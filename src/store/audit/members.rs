@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{corrupt, AuditMember, AuditMemberContext, AuditMemberDone};
+use super::{
+    corrupt, AuditMember, AuditMemberContext, AuditMemberDone, AuditRunStatus, RondoSource,
+};
 use crate::detect::TrackedValues;
 use crate::domain::{ChangeId, KnvbId};
 use crate::store::{parse_opt_ts, parse_ts, ts, Conn, Result, StoreError};
@@ -49,7 +51,7 @@ impl Conn<'_> {
     pub fn record_audit_listing(
         &self,
         audit_id: i64,
-        rondo_source: &str,
+        rondo_source: RondoSource,
         members: &[AuditMember],
         now: DateTime<Utc>,
     ) -> Result<u64> {
@@ -195,12 +197,12 @@ impl Conn<'_> {
         done: &AuditMemberDone,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let reading: Option<String> = self
+        let status: Option<AuditRunStatus> = self
             .conn
             .prepare_cached("SELECT status FROM audit_runs WHERE id = ?1")?
             .query_row([audit_id], |r| r.get(0))
             .optional()?;
-        if reading.as_deref() != Some("reading") {
+        if status != Some(AuditRunStatus::Reading) {
             return Err(StoreError::Rejected(format!(
                 "audit {audit_id} is no longer reading"
             )));

@@ -16,16 +16,180 @@ use super::{parse_opt_ts, parse_ts, ts, Conn, Result, StoreError};
 use crate::detect::TrackedValues;
 use crate::domain::{ChangeId, FieldName, KnvbId};
 
+/// Where an audit run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditRunStatus {
+    /// Its members are being listed (from Rondo Club or the service's records).
+    Listing,
+    /// Its members are being read in Sportlink, one at a time.
+    Reading,
+    Completed,
+    /// Cancelled by the operator; the verdicts so far are kept.
+    Cancelled,
+    /// Stopped by an error (the run's `error` says which).
+    Failed,
+}
+
+impl AuditRunStatus {
+    pub const ALL: [AuditRunStatus; 5] = [
+        AuditRunStatus::Listing,
+        AuditRunStatus::Reading,
+        AuditRunStatus::Completed,
+        AuditRunStatus::Cancelled,
+        AuditRunStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditRunStatus::Listing => "listing",
+            AuditRunStatus::Reading => "reading",
+            AuditRunStatus::Completed => "completed",
+            AuditRunStatus::Cancelled => "cancelled",
+            AuditRunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Still to finish.
+    pub fn is_active(self) -> bool {
+        matches!(self, AuditRunStatus::Listing | AuditRunStatus::Reading)
+    }
+}
+
+/// What the audit found for one member and field (or the whole member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditVerdict {
+    /// Sportlink and Rondo Club hold the same value.
+    Equal,
+    /// They differ, and no change is pending for the field.
+    Differs,
+    /// They differ while a change is pending for the field (it will close the gap).
+    DiffersPending,
+    /// Sportlink does not know the member.
+    UnknownInSportlink,
+    /// Sportlink has the member; Rondo Club does not list it.
+    UnknownInRondoClub,
+    /// One side's value could not be read.
+    Unreadable,
+}
+
+impl AuditVerdict {
+    /// In the order people read the counts (see `audit::summary`).
+    pub const ALL: [AuditVerdict; 6] = [
+        AuditVerdict::Equal,
+        AuditVerdict::Differs,
+        AuditVerdict::DiffersPending,
+        AuditVerdict::UnknownInSportlink,
+        AuditVerdict::UnknownInRondoClub,
+        AuditVerdict::Unreadable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditVerdict::Equal => "equal",
+            AuditVerdict::Differs => "differs",
+            AuditVerdict::DiffersPending => "differs_pending",
+            AuditVerdict::UnknownInSportlink => "unknown_in_sportlink",
+            AuditVerdict::UnknownInRondoClub => "unknown_in_rondo_club",
+            AuditVerdict::Unreadable => "unreadable",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == raw)
+    }
+}
+
+/// Who started an audit run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditTrigger {
+    Cli,
+    Api,
+    Schedule,
+}
+
+impl AuditTrigger {
+    pub const ALL: [AuditTrigger; 3] =
+        [AuditTrigger::Cli, AuditTrigger::Api, AuditTrigger::Schedule];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditTrigger::Cli => "cli",
+            AuditTrigger::Api => "api",
+            AuditTrigger::Schedule => "schedule",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == raw)
+    }
+}
+
+/// Where an audit run took Rondo Club's state from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RondoSource {
+    /// Fresh from Rondo Club's REST API.
+    Rest,
+    /// The state the service last saw (Rondo Club is not configured).
+    Stored,
+}
+
+impl RondoSource {
+    pub const ALL: [RondoSource; 2] = [RondoSource::Rest, RondoSource::Stored];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RondoSource::Rest => "rest",
+            RondoSource::Stored => "stored",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+crate::domain::compares_with_text!(AuditRunStatus, AuditVerdict, AuditTrigger, RondoSource);
+
+impl std::fmt::Display for AuditTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for RondoSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for AuditRunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for AuditVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One audit run, as the API and the CLI show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditRun {
     pub id: i64,
-    /// listing, reading, completed, cancelled, failed.
-    pub status: String,
-    /// cli, api, schedule.
-    pub trigger: String,
-    /// rest (fresh from Rondo Club's REST API) or stored (the service's last seen state).
-    pub rondo_source: Option<String>,
+    pub status: AuditRunStatus,
+    pub trigger: AuditTrigger,
+    /// Known once the members are listed.
+    pub rondo_source: Option<RondoSource>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub members_total: u64,
@@ -38,7 +202,7 @@ pub struct AuditRun {
 impl AuditRun {
     /// Still to finish (listing or reading).
     pub fn is_active(&self) -> bool {
-        matches!(self.status.as_str(), "listing" | "reading")
+        self.status.is_active()
     }
 
     /// The time the members left will take at this run's pace so far (`None` before the first
@@ -82,8 +246,7 @@ pub struct AuditResult {
     pub knvb_id: String,
     /// `None` for a verdict about the whole member.
     pub field: Option<FieldName>,
-    /// equal, differs_pending, differs, unknown_in_sportlink, unknown_in_rondo_club, unreadable.
-    pub verdict: String,
+    pub verdict: AuditVerdict,
     pub sportlink_value: Option<String>,
     pub rondo_club_value: Option<String>,
     pub sportlink_modified: Option<DateTime<Utc>>,
@@ -96,16 +259,32 @@ pub struct AuditResult {
 }
 
 /// A verdict to record (see [`AuditResult`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAuditResult {
     pub field: Option<FieldName>,
-    pub verdict: &'static str,
+    pub verdict: AuditVerdict,
     pub sportlink_value: Option<String>,
     pub rondo_club_value: Option<String>,
     pub sportlink_modified: Option<DateTime<Utc>>,
     pub rondo_club_modified: Option<DateTime<Utc>>,
     pub pending_change_id: Option<ChangeId>,
     pub detail: Option<String>,
+}
+
+impl NewAuditResult {
+    /// A verdict with nothing else known yet.
+    pub fn new(verdict: AuditVerdict) -> Self {
+        Self {
+            field: None,
+            verdict,
+            sportlink_value: None,
+            rondo_club_value: None,
+            sportlink_modified: None,
+            rondo_club_modified: None,
+            pending_change_id: None,
+            detail: None,
+        }
+    }
 }
 
 /// What reading one member came to.
@@ -150,9 +329,9 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
 
 struct RawRun {
     id: i64,
-    status: String,
-    trigger: String,
-    rondo_source: Option<String>,
+    status: AuditRunStatus,
+    trigger: AuditTrigger,
+    rondo_source: Option<RondoSource>,
     started_at: String,
     finished_at: Option<String>,
     members_total: i64,
@@ -188,7 +367,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 impl Conn<'_> {
     /// A new audit run (status `listing`). Refused while another run is unfinished: one audit at
     /// a time, through the one browser.
-    pub fn start_audit(&self, trigger: &str, now: DateTime<Utc>) -> Result<AuditRun> {
+    pub fn start_audit(&self, trigger: AuditTrigger, now: DateTime<Utc>) -> Result<AuditRun> {
         if let Some(active) = self.active_audit()? {
             return Err(StoreError::Rejected(format!(
                 "audit {} is still {}; cancel it or let it finish first",
@@ -254,7 +433,7 @@ impl Conn<'_> {
     pub fn finish_audit(
         &self,
         audit_id: i64,
-        status: &str,
+        status: AuditRunStatus,
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
@@ -270,7 +449,7 @@ impl Conn<'_> {
 
     /// Cancels an unfinished run; its verdicts so far are kept. False when it had ended.
     pub fn cancel_audit(&self, audit_id: i64, now: DateTime<Utc>) -> Result<bool> {
-        self.finish_audit(audit_id, "cancelled", None, now)
+        self.finish_audit(audit_id, AuditRunStatus::Cancelled, None, now)
     }
 
     /// (members read, their Sportlink reading time in milliseconds) of a run, for measurements.

@@ -4,20 +4,23 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{AuditResult, QueuedRow};
+use super::{AuditResult, AuditVerdict, QueuedRow};
 use crate::domain::FieldName;
 use crate::store::{parse_opt_ts, ts, Conn, Result};
 
 impl Conn<'_> {
     /// Verdict counts of a run.
-    pub fn audit_counts(&self, audit_id: i64) -> Result<Vec<(String, u64)>> {
+    pub fn audit_counts(&self, audit_id: i64) -> Result<Vec<(AuditVerdict, u64)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT verdict, COUNT(*) FROM audit_results WHERE audit_id = ?1
              GROUP BY verdict ORDER BY verdict",
         )?;
         let rows = stmt
             .query_map([audit_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                Ok((
+                    r.get::<_, AuditVerdict>(0)?,
+                    r.get::<_, i64>(1)?.max(0) as u64,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
@@ -27,17 +30,15 @@ impl Conn<'_> {
     pub fn audit_results(
         &self,
         audit_id: i64,
-        verdicts: &[String],
+        verdicts: &[AuditVerdict],
         limit: u32,
         offset: u32,
     ) -> Result<Vec<AuditResult>> {
         let filter = if verdicts.is_empty() {
             String::new()
         } else {
-            let list: Vec<String> = verdicts
-                .iter()
-                .map(|v| format!("'{}'", v.replace('\'', "''")))
-                .collect();
+            // The words are the type's own: nothing to quote.
+            let list: Vec<String> = verdicts.iter().map(|v| format!("'{v}'")).collect();
             format!(" AND verdict IN ({})", list.join(", "))
         };
         let mut stmt = self.conn.prepare(&format!(
@@ -55,7 +56,7 @@ impl Conn<'_> {
                         r.get::<_, i64>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<FieldName>>(3)?,
-                        r.get::<_, String>(4)?,
+                        r.get::<_, AuditVerdict>(4)?,
                         r.get::<_, Option<String>>(5)?,
                         r.get::<_, Option<String>>(6)?,
                     ),
@@ -117,7 +118,7 @@ impl Conn<'_> {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, Option<FieldName>>(1)?,
-                        r.get::<_, String>(2)?,
+                        r.get::<_, AuditVerdict>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, Option<String>>(4)?,
                         r.get::<_, Option<String>>(5)?,
@@ -138,7 +139,7 @@ impl Conn<'_> {
                 out.push(refuse(format!("already queued as change {change}")));
                 continue;
             }
-            let (Some(field), "differs") = (field, verdict.as_str()) else {
+            let (Some(field), AuditVerdict::Differs) = (field, verdict) else {
                 out.push(refuse(format!(
                     "verdict {verdict}: only rows that differ without a pending change are queued"
                 )));

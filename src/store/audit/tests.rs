@@ -20,8 +20,7 @@ fn done() -> AuditMemberDone {
         error: None,
         results: vec![NewAuditResult {
             field: Some(FieldName::parse("email").unwrap()),
-            verdict: "equal",
-            ..Default::default()
+            ..NewAuditResult::new(AuditVerdict::Equal)
         }],
         read_ms: 10,
         busy_ms: 20,
@@ -39,10 +38,12 @@ async fn one_run_at_a_time_resumable_and_a_cancelled_run_keeps_its_rows() {
     .unwrap();
     let now = Utc::now();
     let run = store
-        .write(move |c| c.start_audit("cli", now))
+        .write(move |c| c.start_audit(AuditTrigger::Cli, now))
         .await
         .unwrap();
-    let refused = store.write(move |c| c.start_audit("api", now)).await;
+    let refused = store
+        .write(move |c| c.start_audit(AuditTrigger::Api, now))
+        .await;
     assert!(
         matches!(refused, Err(StoreError::Rejected(_))),
         "{refused:?}"
@@ -50,7 +51,7 @@ async fn one_run_at_a_time_resumable_and_a_cancelled_run_keeps_its_rows() {
     let id = run.id;
     let members = vec![member("AAA1"), member("BBB2"), member("CCC3")];
     let total = store
-        .write(move |c| c.record_audit_listing(id, "stored", &members, now))
+        .write(move |c| c.record_audit_listing(id, RondoSource::Stored, &members, now))
         .await
         .unwrap();
     assert_eq!(total, 3);

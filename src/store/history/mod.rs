@@ -7,7 +7,8 @@ use rusqlite::{params, params_from_iter, types::Value};
 use serde::Serialize;
 
 use super::changes::{finish, record, RECORD_COLUMNS};
-use super::{parse_opt_ts, ts, ChangeRecord, Conn, Result};
+use super::{parse_opt_ts, ts, ChangeRecord, Conn, Result, RunKind};
+use crate::conflict::{Reason, Winner};
 use crate::domain::{ChangeId, ChangeStatus, FieldName, KnvbId};
 
 /// How the executor words a save that Sportlink refused (`PageError::SaveRefused`); the text
@@ -44,13 +45,13 @@ pub struct HistoryRow {
     /// When the webhook delivery that carried it arrived (absent for poll and replay).
     pub received_at: Option<DateTime<Utc>>,
     /// The detection run's kind (`poll`, `full_poll`, `replay`, …) and start.
-    pub run_kind: Option<String>,
+    pub run_kind: Option<RunKind>,
     pub run_started_at: Option<DateTime<Utc>>,
     /// When it ended without a push, failed for good or was verified.
     pub resolved_at: Option<DateTime<Utc>>,
     /// The conflict decision about this change, if the values differed at push time.
-    pub conflict_winner: Option<String>,
-    pub conflict_reason: Option<String>,
+    pub conflict_winner: Option<Winner>,
+    pub conflict_reason: Option<Reason>,
     /// What Sportlink held at that decision.
     pub conflict_sportlink_value: Option<String>,
 }
@@ -112,10 +113,10 @@ impl Conn<'_> {
                     record(r)?,
                     r.get::<_, Option<String>>(n)?,
                     r.get::<_, Option<String>>(n + 1)?,
-                    r.get::<_, Option<String>>(n + 2)?,
+                    r.get::<_, Option<RunKind>>(n + 2)?,
                     r.get::<_, Option<String>>(n + 3)?,
-                    r.get::<_, Option<String>>(n + 4)?,
-                    r.get::<_, Option<String>>(n + 5)?,
+                    r.get::<_, Option<Winner>>(n + 4)?,
+                    r.get::<_, Option<Reason>>(n + 5)?,
                     r.get::<_, Option<String>>(n + 6)?,
                     r.get::<_, Option<String>>(n + 7)?,
                 ))
