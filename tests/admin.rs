@@ -2132,16 +2132,23 @@ mod paused {
             sample(&app, "rrs_executor_state", "state=\"paused\"").await,
             Some(1.0)
         );
-        assert!(
-            sample(
-                &app,
-                "rrs_executor_action_seconds_count",
-                "action=\"member\""
-            )
-            .await
-            .is_some_and(|n| n >= 1.0),
-            "the failed member is measured"
-        );
+        // The run's members are counted when the run ends, a moment after the breaker paused
+        // the board (the status above): wait for it (a hang guard).
+        rrs_testkit::service::wait_for(
+            "the failed member in /metrics",
+            Duration::from_secs(60),
+            || async {
+                let n = sample(
+                    &app,
+                    "rrs_executor_action_seconds_count",
+                    "action=\"member\"",
+                )
+                .await;
+                Ok(n.filter(|n| *n >= 1.0))
+            },
+        )
+        .await
+        .expect("the failed member is measured");
 
         // The read-only token is refused and changes nothing.
         let (code, _, text) = app
