@@ -20,10 +20,6 @@ pub enum Winner {
 impl Winner {
     pub const ALL: [Winner; 3] = [Winner::Neither, Winner::Sportlink, Winner::RondoClub];
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|w| w.as_str() == raw)
-    }
-
     /// The value stored in `conflict_resolutions.winning_system`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,13 +30,7 @@ impl Winner {
     }
 }
 
-crate::domain::compares_with_text!(Winner, Reason);
-
-impl std::fmt::Display for Winner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::domain::stored_word!(Winner, Reason);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -65,10 +55,6 @@ impl Reason {
         Reason::SportlinkNewer,
     ];
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == raw)
-    }
-
     /// The value stored in `conflict_resolutions.resolution_reason`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -80,12 +66,6 @@ impl Reason {
             Reason::RondoClubNewer => "rondo_club_newer",
             Reason::SportlinkNewer => "sportlink_newer",
         }
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

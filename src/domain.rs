@@ -195,16 +195,6 @@ impl Source {
             Source::Baseline => "baseline",
         }
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Who made the last write, as the snippet reports it and as `rondo_club_members.sync_origin`
@@ -233,10 +223,6 @@ impl Origin {
             Origin::SyncSportlinkToRondoClub => "sync_sportlink_to_rondo_club",
             Origin::SyncRondoClubToSportlink => "sync_rondo_club_to_sportlink",
         }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 }
 
@@ -278,16 +264,6 @@ impl ChangeStatus {
             ChangeStatus::Failed => "failed",
         }
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-}
-
-impl fmt::Display for ChangeStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A code stored as text (in SQLite and in JSON) compares with its text, so that callers that
@@ -310,13 +286,30 @@ macro_rules! compares_with_text {
 
 pub(crate) use compares_with_text;
 
-compares_with_text!(Source, ChangeStatus, Origin, FieldName);
+/// A code stored and shown as one word (`ALL` and `as_str` on the type): compares with text,
+/// displays as its word, and `parse` reads a word back (`None` for an unknown one).
+macro_rules! stored_word {
+    ($($t:ty),*) => {$(
+        $crate::domain::compares_with_text!($t);
 
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl $t {
+            pub fn parse(raw: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|code| code.as_str() == raw)
+            }
+        }
+    )*};
 }
+
+pub(crate) use stored_word;
+
+compares_with_text!(FieldName);
+stored_word!(Source, ChangeStatus, Origin);
 
 #[cfg(test)]
 mod tests {

@@ -81,10 +81,6 @@ impl Verdict {
         Verdict::Changed,
     ];
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == raw)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::NotAMember => "not_a_member",
@@ -100,13 +96,7 @@ impl Verdict {
     }
 }
 
-crate::domain::compares_with_text!(Verdict);
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::domain::stored_word!(Verdict);
 
 /// A changed field: the last seen value and the new one, both canonical.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

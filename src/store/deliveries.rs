@@ -30,10 +30,6 @@ impl DeliveryOutcome {
         Self::Rejected,
     ];
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.as_str() == raw)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Processed => "processed",
@@ -44,13 +40,7 @@ impl DeliveryOutcome {
     }
 }
 
-crate::domain::compares_with_text!(DeliveryOutcome);
-
-impl std::fmt::Display for DeliveryOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::domain::stored_word!(DeliveryOutcome);
 
 /// A verified delivery, as it is recorded.
 #[derive(Debug, Clone)]

@@ -54,10 +54,6 @@ impl SeenThrough {
         SeenThrough::ForwardSyncReport,
     ];
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             SeenThrough::Webhook => "webhook",
@@ -80,13 +76,7 @@ impl From<Source> for SeenThrough {
     }
 }
 
-crate::domain::compares_with_text!(SeenThrough);
-
-impl std::fmt::Display for SeenThrough {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::domain::stored_word!(SeenThrough);
 
 /// A person whose `knvb-id` is there but not usable, as the operator sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

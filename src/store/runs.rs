@@ -27,10 +27,6 @@ impl RunKind {
         RunKind::Sync,
     ];
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == raw)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Poll => "poll",
@@ -54,10 +50,6 @@ pub enum RunStatus {
 impl RunStatus {
     pub const ALL: [RunStatus; 3] = [RunStatus::Running, RunStatus::Completed, RunStatus::Failed];
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
@@ -67,19 +59,7 @@ impl RunStatus {
     }
 }
 
-crate::domain::compares_with_text!(RunKind, RunStatus);
-
-impl std::fmt::Display for RunKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::domain::stored_word!(RunKind, RunStatus);
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunRecord {

@@ -50,10 +50,6 @@ impl AuditRunStatus {
         }
     }
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-
     /// Still to finish.
     pub fn is_active(self) -> bool {
         matches!(self, AuditRunStatus::Listing | AuditRunStatus::Reading)
@@ -99,10 +95,6 @@ impl AuditVerdict {
             AuditVerdict::Unreadable => "unreadable",
         }
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == raw)
-    }
 }
 
 /// Who started an audit run.
@@ -125,10 +117,6 @@ impl AuditTrigger {
             AuditTrigger::Schedule => "schedule",
         }
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == raw)
-    }
 }
 
 /// Where an audit run took Rondo Club's state from.
@@ -150,37 +138,9 @@ impl RondoSource {
             RondoSource::Stored => "stored",
         }
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
 }
 
-crate::domain::compares_with_text!(AuditRunStatus, AuditVerdict, AuditTrigger, RondoSource);
-
-impl std::fmt::Display for AuditTrigger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for RondoSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for AuditRunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for AuditVerdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::domain::stored_word!(AuditRunStatus, AuditVerdict, AuditTrigger, RondoSource);
 
 /// One audit run, as the API and the CLI show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
