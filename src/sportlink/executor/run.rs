@@ -241,8 +241,9 @@ impl<D: SportlinkDriver> Executor<D> {
     /// One member with the in-run retries (backoff), and the bookkeeping of a final failure.
     /// `None` when the service stops before the member's attempt reached a save: the attempt is
     /// abandoned where it was (a page that never finishes loading would otherwise hold the stop
-    /// for an action timeout per step), and nothing is recorded, so the changes stay due. Once
-    /// a save may have been sent the attempt runs to its end, so what it did is recorded.
+    /// for an action timeout per step), and nothing is recorded, so the changes stay due (a
+    /// retry abandoned records the failure before it). Once a save may have been sent the
+    /// attempt runs to its end, so what it did is recorded.
     pub(super) async fn execute_with_retries(
         &mut self,
         knvb_id: &KnvbId,
@@ -250,20 +251,33 @@ impl<D: SportlinkDriver> Executor<D> {
         cancel: &CancellationToken,
     ) -> Result<Option<Attempted>, ExecutorError> {
         let mut attempt: u32 = 0;
+        // The failure of the attempt before this one, while this one is a retry.
+        let mut previous: Option<FailedAttempt> = None;
         loop {
             let last_try = attempt as usize >= self.settings.retry_backoff.len();
             let save_started = self.save_started.clone();
             save_started.store(false, std::sync::atomic::Ordering::SeqCst);
             let result = tokio::select! {
-                result = self.attempt_member(knvb_id, dry_run, last_try) => result,
-                () = stopping_before_a_save(cancel, &save_started) => {
-                    tracing::info!(
-                        knvb_id = %knvb_id,
-                        "stopping: the member's attempt is abandoned before any save; \
-                         its changes stay due"
-                    );
-                    return Ok(None);
-                }
+                result = self.attempt_member(knvb_id, dry_run, last_try) => Some(result),
+                () = stopping_before_a_save(cancel, &save_started) => None,
+            };
+            let Some(result) = result else {
+                return match previous {
+                    // A retry abandoned: the failure before it is recorded, as a stop during
+                    // the backoff records it.
+                    Some(failed) => self
+                        .record_member_failure(knvb_id, failed, attempt, dry_run)
+                        .await
+                        .map(Some),
+                    None => {
+                        tracing::info!(
+                            knvb_id = %knvb_id,
+                            "stopping: the member's attempt is abandoned before any save; \
+                             its changes stay due"
+                        );
+                        Ok(None)
+                    }
+                };
             };
             attempt += 1;
             match result {
@@ -290,6 +304,7 @@ impl<D: SportlinkDriver> Executor<D> {
                             _ = tokio::time::sleep(wait) => false,
                         };
                         if !cancelled {
+                            previous = Some(failed);
                             continue;
                         }
                     }
