@@ -236,9 +236,8 @@ async fn bench_realistic_delays() {
     rig.session.timings.settle = Duration::from_millis(SportlinkSettings::default().settle_ms);
     // The variant's own rendering delays in the page are not the server's; without them the
     // ratio below compares the executor with what the server made it wait.
-    let mut variant = rig.state().variant();
-    variant.section_delays_ms.clear();
-    rig.state().set_variant(variant.clone());
+    rig.without_section_delays();
+    let variant = rig.state().variant();
     println!("BENCH {}", variant.repeat_hint());
     println!(
         "BENCH variant: re-fetch after save {}, save answer {:?}",

@@ -768,3 +768,75 @@ async fn a_stop_abandons_a_member_that_has_not_been_saved_yet() {
     );
     rig.finish().await;
 }
+
+/// A stop that abandons a *retry* still records the failure of the attempt before it, as a stop
+/// during the backoff between the two always did: Sportlink answered the first save 500, the
+/// retry waits on a page that does not finish, and the service is stopped then. The change stays
+/// due with that one attempt counted and its error kept (an abandon that dropped it lost the
+/// failure and its count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_that_abandons_a_retry_records_the_failure_before_it() {
+    use rondo_reverse_sync::catalogue::Catalogue;
+
+    if browser_tests_skipped() {
+        return;
+    }
+    let rig = Rig::start().await;
+    let mut m = Member::jan("STP0002");
+    rig.seed(&m).await;
+    m.email = "na-een-fout@example.org".into();
+    let ids = rig.user_edit(&m).await;
+    rig.state().update_faults(|f| {
+        f.server_error_on_saves = 1;
+        f.render_delay_after_server_error_ms = Some(600_000);
+    });
+    let mut settings = rig.serve_settings();
+    settings.sportlink.action_timeout_secs = 600;
+    settings.sportlink.retry_backoff_ms = vec![100; 3];
+    let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
+        .await
+        .expect("serve starts");
+    // The refused save, then the retry on the member's page (a hang guard, not a timing claim).
+    let retrying = wait_for_sim(&rig.state(), Duration::from_secs(120), |s| {
+        let log = s.request_log();
+        let Some(refused) = log
+            .iter()
+            .find(|r| r.is_save() && r.status == 500)
+            .map(|r| r.time)
+        else {
+            return false;
+        };
+        let page = "/member/member-details/STP0002/";
+        log.iter().any(|r| {
+            r.time > refused
+                && (r.path.starts_with(page) || r.member_id.as_deref() == Some("STP0002"))
+        })
+    })
+    .await;
+    assert!(retrying, "the executor never retried the member");
+    service.shutdown();
+    tokio::time::timeout(Duration::from_secs(60), service.wait())
+        .await
+        .expect("the stop does not wait for the retry's page (action timeout 600 s)")
+        .expect("clean stop");
+    let change = rig.change(ids[0]).await;
+    assert_eq!(change.status, ChangeStatus::Pending, "{change:?}");
+    assert_eq!(
+        change.attempts, 1,
+        "the refused attempt is counted, the abandoned retry is not: {change:?}"
+    );
+    assert!(
+        change.last_error.is_some(),
+        "the refused attempt's error is kept: {change:?}"
+    );
+    let statuses: Vec<u16> = saves(&rig.state(), "STP0002")
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![500],
+        "only the refused save reached Sportlink"
+    );
+    rig.finish().await;
+}

@@ -195,6 +195,15 @@ impl Rig {
         self.sim.state()
     }
 
+    /// Removes the drawn variant's in-page rendering delays (up to 1.2 s a section), keeping
+    /// everything else it drew: for a test whose subject is something else and whose length
+    /// they would set (rendering delays have their own tests, and every other test draws them).
+    pub fn without_section_delays(&self) {
+        let mut variant = self.state().variant();
+        variant.section_delays_ms.clear();
+        self.state().set_variant(variant);
+    }
+
     pub fn artefact_dir(&self) -> PathBuf {
         self.dir.path().join("artefacts")
     }

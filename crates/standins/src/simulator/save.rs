@@ -169,6 +169,9 @@ pub(crate) fn apply_save(
 ) -> Result<(), SaveError> {
     if faults.server_error_on_saves > 0 {
         faults.server_error_on_saves -= 1;
+        if let Some(ms) = faults.render_delay_after_server_error_ms.take() {
+            faults.render_delay_ms = ms;
+        }
         return Err(SaveError::Server);
     }
     if let Some(message) = faults.validation_error_on_save.take() {

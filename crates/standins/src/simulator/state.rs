@@ -67,6 +67,10 @@ pub struct Faults {
     pub validation_error_on_save: Option<String>,
     /// The next N saves answer 500.
     pub server_error_on_saves: u32,
+    /// One-shot: when a save is answered 500 (`server_error_on_saves`), `render_delay_ms`
+    /// becomes this, so the client's retry meets a page that does not finish (for a stop that
+    /// abandons the retry).
+    pub render_delay_after_server_error_ms: Option<u64>,
     /// One-shot: the next save containing this JSON key (or its old input name) stores a value
     /// different from what was typed.
     pub store_differs: Option<String>,
@@ -91,6 +95,7 @@ impl Default for Faults {
             old_input_names: false,
             validation_error_on_save: None,
             server_error_on_saves: 0,
+            render_delay_after_server_error_ms: None,
             store_differs: None,
             date_display: DateDisplay::Dutch,
         }
