@@ -313,10 +313,7 @@ impl App {
     }
 
     async fn stop(mut self) {
-        // A silent Rondo Club lets go of the requests it holds, so the poller can stop.
-        if matches!(self.upstream, Upstream::Silent(_)) {
-            self.upstream = Upstream::None;
-        }
+        // A silent Rondo Club still holds every request it took: the service stops anyway.
         if let Some(service) = self.service.take() {
             service.stop().await.expect("the service stops");
         }

@@ -104,6 +104,8 @@ async fn poller_loop(
             }
         };
         let (request, reply) = tokio::select! {
+            // A stop wins over queued triggers: no run starts once the service is stopping.
+            biased;
             _ = cancel.cancelled() => break,
             _ = scheduled => (PollRequest::incremental(), None),
             trigger = triggers.recv() => match trigger {

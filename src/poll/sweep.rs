@@ -74,10 +74,15 @@ pub(super) async fn sweep(
         ..PollReport::default()
     };
     // The identity first: with a wrong password WordPress would list people as anonymous. A
-    // failure is recorded as a failed run, so the operator page shows it.
-    let outcome = match client.whoami().await {
+    // failure is recorded as a failed run, so the operator page shows it. Like every request of
+    // the run it gives way to a stop (a Rondo Club that never answers must not hold one up).
+    let identity = tokio::select! {
+        identity = client.whoami() => identity.map_err(PollError::from),
+        () = cancel.cancelled() => Err(PollError::Cancelled),
+    };
+    let outcome = match identity {
         Ok(_) => sweep_pages(store, client, &plan, cancel, &mut report).await,
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     };
     let outcome = match outcome {
         Ok(()) => settle_watermark(store, &plan, started_at, &mut report).await,
