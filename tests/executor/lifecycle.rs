@@ -727,8 +727,6 @@ async fn a_requeued_change_is_pushed_again_by_the_services_executor() {
 /// tests, where a stop waited more than 30 s on a member Sportlink does not know.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_abandons_a_member_that_has_not_been_saved_yet() {
-    use rondo_reverse_sync::catalogue::Catalogue;
-
     if browser_tests_skipped() {
         return;
     }
@@ -739,22 +737,10 @@ async fn a_stop_abandons_a_member_that_has_not_been_saved_yet() {
     let ids = rig.user_edit(&m).await;
     // The member's sections never render within the test.
     rig.state().update_faults(|f| f.render_delay_ms = 600_000);
-    let mut settings = rig.serve_settings();
-    settings.sportlink.action_timeout_secs = 600;
-    let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
-        .await
-        .expect("serve starts");
-    // The executor is on the member's page (a hang guard, not a timing claim).
-    let opened = wait_for_sim(&rig.state(), Duration::from_secs(120), |s| {
+    stop_while_the_executor_waits(&rig, rig.serve_settings(), "opened the member", |s| {
         first_request_of(s, "STP0001").is_some()
     })
     .await;
-    assert!(opened, "the executor never opened the member");
-    service.shutdown();
-    tokio::time::timeout(Duration::from_secs(60), service.wait())
-        .await
-        .expect("the stop does not wait for the page (action timeout 600 s)")
-        .expect("clean stop");
     let change = rig.change(ids[0]).await;
     assert_eq!(change.status, ChangeStatus::Pending, "{change:?}");
     assert_eq!(
@@ -776,8 +762,6 @@ async fn a_stop_abandons_a_member_that_has_not_been_saved_yet() {
 /// failure and its count).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_that_abandons_a_retry_records_the_failure_before_it() {
-    use rondo_reverse_sync::catalogue::Catalogue;
-
     if browser_tests_skipped() {
         return;
     }
@@ -791,13 +775,9 @@ async fn a_stop_that_abandons_a_retry_records_the_failure_before_it() {
         f.render_delay_after_server_error_ms = Some(600_000);
     });
     let mut settings = rig.serve_settings();
-    settings.sportlink.action_timeout_secs = 600;
     settings.sportlink.retry_backoff_ms = vec![100; 3];
-    let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
-        .await
-        .expect("serve starts");
-    // The refused save, then the retry on the member's page (a hang guard, not a timing claim).
-    let retrying = wait_for_sim(&rig.state(), Duration::from_secs(120), |s| {
+    // The refused save, then the retry on the member's page.
+    stop_while_the_executor_waits(&rig, settings, "retried the member", |s| {
         let log = s.request_log();
         let Some(refused) = log
             .iter()
@@ -813,12 +793,6 @@ async fn a_stop_that_abandons_a_retry_records_the_failure_before_it() {
         })
     })
     .await;
-    assert!(retrying, "the executor never retried the member");
-    service.shutdown();
-    tokio::time::timeout(Duration::from_secs(60), service.wait())
-        .await
-        .expect("the stop does not wait for the retry's page (action timeout 600 s)")
-        .expect("clean stop");
     let change = rig.change(ids[0]).await;
     assert_eq!(change.status, ChangeStatus::Pending, "{change:?}");
     assert_eq!(
@@ -839,4 +813,28 @@ async fn a_stop_that_abandons_a_retry_records_the_failure_before_it() {
         "only the refused save reached Sportlink"
     );
     rig.finish().await;
+}
+
+/// Runs `serve` on the rig with pages allowed ten minutes (action timeout 600 s), waits until
+/// the simulator shows `on_page` (a hang guard, not a timing claim), stops the service, and
+/// asserts that the stop did not wait for the page.
+async fn stop_while_the_executor_waits(
+    rig: &Rig,
+    mut settings: Settings,
+    what: &str,
+    on_page: impl Fn(&rrs_standins::simulator::SimState) -> bool,
+) {
+    use rondo_reverse_sync::catalogue::Catalogue;
+
+    settings.sportlink.action_timeout_secs = 600;
+    let service = rrs_testkit::app::serve(&settings, Catalogue::builtin(), rig.sim.clock())
+        .await
+        .expect("serve starts");
+    let there = wait_for_sim(&rig.state(), Duration::from_secs(120), on_page).await;
+    assert!(there, "the executor never {what}");
+    service.shutdown();
+    tokio::time::timeout(Duration::from_secs(60), service.wait())
+        .await
+        .expect("the stop does not wait for the page (action timeout 600 s)")
+        .expect("clean stop");
 }
