@@ -1612,6 +1612,8 @@ mod forward_sync {
             .await;
         }
         let written = minutes_ago(30);
+        // Read once: compared to the second below (a second read could be a second later).
+        let sportlink_modified = minutes_ago(40);
         let (status, body) = app
             .api(
                 Method::POST,
@@ -1620,7 +1622,7 @@ mod forward_sync {
                     "knvb_id": "fwd0001",
                     "fields": {"email": "  Sportlink@Example.nl ", "financiele_blokkade": "1"},
                     "rondo_club_modified": written.to_rfc3339(),
-                    "sportlink_modified": minutes_ago(40).to_rfc3339(),
+                    "sportlink_modified": sportlink_modified.to_rfc3339(),
                 })),
             )
             .await;
@@ -1674,7 +1676,7 @@ mod forward_sync {
             .unwrap()
             .parse()
             .unwrap();
-        assert_eq!(sportlink_at.timestamp(), minutes_ago(40).timestamp());
+        assert_eq!(sportlink_at.timestamp(), sportlink_modified.timestamp());
 
         // A real user edit after the forward sync is still detected (and wakes the executor).
         assert!(!app.woken());
