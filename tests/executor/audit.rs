@@ -160,10 +160,6 @@ async fn audit_reports_exactly_the_seeded_differences_read_only_and_resumes_afte
         return;
     }
     let rig = Rig::start().await;
-    // Its subject is what the audit reports and the resumption. The variant's in-page rendering
-    // delays (up to 1.2 s a section, every section of 200 members) made its length vary from
-    // 2¾ to 4¾ minutes; they have their own tests, and the other audit tests draw them.
-    rig.without_section_delays();
     let (standin, client) = rondo_club().await;
     let expected = seed(&rig, &standin).await;
 
