@@ -125,11 +125,11 @@ async fn under_faults_every_change_ends_correctly_and_drift_trips_the_breaker() 
         (stop, task)
     };
 
-    let mut settings = rig.settings.clone();
-    settings.max_attempts = 2;
-    settings.retry_backoff = vec![Duration::from_millis(50); 3];
-    settings.breaker_threshold = BREAKER_THRESHOLD;
-    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let mut executor = rig.executor_with(|s| {
+        s.max_attempts = 2;
+        s.retry_backoff_ms = vec![50; 3];
+        s.circuit_breaker_threshold = BREAKER_THRESHOLD;
+    });
     let board = executor.status_board();
     let mut runs = 0;
     loop {

@@ -312,8 +312,7 @@ async fn audit_bench_realistic_delays() {
     let mut rig = Rig::start().await;
     // Production timings, and as in `bench_realistic_delays` the variant's own in-page render
     // delays removed: what remains is what the server makes the browser wait.
-    rig.session.timings.settle =
-        Duration::from_millis(rondo_reverse_sync::config::SportlinkSettings::default().settle_ms);
+    rig.sportlink.settle_ms = rondo_reverse_sync::config::SportlinkSettings::default().settle_ms;
     let mut variant = rig.state().variant();
     variant.section_delays_ms.clear();
     rig.state().set_variant(variant);
@@ -332,10 +331,10 @@ async fn audit_bench_realistic_delays() {
         session_requests_range: Some((25, 60)),
         ..Faults::default()
     });
-    let mut settings = rig.settings.clone();
-    settings.min_member_interval = Duration::from_secs(1);
-    settings.member_jitter = Duration::from_secs(1);
-    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let mut executor = rig.executor_with(|s| {
+        s.min_member_interval_ms = 1_000;
+        s.member_jitter_ms = 1_000;
+    });
     let run = audit::start_or_resume(&rig.store, AuditTrigger::Cli)
         .await
         .expect("start");

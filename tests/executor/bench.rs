@@ -233,7 +233,7 @@ async fn bench_realistic_delays() {
         return;
     }
     let mut rig = Rig::start().await;
-    rig.session.timings.settle = Duration::from_millis(SportlinkSettings::default().settle_ms);
+    rig.sportlink.settle_ms = SportlinkSettings::default().settle_ms;
     // The variant's own rendering delays in the page are not the server's; without them the
     // ratio below compares the executor with what the server made it wait.
     rig.without_section_delays();

@@ -29,7 +29,7 @@ async fn bench_executor_100() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(SportlinkSettings::default().settle_ms);
-    rig.session.timings.settle = Duration::from_millis(settle);
+    rig.sportlink.settle_ms = settle;
     let mut members = Vec::new();
     for n in 0..MEMBERS {
         let m = Member::jan(&format!("BEN{n:04}"));

@@ -146,10 +146,8 @@ async fn attempts_are_bounded_across_runs_then_the_change_is_failed_and_alerted(
     rig.seed(&m).await;
     m.email = "nog-steeds-fout".into();
     let ids = rig.user_edit(&m).await;
-    let mut settings = rig.settings.clone();
-    settings.max_attempts = 2;
     let (alerts, mut raised) = AlertSender::channel(16);
-    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let mut executor = rig.executor_with(|s| s.max_attempts = 2);
     executor.set_alerts(alerts);
     let first = rig.run(&mut executor, None).await;
     assert!(

@@ -111,8 +111,6 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
         "Contactgegevens",
     ))
     .await;
-    let mut settings = rig.settings.clone();
-    settings.breaker_threshold = 2;
     let ids: Vec<&str> = vec!["CB00001", "CB00002", "CB00003"];
     for id in &ids {
         let mut m = Member::jan(id);
@@ -121,7 +119,7 @@ async fn the_circuit_breaker_trips_after_n_drift_failures_and_stops_touching_spo
         rig.user_edit(&m).await;
     }
     let (alerts, mut raised) = AlertSender::channel(16);
-    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let mut executor = rig.executor_with(|s| s.circuit_breaker_threshold = 2);
     executor.set_alerts(alerts);
     let report = rig.run(&mut executor, None).await;
     assert_eq!(report.members.len(), 2, "{report:?}");
@@ -202,8 +200,6 @@ async fn members_without_a_section_are_skipped_and_do_not_trip_the_breaker() {
         return;
     }
     let rig = Rig::start().await;
-    let mut settings = rig.settings.clone();
-    settings.breaker_threshold = 2;
     let mut all_ids = Vec::new();
     for id in ["NOC0001", "NOC0002", "NOC0003"] {
         let mut m = Member::jan(id);
@@ -219,7 +215,7 @@ async fn members_without_a_section_are_skipped_and_do_not_trip_the_breaker() {
     ok.email = "wel@example.org".into();
     let ok_ids = rig.user_edit(&ok).await;
     let (alerts, mut raised) = AlertSender::channel(16);
-    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let mut executor = rig.executor_with(|s| s.circuit_breaker_threshold = 2);
     executor.set_alerts(alerts);
     let report = rig.run(&mut executor, None).await;
     executor.close().await;
@@ -366,9 +362,7 @@ async fn the_pause_between_members_respects_the_configured_minimum() {
         m.freescout_id = "1".into();
         rig.user_edit(&m).await;
     }
-    let mut settings = rig.settings.clone();
-    settings.min_member_interval = Duration::from_millis(1_200);
-    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let mut executor = rig.executor_with(|s| s.min_member_interval_ms = 1_200);
     let report = rig.run(&mut executor, None).await;
     executor.close().await;
     assert_eq!(report.members.len(), 3);
@@ -668,9 +662,7 @@ async fn a_requeued_change_is_pushed_again_by_the_services_executor() {
     // One attempt allowed, and Sportlink fails every save: the change fails for good.
     rig.state()
         .update_faults(|f| f.server_error_on_saves = 1_000);
-    let mut settings = rig.settings.clone();
-    settings.max_attempts = 1;
-    let mut executor = rig.executor_with(rig.session.clone(), settings);
+    let mut executor = rig.executor_with(|s| s.max_attempts = 1);
     rig.run(&mut executor, None).await;
     executor.close().await;
     drop(executor); // the account lock goes with it

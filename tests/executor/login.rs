@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use rondo_reverse_sync::config::Secret;
 use rondo_reverse_sync::domain::ChangeStatus;
 use rondo_reverse_sync::sportlink::browser::SportlinkSession;
 use rondo_reverse_sync::sportlink::driver::SportlinkDriver;
 use rondo_reverse_sync::sportlink::executor::{ExecutorState, MemberResult, StopReason};
 use rrs_standins::simulator::SimState;
-use secrecy::SecretString;
 
 use crate::support::chromium::{browser_tests_skipped, session_settings};
 use crate::support::rig::{saves, Member, Rig};
@@ -63,9 +63,7 @@ async fn a_wrong_password_is_a_clear_error_and_marks_nothing() {
     m.email = "x@example.org".into();
     let ids = rig.user_edit(&m).await;
     let wrong = "not-the-password-8813";
-    let mut session = rig.session.clone();
-    session.password = SecretString::from(wrong.to_owned());
-    let mut executor = rig.executor_with(session, rig.settings.clone());
+    let mut executor = rig.executor_with(|s| s.password = Secret::new(wrong));
     let report = rig.run(&mut executor, None).await;
     let status = executor.status_board().status();
     executor.close().await;

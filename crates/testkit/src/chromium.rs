@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use rondo_reverse_sync::sportlink::browser::SessionSettings;
-use rondo_reverse_sync::sportlink::page::PageTimings;
 use rrs_standins::simulator::{SimConfig, SimState, Simulator};
-use secrecy::SecretString;
 
 use crate::clock::SkipClock;
 pub use crate::headless::{browser_tests_skipped, chromium_path};
@@ -61,22 +59,14 @@ pub fn sportlink_settings(
     }
 }
 
-/// Session settings against the simulator, on its clock; generous deadlines (two shared cores).
+/// Session settings against the simulator, on its clock, made from the service's settings as
+/// the service makes them; generous deadlines (two shared cores).
 pub fn session_settings(sim: &Simulator) -> SessionSettings {
-    SessionSettings {
-        base_url: sim.base_url(),
-        username: USER.into(),
-        password: SecretString::from(PASSWORD.to_owned()),
-        otp_secret: SecretString::from(OTP_SECRET.to_owned()),
-        chromium_path: chromium_path(),
-        headless: true,
-        timings: PageTimings {
-            action_timeout: Duration::from_secs(15),
-            settle: Duration::from_millis(400),
-        },
-        launch_timeout: Duration::from_secs(30),
-        clock: sim.clock(),
-    }
+    let sportlink = rondo_reverse_sync::config::SportlinkSettings {
+        action_timeout_secs: 15,
+        ..sportlink_settings(sim, std::env::temp_dir())
+    };
+    SessionSettings::from_config(&sportlink, sim.clock())
 }
 
 /// Wait (with a deadline) until `cond` holds for the simulator's state.

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rondo_reverse_sync::catalogue::Catalogue;
+use rondo_reverse_sync::clock::SharedClock;
+use rondo_reverse_sync::config::SportlinkSettings;
 use rondo_reverse_sync::detect::{Person, Sighting};
 use rondo_reverse_sync::domain::{ChangeId, FieldName, KnvbId, Origin, Source};
-use rondo_reverse_sync::sportlink::browser::{SessionSettings, SportlinkSession};
 use rondo_reverse_sync::sportlink::driver::ChromiumDriver;
-use rondo_reverse_sync::sportlink::executor::{Executor, ExecutorSettings, RunReport};
+use rondo_reverse_sync::sportlink::executor::{Executor, RunReport};
 use rondo_reverse_sync::sportlink::lock::AccountLock;
+use rondo_reverse_sync::sportlink::setup::chromium_executor;
 use rondo_reverse_sync::store::{
     ChangeRecord, ConflictRecord, SightingContext, Store, StoreOptions,
 };
@@ -21,7 +23,7 @@ use rrs_standins::simulator::{SimMember, SimState, Simulator};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::chromium::{session_settings, start_sim_on, USER};
+use crate::chromium::{sportlink_settings, start_sim_on, USER};
 use crate::clock::SkipClock;
 
 /// Upper bound for one run in a test (two shared cores, Chromium start, login).
@@ -128,8 +130,10 @@ pub struct Rig {
     pub sim: Simulator,
     pub store: Store,
     pub dir: tempfile::TempDir,
-    pub session: SessionSettings,
-    pub settings: ExecutorSettings,
+    /// The service's `[sportlink]` settings for the executors the rig builds, which are built
+    /// from them as `serve` builds its own ([`chromium_executor`]): a test changes a setting
+    /// here (or per executor with [`Rig::executor_with`]), never the executor's parts.
+    pub sportlink: SportlinkSettings,
     /// The clock of the simulator's one-time codes and of every session the rig makes: waiting
     /// for the next 30-second window moves it forward instead of sleeping.
     pub otp_clock: Arc<SkipClock>,
@@ -153,25 +157,21 @@ impl Rig {
         .await
         .expect("join")
         .expect("store opens");
-        let session = session_settings(&sim);
-        let settings = ExecutorSettings {
-            min_member_interval: Duration::ZERO,
-            member_jitter: Duration::ZERO,
-            retry_backoff: vec![Duration::from_millis(100); 3],
-            max_attempts: 5,
-            next_attempt_base: Duration::ZERO,
-            breaker_threshold: 5,
-            breaker_cooldown: Duration::from_secs(600),
-            idle_close: Duration::from_secs(60),
-            dry_run: false,
-            canary: None,
+        let sportlink = SportlinkSettings {
+            // Quick retries within a run, a failed member due again in the next run, and a
+            // browser kept open between the runs of one test.
+            retry_backoff_ms: vec![100; 3],
+            next_attempt_base_secs: 0,
+            circuit_breaker_cooldown_secs: 600,
+            idle_close_secs: 60,
+            action_timeout_secs: 15,
+            ..sportlink_settings(&sim, dir.path().join("artefacts"))
         };
         Rig {
             sim,
             store,
             dir,
-            session,
-            settings,
+            sportlink,
             otp_clock,
             // Sightings are an hour old and one minute apart, so anything the executor stamps
             // "now" is newer.
@@ -208,22 +208,27 @@ impl Rig {
         self.dir.path().join("artefacts")
     }
 
-    /// An executor with the rig's settings (and the account lock in the rig's directory).
+    /// An executor built from the rig's settings (and the account lock in the rig's directory).
     pub fn executor(&self) -> Executor<ChromiumDriver> {
-        self.executor_with(self.session.clone(), self.settings.clone())
+        self.executor_with(|_| {})
     }
 
+    /// An executor built from the rig's settings as `change` leaves them, the way `serve` builds
+    /// its own.
     pub fn executor_with(
         &self,
-        session: SessionSettings,
-        settings: ExecutorSettings,
+        change: impl FnOnce(&mut SportlinkSettings),
     ) -> Executor<ChromiumDriver> {
+        let mut sportlink = self.sportlink.clone();
+        change(&mut sportlink);
         let lock = AccountLock::acquire(self.dir.path(), USER).expect("account lock");
-        let driver = ChromiumDriver::new(
-            SportlinkSession::new(session).expect("session settings"),
-            Some(self.artefact_dir()),
-        );
-        Executor::new(self.store.clone(), driver, settings, lock)
+        chromium_executor(
+            &sportlink,
+            self.store.clone(),
+            lock,
+            self.otp_clock.clone() as SharedClock,
+        )
+        .expect("the executor is built from the settings")
     }
 
     fn next_modified(&self) -> DateTime<Utc> {
