@@ -33,6 +33,21 @@ async fn start_run(
 }
 
 /// Records the end of a run; a failure to record it is logged, the run's own outcome wins.
+/// A request of a run that gives way to a stop: a Rondo Club that never answers must not hold
+/// one up.
+async fn until_stopped<T, E>(
+    cancel: &CancellationToken,
+    request: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, PollError>
+where
+    PollError: From<E>,
+{
+    tokio::select! {
+        answer = request => answer.map_err(PollError::from),
+        () = cancel.cancelled() => Err(PollError::Cancelled),
+    }
+}
+
 async fn finish_run(store: &Store, run_id: i64, outcome: Result<&PollReport, &PollError>) {
     let (status, detail, error) = match outcome {
         Ok(report) => (
@@ -75,11 +90,8 @@ pub(super) async fn sweep(
     };
     // The identity first: with a wrong password WordPress would list people as anonymous. A
     // failure is recorded as a failed run, so the operator page shows it. Like every request of
-    // the run it gives way to a stop (a Rondo Club that never answers must not hold one up).
-    let identity = tokio::select! {
-        identity = client.whoami() => identity.map_err(PollError::from),
-        () = cancel.cancelled() => Err(PollError::Cancelled),
-    };
+    // the run it gives way to a stop.
+    let identity = until_stopped(cancel, client.whoami()).await;
     let outcome = match identity {
         Ok(_) => sweep_pages(store, client, &plan, cancel, &mut report).await,
         Err(e) => Err(e),
@@ -118,12 +130,7 @@ async fn sweep_pages(
     // page boundaries so that someone was skipped.
     let mut seen_ids: HashSet<i64> = HashSet::new();
     let mut first_total: Option<u64> = None;
-    let fetch = |page: u32| async move {
-        tokio::select! {
-            fetched = client.people_page(plan.modified_after, page) => fetched.map_err(PollError::from),
-            _ = cancel.cancelled() => Err(PollError::Cancelled),
-        }
-    };
+    let fetch = |page: u32| until_stopped(cancel, client.people_page(plan.modified_after, page));
     let mut page = 1u32;
     let mut current = fetch(page).await?;
     // While one page is committed the next is fetched: two pages in memory at most.
