@@ -176,6 +176,7 @@ async fn under_faults_every_change_ends_correctly_and_drift_trips_the_breaker() 
         "the session expired at least once ({logins} logins)"
     );
     assert!(state.faults().validation_error_on_save.is_none(), "used");
+    let faulty_requests = log.len();
 
     // Every change in a correct state, and Sportlink holds exactly what was asked.
     for i in 0..MEMBERS {
@@ -269,8 +270,10 @@ async fn under_faults_every_change_ends_correctly_and_drift_trips_the_breaker() 
     }
     println!(
         "soak: {MEMBERS} members in {runs} runs, faulty part {faulty_secs:.1} s \
-         ({:.2} s per member), whole test {:.1} s",
+         ({:.2} s per member; {faulty_requests} requests, {logins} logins, {} saves), \
+         whole test {:.1} s",
         faulty_secs / MEMBERS as f64,
+        statuses.len(),
         started.elapsed().as_secs_f64()
     );
     rig.finish().await;

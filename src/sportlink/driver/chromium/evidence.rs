@@ -7,6 +7,33 @@ use super::*;
 /// How long the network must be quiet after a save before no re-fetch by the app is expected.
 const REFETCH_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
 
+/// What the app did after the earlier saves of one section: fetch the section again, or not.
+/// An app that did not re-fetch after several saves (and never did) is not waited for: the
+/// fresh page is read at once. It only saves the grace; what is verified does not change (the
+/// reload shows what Sportlink stored, and an answer already there is still used).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RefetchHabit {
+    refetched: u32,
+    not_refetched: u32,
+}
+
+impl RefetchHabit {
+    /// Saves without a re-fetch (and none with one) after which none is waited for.
+    const LEARNED_AFTER: u32 = 3;
+
+    pub(super) fn expect_refetch(self) -> bool {
+        self.refetched > 0 || self.not_refetched < Self::LEARNED_AFTER
+    }
+
+    pub(super) fn record(&mut self, refetched: bool) {
+        if refetched {
+            self.refetched = self.refetched.saturating_add(1);
+        } else {
+            self.not_refetched = self.not_refetched.saturating_add(1);
+        }
+    }
+}
+
 impl ChromiumDriver {
     /// "Oud bondslid" on the current page or in the given answers.
     pub async fn page_shows_former_member(
@@ -125,10 +152,31 @@ impl ChromiumDriver {
             .collect()
     }
 
+    /// After a save: what the app's own re-fetch carried (waiting for it unless this section's
+    /// saves taught that none comes), or `None` when the fresh page must be read.
+    pub(super) async fn refetched_values(
+        &mut self,
+        form: &FormSpec,
+        mark: u64,
+    ) -> Result<Option<StoredValues>, DriverError> {
+        let key = (form.page, fold(&form.section));
+        let habit = self.refetch_habits.get(&key).copied().unwrap_or_default();
+        let values = if habit.expect_refetch() {
+            self.await_refetch(form, mark).await?
+        } else {
+            Some(self.resolve(form, mark)).filter(|v| v.values().all(Option::is_some))
+        };
+        self.refetch_habits
+            .entry(key)
+            .or_default()
+            .record(values.is_some());
+        Ok(values)
+    }
+
     /// After a save: wait for the app's own re-fetch to carry every field. An app re-fetches right
     /// after the save's answer, so once nothing has moved on the network for a short grace (and
     /// nothing is in flight) none is coming.
-    pub(super) async fn await_refetch(
+    async fn await_refetch(
         &mut self,
         form: &FormSpec,
         mark: u64,
@@ -243,5 +291,23 @@ mod tests {
         assert!(holds_former_status(&j, 0));
         let j = serde_json::json!({"MemberStatus": "Actief", "Note": "was oud bondslid"});
         assert!(!holds_former_status(&j, 0));
+    }
+
+    #[test]
+    fn a_refetch_is_waited_for_until_several_saves_went_without_one() {
+        let mut habit = RefetchHabit::default();
+        for _ in 0..RefetchHabit::LEARNED_AFTER {
+            assert!(habit.expect_refetch());
+            habit.record(false);
+        }
+        assert!(!habit.expect_refetch());
+        // One re-fetch seen (an answer already there when the page is read): waited for again.
+        habit.record(true);
+        assert!(habit.expect_refetch());
+        habit.record(false);
+        assert!(
+            habit.expect_refetch(),
+            "an app that re-fetched once is always waited for"
+        );
     }
 }

@@ -42,6 +42,8 @@ pub struct ChromiumDriver {
     /// Sections found on some member's page (folded headings): their absence elsewhere is the
     /// member's, not the page's.
     seen: std::collections::HashSet<(MemberPage, String)>,
+    /// Per section (folded heading): whether the app fetched it again after earlier saves.
+    refetch_habits: std::collections::HashMap<(MemberPage, String), evidence::RefetchHabit>,
 }
 
 impl ChromiumDriver {
@@ -58,6 +60,7 @@ impl ChromiumDriver {
                 .map(|(p, s)| (*p, (*s).to_owned()))
                 .collect(),
             seen: std::collections::HashSet::new(),
+            refetch_habits: std::collections::HashMap::new(),
         }
     }
 
@@ -227,7 +230,7 @@ impl SportlinkDriver for ChromiumDriver {
     ) -> Result<StoredValues, DriverError> {
         if after_save {
             if let Some(mark) = self.save_mark.take() {
-                if let Some(values) = self.await_refetch(form, mark).await? {
+                if let Some(values) = self.refetched_values(form, mark).await? {
                     tracing::debug!("verified from the app's own answer after the save");
                     return Ok(values);
                 }
