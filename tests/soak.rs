@@ -4,7 +4,7 @@
 //!
 //! Size: 200 members, as the issue asks. The re-logins after a session expiry need a fresh TOTP
 //! window (one is never used twice); on the test clock (`SkipClock`) that is a jump, not a wait,
-//! so the whole test takes about three minutes on two idle cores (it took five on real windows);
+//! so the whole test takes about two minutes alone on two idle cores (five on real windows);
 //! every fault fires several times (asserted below). At 200 members a session expiry also lands on opening a member, which used
 //! to cost the change an attempt (and, with two attempts, the invalid e-mail's Sportlink message):
 //! it now costs a login, as it does on a form.

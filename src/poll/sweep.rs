@@ -32,7 +32,6 @@ async fn start_run(
         .await?)
 }
 
-/// Records the end of a run; a failure to record it is logged, the run's own outcome wins.
 /// A request of a run that gives way to a stop: a Rondo Club that never answers must not hold
 /// one up.
 async fn until_stopped<T, E>(
@@ -48,6 +47,7 @@ where
     }
 }
 
+/// Records the end of a run; a failure to record it is logged, the run's own outcome wins.
 async fn finish_run(store: &Store, run_id: i64, outcome: Result<&PollReport, &PollError>) {
     let (status, detail, error) = match outcome {
         Ok(report) => (
@@ -91,8 +91,7 @@ pub(super) async fn sweep(
     // The identity first: with a wrong password WordPress would list people as anonymous. A
     // failure is recorded as a failed run, so the operator page shows it. Like every request of
     // the run it gives way to a stop.
-    let identity = until_stopped(cancel, client.whoami()).await;
-    let outcome = match identity {
+    let outcome = match until_stopped(cancel, client.whoami()).await {
         Ok(_) => sweep_pages(store, client, &plan, cancel, &mut report).await,
         Err(e) => Err(e),
     };

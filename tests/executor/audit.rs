@@ -318,9 +318,7 @@ async fn audit_bench_realistic_delays() {
     // Production timings, and as in `bench_realistic_delays` the variant's own in-page render
     // delays removed: what remains is what the server makes the browser wait.
     rig.sportlink.settle_ms = rondo_reverse_sync::config::SportlinkSettings::default().settle_ms;
-    let mut variant = rig.state().variant();
-    variant.section_delays_ms.clear();
-    rig.state().set_variant(variant);
+    rig.without_section_delays();
     let (standin, client) = rondo_club().await;
     for i in 0..N {
         let m = Member::jan(&id(i));
